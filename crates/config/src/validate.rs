@@ -1,0 +1,179 @@
+//! Checks that need more than types: ranges, combinations, names that must resolve.
+
+use crate::schema::{Config, ProviderKind};
+
+/// Returns `(path, message)` for each problem.
+pub(crate) fn check(c: &Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut bad = |path: &str, message: String| out.push((path.to_owned(), message));
+
+    for (name, p) in &c.providers {
+        let path = format!("providers.{name}");
+        let Some(kind) = p.kind.or_else(|| ProviderKind::from_name(name)) else {
+            bad(
+                &path,
+                format!(
+                    "cannot tell which API `{name}` speaks: add `type: openai` (OpenAI-compatible servers such as Ollama, vLLM, OpenRouter), `type: anthropic` or `type: local`"
+                ),
+            );
+            continue;
+        };
+        if kind != ProviderKind::Local {
+            for (key, set) in [
+                ("model_path", p.model_path.is_some()),
+                ("context_tokens", p.context_tokens.is_some()),
+                ("threads", p.threads.is_some()),
+                ("idle_unload_seconds", p.idle_unload_seconds.is_some()),
+            ] {
+                if set {
+                    bad(
+                        &format!("{path}.{key}"),
+                        format!("`{key}` only applies to `type: local` providers"),
+                    );
+                }
+            }
+        }
+        if let Some(url) = &p.base_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bad(
+                    &format!("{path}.base_url"),
+                    format!("`{url}` is not an http:// or https:// URL"),
+                );
+            }
+        }
+        if p.max_tokens == Some(0) {
+            bad(
+                &format!("{path}.max_tokens"),
+                "must be at least 1".to_owned(),
+            );
+        }
+    }
+
+    if c.gateway.port == 0 {
+        bad("gateway.port", "must be a TCP port from 1 to 65535".into());
+    }
+    if c.gateway.host.parse::<std::net::IpAddr>().is_err() && c.gateway.host != "localhost" {
+        bad(
+            "gateway.host",
+            format!(
+                "`{}` is not an IP address (use 127.0.0.1 for this machine only, 0.0.0.0 for every interface)",
+                c.gateway.host
+            ),
+        );
+    }
+    if c.gateway.max_connections == 0 {
+        bad("gateway.max_connections", "must be at least 1".into());
+    }
+    let h = &c.gateway.health;
+    if h.disk_critical_free_mb > h.disk_warn_free_mb {
+        bad(
+            "gateway.health.disk_critical_free_mb",
+            format!(
+                "must not exceed disk_warn_free_mb ({} > {})",
+                h.disk_critical_free_mb, h.disk_warn_free_mb
+            ),
+        );
+    }
+    if c.memory.max_context_tokens < 1024 {
+        bad(
+            "memory.max_context_tokens",
+            "must be at least 1024 tokens".into(),
+        );
+    }
+    let pairing = &c.security.pairing;
+    if !(4..=10).contains(&pairing.code_length) {
+        bad(
+            "security.pairing.code_length",
+            "must be between 4 and 10 digits".into(),
+        );
+    }
+    if pairing.code_expiry_seconds == 0 {
+        bad(
+            "security.pairing.code_expiry_seconds",
+            "must be at least 1 second".into(),
+        );
+    }
+    if c.logging.max_size_mb == 0 {
+        bad("logging.max_size_mb", "must be at least 1".into());
+    }
+    if c.logging.max_files == 0 {
+        bad("logging.max_files", "must be at least 1".into());
+    }
+    if c.backup.max_backups == 0 {
+        bad("backup.max_backups", "must be at least 1".into());
+    }
+    if let Err(m) = check_cron(&c.backup.schedule) {
+        bad("backup.schedule", m);
+    }
+    for (name, node) in &c.device_nodes {
+        if node.port == 0 {
+            bad(
+                &format!("device_nodes.{name}.port"),
+                "must be a TCP port from 1 to 65535".into(),
+            );
+        }
+    }
+    out
+}
+
+/// Checks the shape of a five-field cron expression (minute hour day-of-month month day-of-week).
+fn check_cron(expr: &str) -> Result<(), String> {
+    let fields: Vec<&str> = expr.split_whitespace().collect();
+    if fields.len() != 5 {
+        return Err(format!(
+            "`{expr}` is not a cron schedule: expected 5 fields (minute hour day month weekday), e.g. \"0 2 * * *\""
+        ));
+    }
+    let ranges = [
+        ("minute", 0, 59),
+        ("hour", 0, 23),
+        ("day of month", 1, 31),
+        ("month", 1, 12),
+        ("day of week", 0, 7),
+    ];
+    for (field, (what, lo, hi)) in fields.iter().zip(ranges) {
+        for part in field.split(',') {
+            let (range, step) = match part.split_once('/') {
+                Some((r, s)) => (r, Some(s)),
+                None => (part, None),
+            };
+            if let Some(s) = step {
+                if s.parse::<u32>().map_or(true, |s| s == 0) {
+                    return Err(format!(
+                        "`{part}`: the {what} step must be a number above 0"
+                    ));
+                }
+            }
+            if range == "*" {
+                continue;
+            }
+            let bounds: Vec<&str> = range.splitn(2, '-').collect();
+            for b in &bounds {
+                match b.parse::<u32>() {
+                    Ok(n) if (lo..=hi).contains(&n) => {}
+                    _ => {
+                        return Err(format!(
+                            "`{part}`: the {what} must be * or numbers from {lo} to {hi}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_cron;
+
+    #[test]
+    fn cron_shapes() {
+        assert!(check_cron("0 2 * * *").is_ok());
+        assert!(check_cron("*/15 0-6 1,15 * 1-5").is_ok());
+        assert!(check_cron("0 2 * *").is_err());
+        assert!(check_cron("61 2 * * *").is_err());
+        assert!(check_cron("*/0 * * * *").is_err());
+        assert!(check_cron("0 25 * * *").is_err());
+    }
+}

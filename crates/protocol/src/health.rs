@@ -1,0 +1,137 @@
+//! The `/health` document, shaped as the deployment guide's `HealthReport`.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    // Order matters: the worst check decides the report's status.
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+impl CheckStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Healthy => "healthy",
+            Self::Degraded => "degraded",
+            Self::Unhealthy => "unhealthy",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub status: CheckStatus,
+    pub detail: String,
+}
+
+impl CheckResult {
+    pub fn healthy(detail: impl Into<String>) -> Self {
+        Self {
+            status: CheckStatus::Healthy,
+            detail: detail.into(),
+        }
+    }
+    pub fn degraded(detail: impl Into<String>) -> Self {
+        Self {
+            status: CheckStatus::Degraded,
+            detail: detail.into(),
+        }
+    }
+    pub fn unhealthy(detail: impl Into<String>) -> Self {
+        Self {
+            status: CheckStatus::Unhealthy,
+            detail: detail.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checks {
+    pub gateway: CheckResult,
+    pub agent: CheckResult,
+    pub channels: CheckResult,
+    pub memory: CheckResult,
+    pub disk: CheckResult,
+}
+
+impl Checks {
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, &CheckResult)> {
+        [
+            ("gateway", &self.gateway),
+            ("agent", &self.agent),
+            ("channels", &self.channels),
+            ("memory", &self.memory),
+            ("disk", &self.disk),
+        ]
+        .into_iter()
+    }
+
+    /// The report's status is that of its worst check.
+    pub fn overall(&self) -> CheckStatus {
+        self.iter()
+            .map(|(_, c)| c.status)
+            .max()
+            .unwrap_or(CheckStatus::Healthy)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthMetrics {
+    pub memory_usage_mb: f64,
+    pub active_sessions: u64,
+    pub queued_messages: u64,
+    pub connected_channels: u64,
+    pub registered_tools: u64,
+    pub messages_processed_24h: u64,
+    pub tool_calls_24h: u64,
+    pub avg_response_time_ms: f64,
+    pub error_rate_24h: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthReport {
+    pub status: CheckStatus,
+    /// RFC 3339, UTC.
+    pub timestamp: String,
+    pub uptime_seconds: f64,
+    pub checks: Checks,
+    pub metrics: HealthMetrics,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_check_wins() {
+        let mut checks = Checks {
+            gateway: CheckResult::healthy("ok"),
+            agent: CheckResult::healthy("ok"),
+            channels: CheckResult::healthy("ok"),
+            memory: CheckResult::healthy("ok"),
+            disk: CheckResult::healthy("ok"),
+        };
+        assert_eq!(checks.overall(), CheckStatus::Healthy);
+        checks.agent = CheckResult::degraded("no provider");
+        assert_eq!(checks.overall(), CheckStatus::Degraded);
+        checks.disk = CheckResult::unhealthy("full");
+        assert_eq!(checks.overall(), CheckStatus::Unhealthy);
+    }
+
+    #[test]
+    fn status_serialises_lowercase() {
+        assert_eq!(
+            serde_json::to_string(&CheckStatus::Degraded).unwrap(),
+            "\"degraded\""
+        );
+    }
+}

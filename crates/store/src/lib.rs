@@ -1,0 +1,502 @@
+//! The one SQLite database, `openclaw.db`: sessions, messages, long-term memories (FTS5),
+//! pairing codes, paired senders, device nodes and the hourly counters behind `/health`.
+//!
+//! This is the only crate that writes SQL. It opens the file in WAL mode, applies versioned
+//! migrations (schema version in `PRAGMA user_version`, each migration in its own transaction)
+//! and refuses a database written by a newer version rather than touching it. The API is
+//! synchronous and cheap per call; async callers run it on a blocking thread, never on the
+//! runtime. It knows nothing of HTTP, config files or logging.
+
+mod migrations;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+pub use migrations::SCHEMA_VERSION;
+
+/// File name of the database inside its directory.
+pub const DB_FILE: &str = "openclaw.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "database {path} has schema version {found}, but this openclaw understands up to {supported}; \
+         it was written by a newer openclaw. Upgrade openclaw, or restore a backup made by this version. \
+         The file was not modified."
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error(
+        "migration to schema version {version} failed (the database was left at the previous version): {source}"
+    )]
+    Migrate {
+        version: i64,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Counter names kept in hourly buckets.
+pub mod counter {
+    pub const MESSAGES_PROCESSED: &str = "messages_processed";
+    pub const MESSAGES_FAILED: &str = "messages_failed";
+    pub const TOOL_CALLS: &str = "tool_calls";
+    pub const RESPONSE_MS_SUM: &str = "response_ms_sum";
+}
+
+/// Totals over a time window, as `/health` reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WindowStats {
+    pub messages_processed: u64,
+    pub messages_failed: u64,
+    pub tool_calls: u64,
+    pub response_ms_sum: f64,
+}
+
+impl WindowStats {
+    pub fn avg_response_ms(&self) -> f64 {
+        if self.messages_processed == 0 {
+            0.0
+        } else {
+            self.response_ms_sum / self.messages_processed as f64
+        }
+    }
+    pub fn error_rate(&self) -> f64 {
+        if self.messages_processed == 0 {
+            0.0
+        } else {
+            self.messages_failed as f64 / self.messages_processed as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Memory {
+    pub id: i64,
+    pub content: String,
+    pub tags: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub role: String,
+    pub content: String,
+    pub tokens: i64,
+    pub created_at: i64,
+}
+
+/// Counts for `openclaw status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    pub sessions: u64,
+    pub memories: u64,
+    pub nodes: u64,
+    pub size_bytes: u64,
+}
+
+/// A handle on `openclaw.db`. One connection behind a mutex: SQLite serialises writers anyway,
+/// and every call here is short.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) `dir/openclaw.db` and brings its schema up to date.
+    pub fn open_in_dir(dir: &Path) -> Result<Self> {
+        Self::open(&dir.join(DB_FILE))
+    }
+
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self> {
+        let open_err = |source| Error::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(open_err)?;
+        // Refuse a newer database before anything (even the WAL switch) writes to it.
+        migrations::check_version(&conn, &path.display().to_string())?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        migrations::migrate(&conn, &path.display().to_string())?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path: Some(path.to_owned()),
+        })
+    }
+
+    /// A database that lives in RAM only (`memory.persistence: false`).
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(|source| Error::Open {
+            path: ":memory:".into(),
+            source,
+        })?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrations::migrate(&conn, ":memory:")?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            path: None,
+        })
+    }
+
+    /// The file behind this store; `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
+        // back on drop), so a poisoned lock is still safe to use.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self
+            .conn()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// A cheap round trip proving the database answers.
+    pub fn ping(&self) -> Result<()> {
+        self.conn().query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    // ---- key/value metadata ----
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    // ---- counters (hourly buckets) ----
+
+    /// Adds `delta` to counter `name` in the hour containing `at` (Unix seconds), and forgets
+    /// buckets older than two days.
+    pub fn add_counter(&self, name: &str, delta: f64, at: i64) -> Result<()> {
+        let hour = at.div_euclid(3600);
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO counters (name, hour, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name, hour) DO UPDATE SET value = value + excluded.value",
+            params![name, hour, delta],
+        )?;
+        conn.execute("DELETE FROM counters WHERE hour < ?1", [hour - 48])?;
+        Ok(())
+    }
+
+    /// Totals for the 24 hours before `now` (Unix seconds), to the hour.
+    pub fn stats_24h(&self, now: i64) -> Result<WindowStats> {
+        let since = now.div_euclid(3600) - 23;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT name, SUM(value) FROM counters WHERE hour >= ?1 GROUP BY name",
+        )?;
+        let mut stats = WindowStats::default();
+        let rows = stmt.query_map([since], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?))
+        })?;
+        for row in rows {
+            let (name, value) = row?;
+            match name.as_str() {
+                counter::MESSAGES_PROCESSED => stats.messages_processed = value as u64,
+                counter::MESSAGES_FAILED => stats.messages_failed = value as u64,
+                counter::TOOL_CALLS => stats.tool_calls = value as u64,
+                counter::RESPONSE_MS_SUM => stats.response_ms_sum = value,
+                _ => {}
+            }
+        }
+        Ok(stats)
+    }
+
+    // ---- sessions and messages ----
+
+    /// The session for `(channel, peer)`, created on first use. Returns its id.
+    pub fn upsert_session(&self, channel: &str, peer: &str, now: i64) -> Result<i64> {
+        Ok(self.conn().query_row(
+            "INSERT INTO sessions (channel, peer, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT(channel, peer) DO UPDATE SET updated_at = excluded.updated_at
+             RETURNING id",
+            params![channel, peer, now],
+            |r| r.get(0),
+        )?)
+    }
+
+    pub fn append_message(
+        &self,
+        session_id: i64,
+        role: &str,
+        content: &str,
+        tokens: i64,
+        now: i64,
+    ) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO messages (session_id, role, content, tokens, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![session_id, role, content, tokens, now],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    pub fn session_messages(&self, session_id: i64) -> Result<Vec<StoredMessage>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, role, content, tokens, created_at FROM messages
+             WHERE session_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([session_id], |r| {
+            Ok(StoredMessage {
+                id: r.get(0)?,
+                role: r.get(1)?,
+                content: r.get(2)?,
+                tokens: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Sessions touched at or after `since` (Unix seconds).
+    pub fn active_sessions_since(&self, since: i64) -> Result<u64> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM sessions WHERE updated_at >= ?1",
+            [since],
+            |r| r.get::<_, i64>(0),
+        )? as u64)
+    }
+
+    // ---- long-term memory ----
+
+    pub fn save_memory(&self, content: &str, tags: &str, now: i64) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO memories (content, tags, created_at) VALUES (?1, ?2, ?3)",
+            params![content, tags, now],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Full-text search; every word of `query` must match. Best matches first.
+    pub fn search_memories(&self, query: &str, limit: usize) -> Result<Vec<Memory>> {
+        let Some(fts) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT m.id, m.content, m.tags, m.created_at FROM memories_fts f
+             JOIN memories m ON m.id = f.rowid
+             WHERE memories_fts MATCH ?1 ORDER BY rank LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![fts, limit as i64], |r| {
+            Ok(Memory {
+                id: r.get(0)?,
+                content: r.get(1)?,
+                tags: r.get(2)?,
+                created_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Deletes memories created before `before` (Unix seconds); returns how many went.
+    pub fn prune_memories(&self, before: i64) -> Result<usize> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM memories WHERE created_at < ?1", [before])?)
+    }
+
+    // ---- totals ----
+
+    pub fn totals(&self) -> Result<Totals> {
+        let conn = self.conn();
+        let count = |table: &str| -> rusqlite::Result<u64> {
+            conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n as u64)
+        };
+        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok(Totals {
+            sessions: count("sessions")?,
+            memories: count("memories")?,
+            nodes: count("nodes")?,
+            size_bytes: (pages * page_size) as u64,
+        })
+    }
+}
+
+/// Quotes each word so user text cannot be read as FTS5 syntax.
+fn fts_query(query: &str) -> Option<String> {
+    let terms: Vec<String> = query
+        .split_whitespace()
+        .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_database_gets_the_latest_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_dir(dir.path()).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let mode: String = store
+            .conn()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        for table in [
+            "sessions",
+            "messages",
+            "memories",
+            "memories_fts",
+            "pairing_codes",
+            "paired_senders",
+            "nodes",
+            "counters",
+            "meta",
+        ] {
+            let n: i64 = store
+                .conn()
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(n, 1, "table {table} missing");
+        }
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_migrate_again() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open_in_dir(dir.path()).unwrap();
+            s.set_meta("k", "v").unwrap();
+        }
+        let s = Store::open_in_dir(dir.path()).unwrap();
+        assert_eq!(s.meta("k").unwrap().as_deref(), Some("v"));
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn newer_database_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch("CREATE TABLE future (x); PRAGMA user_version = 999;")
+                .unwrap();
+        }
+        let before = std::fs::read(&path).unwrap();
+        let err = Store::open(&path).unwrap_err();
+        assert!(
+            matches!(err, Error::TooNew { found: 999, supported, .. } if supported == SCHEMA_VERSION)
+        );
+        assert!(err.to_string().contains("newer openclaw"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before, "file was modified");
+        assert!(!dir.path().join("openclaw.db-wal").exists());
+    }
+
+    #[test]
+    fn counters_sum_over_24_hours_only() {
+        let s = Store::open_in_memory().unwrap();
+        let now = 1_800_000_000;
+        s.add_counter(counter::MESSAGES_PROCESSED, 3.0, now)
+            .unwrap();
+        s.add_counter(counter::MESSAGES_PROCESSED, 1.0, now - 3600)
+            .unwrap();
+        s.add_counter(counter::MESSAGES_FAILED, 1.0, now).unwrap();
+        s.add_counter(counter::RESPONSE_MS_SUM, 400.0, now).unwrap();
+        s.add_counter(counter::TOOL_CALLS, 2.0, now).unwrap();
+        // 30 hours ago: outside the window.
+        s.add_counter(counter::MESSAGES_PROCESSED, 100.0, now - 30 * 3600)
+            .unwrap();
+        let st = s.stats_24h(now).unwrap();
+        assert_eq!(st.messages_processed, 4);
+        assert_eq!(st.messages_failed, 1);
+        assert_eq!(st.tool_calls, 2);
+        assert_eq!(st.avg_response_ms(), 100.0);
+        assert_eq!(st.error_rate(), 0.25);
+    }
+
+    #[test]
+    fn sessions_are_unique_per_channel_and_peer() {
+        let s = Store::open_in_memory().unwrap();
+        let a = s.upsert_session("telegram", "42", 10).unwrap();
+        let b = s.upsert_session("telegram", "42", 20).unwrap();
+        let c = s.upsert_session("slack", "42", 20).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        s.append_message(a, "user", "hi", 1, 10).unwrap();
+        s.append_message(a, "assistant", "hello", 2, 11).unwrap();
+        let msgs = s.session_messages(a).unwrap();
+        assert_eq!(msgs.len(), 2);
+        assert_eq!(msgs[1].content, "hello");
+        assert_eq!(s.active_sessions_since(15).unwrap(), 2);
+        assert_eq!(s.totals().unwrap().sessions, 2);
+    }
+
+    #[test]
+    fn memories_search_and_prune() {
+        let s = Store::open_in_memory().unwrap();
+        s.save_memory("Alice prefers tea over coffee", "prefs", 100)
+            .unwrap();
+        s.save_memory("The car is due for service in May", "car", 200)
+            .unwrap();
+        let hits = s.search_memories("tea", 10).unwrap();
+        assert_eq!(hits.len(), 1);
+        assert!(hits[0].content.contains("Alice"));
+        // FTS syntax in user text is treated as words, not operators.
+        assert!(s.search_memories("\"tea OR (", 10).unwrap().is_empty());
+        assert!(s.search_memories("   ", 10).unwrap().is_empty());
+        assert_eq!(s.prune_memories(150).unwrap(), 1);
+        assert!(s.search_memories("tea", 10).unwrap().is_empty());
+        assert_eq!(s.search_memories("service", 10).unwrap().len(), 1);
+    }
+}
