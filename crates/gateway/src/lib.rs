@@ -1,1 +1,321 @@
-//! placeholder
+//! The gateway: one HTTP + WebSocket listener that serves `/health`, `/ready`, `/metrics`, the
+//! control API and (as later crates arrive) WebChat, device-node routing and channels.
+//!
+//! It is a library first: the `openclaw` binary, the tray app and the tests all call
+//! [`serve`] with a bound listener, a configuration, an open store and a shutdown future. It
+//! owns client-facing sockets, the health report, metrics and the audit log. It must not read
+//! config files or environment variables (the caller does), speak SQL (the store does) or talk
+//! to LLM providers or chat platforms directly.
+
+pub mod audit;
+mod health;
+pub mod metrics;
+mod routes;
+pub mod sys;
+mod ws;
+
+use openclaw_config::Config;
+use openclaw_store::Store;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use audit::AuditLog;
+pub use health::build_report;
+pub use metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "refusing to listen on {addr} without a gateway token: anyone who can reach this address could use the assistant. \
+         Set gateway.auth.token in config.yaml (e.g. token: \"${{OPENCLAW_GATEWAY_TOKEN}}\"), \
+         or bind to 127.0.0.1 and reach it through Tailscale or a reverse proxy"
+    )]
+    UnsafeBind { addr: SocketAddr },
+    #[error("gateway I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Refuses a non-loopback bind unless a gateway token is configured.
+pub fn check_bind(addr: SocketAddr, config: &Config) -> Result<(), Error> {
+    if addr.ip().is_loopback() || config.gateway.auth.token().is_some() {
+        Ok(())
+    } else {
+        Err(Error::UnsafeBind { addr })
+    }
+}
+
+/// What [`serve`] needs besides the listener.
+#[derive(Debug)]
+pub struct Options {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    /// The data dir: its disk is what the `disk` check watches.
+    pub data_dir: PathBuf,
+    pub audit: AuditLog,
+    /// SHA-256 of the config file's text, to audit changes between runs; `None` without a file.
+    pub config_digest: Option<(PathBuf, String)>,
+}
+
+/// A chat channel as the gateway sees it (drivers report in here once they exist).
+#[derive(Debug, Clone)]
+pub struct ChannelState {
+    pub name: String,
+    pub connected: bool,
+    pub detail: String,
+}
+
+/// Everything a request handler can reach.
+#[derive(Debug)]
+pub struct GatewayState {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub metrics: Metrics,
+    pub audit: AuditLog,
+    pub data_dir: PathBuf,
+    pub local_addr: SocketAddr,
+    pub started: Instant,
+    /// Control and WebChat sockets currently open.
+    pub connections: AtomicU64,
+    /// Messages accepted but not yet answered.
+    pub queued_messages: AtomicU64,
+    /// Tools the agent can call.
+    pub registered_tools: AtomicU64,
+    pub channels: std::sync::RwLock<Vec<ChannelState>>,
+    draining: AtomicBool,
+    stop: watch::Receiver<bool>,
+}
+
+impl GatewayState {
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Records one answered message in metrics and in the 24h counters.
+    pub async fn record_message(&self, channel: &str, ok: bool, elapsed: Duration) {
+        self.metrics.message_processed(channel, ok, elapsed);
+        let store = self.store.clone();
+        let now = sys::unix_now();
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        let result = tokio::task::spawn_blocking(move || {
+            use openclaw_store::counter;
+            store.add_counter(counter::MESSAGES_PROCESSED, 1.0, now)?;
+            store.add_counter(counter::RESPONSE_MS_SUM, ms, now)?;
+            if !ok {
+                store.add_counter(counter::MESSAGES_FAILED, 1.0, now)?;
+            }
+            Ok::<_, openclaw_store::Error>(())
+        })
+        .await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not record message counters"),
+            Err(e) => tracing::warn!(error = %e, "counter task failed"),
+        }
+    }
+
+    /// Records one tool call in metrics and in the 24h counters.
+    pub async fn record_tool_call(&self, tool: &str, ok: bool) {
+        self.metrics.tool_executed(tool, ok);
+        let store = self.store.clone();
+        let now = sys::unix_now();
+        let result = tokio::task::spawn_blocking(move || {
+            store.add_counter(openclaw_store::counter::TOOL_CALLS, 1.0, now)
+        })
+        .await;
+        if let Ok(Err(e)) = result {
+            tracing::warn!(error = %e, "could not record tool counter");
+        }
+    }
+}
+
+/// Builds the state for a listener without serving it (tests and embedders that drive the
+/// router themselves).
+fn new_state(
+    local_addr: SocketAddr,
+    options: Options,
+    stop: watch::Receiver<bool>,
+) -> Arc<GatewayState> {
+    let channels = options
+        .config
+        .channels
+        .enabled()
+        .into_iter()
+        // WebChat is served by this process; it is not a remote connection to watch.
+        .filter(|c| *c != "webchat")
+        .map(|name| ChannelState {
+            name: name.to_owned(),
+            connected: false,
+            detail: format!("not connected: this build has no {name} driver yet"),
+        })
+        .collect();
+    Arc::new(GatewayState {
+        config: options.config,
+        store: options.store,
+        metrics: Metrics::new(sys::unix_now_f64() - START.elapsed().as_secs_f64()),
+        audit: options.audit,
+        data_dir: options.data_dir,
+        local_addr,
+        started: Instant::now(),
+        connections: AtomicU64::new(0),
+        queued_messages: AtomicU64::new(0),
+        registered_tools: AtomicU64::new(0),
+        channels: std::sync::RwLock::new(channels),
+        draining: AtomicBool::new(false),
+        stop,
+    })
+}
+
+/// Process start, as near as a library can tell: see [`mark_process_start`].
+static START: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+
+/// Call first thing in `main`, so `process_start_time_seconds` is the process's start rather
+/// than the moment the gateway was built.
+pub fn mark_process_start() {
+    std::sync::LazyLock::force(&START);
+}
+
+/// Serves the gateway on `listener` until `shutdown` completes, then drains open requests and
+/// sockets for at most `gateway.drain_timeout_seconds`.
+pub async fn serve(
+    listener: TcpListener,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    Gateway::new(listener, options)?.run(shutdown).await
+}
+
+/// A gateway bound to its listener, not yet serving. Embedders that need the state (the tray
+/// app, tests) build one, keep [`Gateway::state`], then [`Gateway::run`] it.
+#[derive(Debug)]
+pub struct Gateway {
+    listener: TcpListener,
+    state: Arc<GatewayState>,
+    stop_tx: watch::Sender<bool>,
+    config_digest: Option<(PathBuf, String)>,
+}
+
+impl Gateway {
+    pub fn new(listener: TcpListener, options: Options) -> Result<Self, Error> {
+        let local_addr = listener.local_addr()?;
+        check_bind(local_addr, &options.config)?;
+        let config_digest = options.config_digest.clone();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let state = new_state(local_addr, options, stop_rx);
+        Ok(Self {
+            listener,
+            state,
+            stop_tx,
+            config_digest,
+        })
+    }
+
+    pub fn state(&self) -> Arc<GatewayState> {
+        self.state.clone()
+    }
+
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let Self {
+            listener,
+            state,
+            stop_tx,
+            config_digest,
+        } = self;
+        let drain = Duration::from_secs(state.config.gateway.drain_timeout_seconds);
+        let stop_rx = state.stop.clone();
+
+        // Bookkeeping that can wait until after the listener answers.
+        tokio::spawn(after_start(state.clone(), config_digest));
+
+        let app = routes::router(state.clone());
+        let mut graceful_rx = stop_rx.clone();
+        let server = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = graceful_rx.wait_for(|stop| *stop).await;
+        });
+        let signal_state = state.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            signal_state.draining.store(true, Ordering::Relaxed);
+            tracing::info!("shutting down: draining open requests and sockets");
+            let _ = stop_tx.send(true);
+            // Keep the sender alive so receivers see `true`, not a closed channel.
+            std::future::pending::<()>().await;
+        });
+
+        let mut drain_rx = stop_rx;
+        let deadline = async move {
+            let _ = drain_rx.wait_for(|stop| *stop).await;
+            tokio::time::sleep(drain).await;
+        };
+        tokio::select! {
+            result = server.into_future() => result?,
+            () = deadline => {
+                tracing::warn!(
+                    open = state.connections.load(Ordering::Relaxed),
+                    "drain timeout reached; closing remaining connections"
+                );
+            }
+        }
+        tracing::info!("gateway stopped");
+        Ok(())
+    }
+}
+
+async fn after_start(state: Arc<GatewayState>, config_digest: Option<(PathBuf, String)>) {
+    let addr = state.local_addr;
+    state.audit.record(
+        "gateway.started",
+        serde_json::json!({
+            "bind": addr.to_string(),
+            "loopback_only": addr.ip().is_loopback(),
+            "auth_token": state.config.gateway.auth.token().is_some(),
+            "version": env!("CARGO_PKG_VERSION"),
+        }),
+    );
+    let Some((path, digest)) = config_digest else {
+        return;
+    };
+    let store = state.store.clone();
+    let previous = tokio::task::spawn_blocking(move || {
+        let previous = store.meta("config_sha256")?;
+        if previous.as_deref() != Some(digest.as_str()) {
+            store.set_meta("config_sha256", &digest)?;
+        }
+        Ok::<_, openclaw_store::Error>((previous, digest))
+    })
+    .await;
+    match previous {
+        Ok(Ok((previous, digest))) if previous.as_deref() != Some(digest.as_str()) => {
+            state.audit.record(
+                "config.changed",
+                serde_json::json!({
+                    "path": path.display().to_string(),
+                    "from_sha256": previous,
+                    "to_sha256": digest,
+                }),
+            );
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not compare config digest"),
+        Err(e) => tracing::warn!(error = %e, "config digest task failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

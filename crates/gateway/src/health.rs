@@ -1,0 +1,209 @@
+//! The health report: five checks and the guide's metrics, computed from live state.
+
+use crate::{GatewayState, sys};
+use openclaw_config::ProviderKind;
+use openclaw_protocol::health::Checks;
+use openclaw_protocol::{CheckResult, HealthMetrics, HealthReport};
+use std::sync::atomic::Ordering;
+
+const MB: f64 = 1024.0 * 1024.0;
+/// A conversation counts as active if it saw a message within this window.
+const ACTIVE_SESSION_WINDOW_SECS: i64 = 30 * 60;
+
+/// What the store says, gathered in one blocking hop.
+struct StoreFacts {
+    stats: openclaw_store::WindowStats,
+    active_sessions: u64,
+}
+
+pub async fn build_report(state: &GatewayState) -> HealthReport {
+    let now = sys::unix_now();
+    let store = state.store.clone();
+    let facts = tokio::task::spawn_blocking(move || -> Result<StoreFacts, String> {
+        let stats = store.stats_24h(now).map_err(|e| e.to_string())?;
+        let active_sessions = store
+            .active_sessions_since(now - ACTIVE_SESSION_WINDOW_SECS)
+            .map_err(|e| e.to_string())?;
+        Ok(StoreFacts {
+            stats,
+            active_sessions,
+        })
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("store task failed: {e}")));
+
+    let rss = sys::resident_memory_bytes();
+    let channels = state.channels.read().map(|c| c.clone()).unwrap_or_default();
+    let connected_channels = channels.iter().filter(|c| c.connected).count() as u64;
+
+    let checks = Checks {
+        gateway: gateway_check(state),
+        agent: agent_check(state),
+        channels: channels_check(&channels),
+        memory: memory_check(state, &facts, rss),
+        disk: disk_check(state),
+    };
+    let (stats, active_sessions) = match &facts {
+        Ok(f) => (f.stats, f.active_sessions),
+        Err(_) => (openclaw_store::WindowStats::default(), 0),
+    };
+    HealthReport {
+        status: checks.overall(),
+        timestamp: jiff::Timestamp::now()
+            .round(jiff::Unit::Millisecond)
+            .unwrap_or_else(|_| jiff::Timestamp::now())
+            .to_string(),
+        uptime_seconds: round3(state.uptime().as_secs_f64()),
+        checks,
+        metrics: HealthMetrics {
+            memory_usage_mb: round3(rss.unwrap_or(0) as f64 / MB),
+            active_sessions,
+            queued_messages: state.queued_messages.load(Ordering::Relaxed),
+            connected_channels,
+            registered_tools: state.registered_tools.load(Ordering::Relaxed),
+            messages_processed_24h: stats.messages_processed,
+            tool_calls_24h: stats.tool_calls,
+            avg_response_time_ms: round3(stats.avg_response_ms()),
+            error_rate_24h: round3(stats.error_rate()),
+        },
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn gateway_check(state: &GatewayState) -> CheckResult {
+    let open = state.connections.load(Ordering::Relaxed);
+    let max = u64::from(state.config.gateway.max_connections);
+    let detail = format!(
+        "listening on {}; {open}/{max} WebSocket clients",
+        state.local_addr
+    );
+    if state.is_draining() {
+        CheckResult::unhealthy(format!("shutting down; {detail}"))
+    } else if open >= max {
+        CheckResult::degraded(format!(
+            "{detail}: at gateway.max_connections, new clients are turned away"
+        ))
+    } else {
+        CheckResult::healthy(detail)
+    }
+}
+
+fn agent_check(state: &GatewayState) -> CheckResult {
+    let providers = state.config.providers();
+    if providers.is_empty() {
+        return CheckResult::degraded(
+            "no LLM provider configured: add providers.anthropic.api_key or providers.openai.api_key \
+             (or an OpenAI-compatible base_url) to config.yaml",
+        );
+    }
+    let missing_keys: Vec<&str> = providers
+        .iter()
+        .filter(|p| {
+            p.kind == ProviderKind::Anthropic
+                && p.config.api_key.as_ref().is_none_or(|k| k.is_empty())
+        })
+        .map(|p| p.name.as_str())
+        .collect();
+    let names: Vec<String> = providers
+        .iter()
+        .map(|p| match &p.config.model {
+            Some(m) => format!("{} ({m})", p.name),
+            None => p.name.clone(),
+        })
+        .collect();
+    if missing_keys.len() == providers.len() {
+        CheckResult::degraded(format!(
+            "no usable provider: {} has no api_key",
+            missing_keys.join(", ")
+        ))
+    } else if !missing_keys.is_empty() {
+        CheckResult::degraded(format!(
+            "providers: {}; {} has no api_key",
+            names.join(", "),
+            missing_keys.join(", ")
+        ))
+    } else {
+        CheckResult::healthy(format!("providers in failover order: {}", names.join(", ")))
+    }
+}
+
+fn channels_check(channels: &[crate::ChannelState]) -> CheckResult {
+    if channels.is_empty() {
+        return CheckResult::healthy("no chat channels enabled");
+    }
+    let down: Vec<String> = channels
+        .iter()
+        .filter(|c| !c.connected)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    let up = channels.len() - down.len();
+    if down.is_empty() {
+        CheckResult::healthy(format!("{up}/{} channels connected", channels.len()))
+    } else {
+        CheckResult::degraded(format!(
+            "{up}/{} channels connected; {}",
+            channels.len(),
+            down.join("; ")
+        ))
+    }
+}
+
+fn memory_check(
+    state: &GatewayState,
+    facts: &Result<StoreFacts, String>,
+    rss: Option<u64>,
+) -> CheckResult {
+    if let Err(e) = facts {
+        return CheckResult::unhealthy(format!("memory store does not answer: {e}"));
+    }
+    let where_ = match state.store.path() {
+        Some(p) => format!("store {}", p.display()),
+        None => "store in RAM (memory.persistence: false)".to_owned(),
+    };
+    let warn_mb = state.config.gateway.health.memory_warn_mb;
+    match rss {
+        Some(rss) if rss as f64 / MB > warn_mb as f64 => CheckResult::degraded(format!(
+            "{where_} answers; resident memory {:.0} MB is above gateway.health.memory_warn_mb ({warn_mb} MB)",
+            rss as f64 / MB
+        )),
+        Some(rss) => CheckResult::healthy(format!(
+            "{where_} answers; resident memory {:.1} MB",
+            rss as f64 / MB
+        )),
+        None => CheckResult::healthy(format!("{where_} answers")),
+    }
+}
+
+fn disk_check(state: &GatewayState) -> CheckResult {
+    let t = &state.config.gateway.health;
+    match sys::disk_space(&state.data_dir) {
+        Err(e) => CheckResult::unhealthy(format!(
+            "cannot read free space of {}: {e}",
+            state.data_dir.display()
+        )),
+        Ok(space) => {
+            let free_mb = space.available / (1024 * 1024);
+            let detail = format!(
+                "{free_mb} MB free of {} MB in {}",
+                space.total / (1024 * 1024),
+                state.data_dir.display()
+            );
+            if free_mb < t.disk_critical_free_mb {
+                CheckResult::unhealthy(format!(
+                    "{detail}: below gateway.health.disk_critical_free_mb ({} MB); free space now",
+                    t.disk_critical_free_mb
+                ))
+            } else if free_mb < t.disk_warn_free_mb {
+                CheckResult::degraded(format!(
+                    "{detail}: below gateway.health.disk_warn_free_mb ({} MB)",
+                    t.disk_warn_free_mb
+                ))
+            } else {
+                CheckResult::healthy(detail)
+            }
+        }
+    }
+}

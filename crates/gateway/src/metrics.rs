@@ -1,0 +1,272 @@
+//! Prometheus metrics with the guide's families and labels, plus the process metrics the alert
+//! rules use. Handles are cheap clones; recording never blocks.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// Buckets of `openclaw_response_time_seconds`, as in the guide.
+pub const RESPONSE_TIME_BUCKETS: [f64; 7] = [0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabels {
+    pub channel: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProcessedLabels {
+    pub channel: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ToolLabels {
+    pub tool: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ModeLabels {
+    pub mode: String,
+}
+
+/// Labels `{provider, type}`; `type` is a Rust keyword, so the set is encoded by hand.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct TokenLabels {
+    pub provider: String,
+    pub kind: String,
+}
+
+impl EncodeLabelSet for TokenLabels {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelSetEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeLabel;
+        ("provider", self.provider.as_str()).encode(encoder.encode_label())?;
+        ("type", self.kind.as_str()).encode(encoder.encode_label())
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabels {
+    pub version: String,
+}
+
+/// Modes of `openclaw_active_sessions`: live chat-platform connections, open WebChat sockets,
+/// and control clients (CLI, tray app).
+pub const SESSION_MODES: [&str; 3] = ["channel", "webchat", "control"];
+
+pub struct Metrics {
+    registry: Registry,
+    pub messages_received: Family<ChannelLabels, Counter>,
+    pub messages_processed: Family<ProcessedLabels, Counter>,
+    pub response_time: Family<ChannelLabels, Histogram>,
+    pub tool_executions: Family<ToolLabels, Counter>,
+    pub active_sessions: Family<ModeLabels, Gauge>,
+    pub tokens_used: Family<TokenLabels, Counter>,
+    pub connections_rejected: Counter,
+    pub auth_failures: Counter,
+    resident_memory: Gauge<f64, AtomicU64>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn response_histogram() -> Histogram {
+    Histogram::new(RESPONSE_TIME_BUCKETS)
+}
+
+impl Metrics {
+    pub fn new(start_time_unix: f64) -> Self {
+        let mut registry = Registry::default();
+        let messages_received = Family::<ChannelLabels, Counter>::default();
+        registry.register(
+            "openclaw_messages_received",
+            "Total messages received",
+            messages_received.clone(),
+        );
+        let messages_processed = Family::<ProcessedLabels, Counter>::default();
+        registry.register(
+            "openclaw_messages_processed",
+            "Total messages processed",
+            messages_processed.clone(),
+        );
+        let response_time = Family::<ChannelLabels, Histogram>::new_with_constructor(
+            response_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "openclaw_response_time_seconds",
+            "Response time in seconds",
+            response_time.clone(),
+        );
+        let tool_executions = Family::<ToolLabels, Counter>::default();
+        registry.register(
+            "openclaw_tool_executions",
+            "Total tool executions",
+            tool_executions.clone(),
+        );
+        let active_sessions = Family::<ModeLabels, Gauge>::default();
+        registry.register(
+            "openclaw_active_sessions",
+            "Currently active sessions",
+            active_sessions.clone(),
+        );
+        // Every mode exists from the start, so an alert on `{mode="channel"} < 1` can fire.
+        for mode in SESSION_MODES {
+            let _ = active_sessions.get_or_create(&ModeLabels { mode: mode.into() });
+        }
+        let tokens_used = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "openclaw_tokens_used",
+            "Total LLM tokens consumed",
+            tokens_used.clone(),
+        );
+        let connections_rejected = Counter::default();
+        registry.register(
+            "openclaw_gateway_connections_rejected",
+            "WebSocket clients turned away at gateway.max_connections",
+            connections_rejected.clone(),
+        );
+        let auth_failures = Counter::default();
+        registry.register(
+            "openclaw_auth_failures",
+            "Requests refused for a missing or wrong gateway token",
+            auth_failures.clone(),
+        );
+        let build_info = Family::<VersionLabels, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabels {
+                version: env!("CARGO_PKG_VERSION").into(),
+            })
+            .set(1);
+        registry.register("openclaw_build_info", "Version of openclaw", build_info);
+
+        let resident_memory = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes",
+            resident_memory.clone(),
+        );
+        let start_time = Gauge::<f64, AtomicU64>::default();
+        start_time.set(start_time_unix);
+        registry.register(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds",
+            start_time,
+        );
+        Self {
+            registry,
+            messages_received,
+            messages_processed,
+            response_time,
+            tool_executions,
+            active_sessions,
+            tokens_used,
+            connections_rejected,
+            auth_failures,
+            resident_memory,
+        }
+    }
+
+    pub fn message_received(&self, channel: &str) {
+        self.messages_received
+            .get_or_create(&ChannelLabels {
+                channel: channel.into(),
+            })
+            .inc();
+    }
+
+    pub fn message_processed(&self, channel: &str, ok: bool, elapsed: Duration) {
+        let status = if ok { "success" } else { "error" };
+        self.messages_processed
+            .get_or_create(&ProcessedLabels {
+                channel: channel.into(),
+                status: status.into(),
+            })
+            .inc();
+        self.response_time
+            .get_or_create(&ChannelLabels {
+                channel: channel.into(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn tool_executed(&self, tool: &str, ok: bool) {
+        let status = if ok { "success" } else { "error" };
+        self.tool_executions
+            .get_or_create(&ToolLabels {
+                tool: tool.into(),
+                status: status.into(),
+            })
+            .inc();
+    }
+
+    pub fn tokens(&self, provider: &str, kind: &str, n: u64) {
+        self.tokens_used
+            .get_or_create(&TokenLabels {
+                provider: provider.into(),
+                kind: kind.into(),
+            })
+            .inc_by(n);
+    }
+
+    pub fn session_gauge(&self, mode: &str) -> Gauge {
+        self.active_sessions
+            .get_or_create(&ModeLabels { mode: mode.into() })
+            .clone()
+    }
+
+    /// The exposition text, with process metrics read now.
+    pub fn encode(&self) -> String {
+        if let Some(rss) = crate::sys::resident_memory_bytes() {
+            self.resident_memory.set(rss as f64);
+        }
+        let mut out = String::with_capacity(4096);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_and_labels_are_the_guides() {
+        let m = Metrics::new(1_700_000_000.0);
+        m.message_received("telegram");
+        m.message_processed("telegram", true, Duration::from_millis(700));
+        m.message_processed("telegram", false, Duration::from_secs(3));
+        m.tool_executed("memory_search", true);
+        m.tokens("anthropic", "input", 120);
+        let text = m.encode();
+        for needle in [
+            "openclaw_messages_received_total{channel=\"telegram\"} 1",
+            "openclaw_messages_processed_total{channel=\"telegram\",status=\"success\"} 1",
+            "openclaw_messages_processed_total{channel=\"telegram\",status=\"error\"} 1",
+            "openclaw_response_time_seconds_bucket{le=\"0.5\",channel=\"telegram\"} 0",
+            "openclaw_response_time_seconds_bucket{le=\"1.0\",channel=\"telegram\"} 1",
+            "openclaw_response_time_seconds_bucket{le=\"5.0\",channel=\"telegram\"} 2",
+            "openclaw_response_time_seconds_bucket{le=\"60.0\",channel=\"telegram\"} 2",
+            "openclaw_response_time_seconds_count{channel=\"telegram\"} 2",
+            "openclaw_tool_executions_total{tool=\"memory_search\",status=\"success\"} 1",
+            "openclaw_active_sessions{mode=\"channel\"} 0",
+            "openclaw_tokens_used_total{provider=\"anthropic\",type=\"input\"} 120",
+            "process_start_time_seconds 1700000000",
+            "process_resident_memory_bytes ",
+            "# TYPE openclaw_response_time_seconds histogram",
+        ] {
+            assert!(text.contains(needle), "missing `{needle}` in\n{text}");
+        }
+    }
+}
