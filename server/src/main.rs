@@ -1,1 +1,128 @@
-fn main() {}
+//! `openclaw`: the headless gateway daemon and the command-line client that talks to it.
+//!
+//! Thin by design: argument parsing, wiring of config → store → gateway, and exit codes. The
+//! behaviour lives in the library crates.
+
+mod client;
+mod logging;
+mod output;
+mod paths;
+mod run;
+mod validate;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit codes, stable for scripts (documented in README.md).
+pub mod exit {
+    /// Success; `health`: healthy.
+    pub const OK: u8 = 0;
+    /// Failure; `health`: degraded; `config validate`: invalid.
+    pub const FAILURE: u8 = 1;
+    /// `health`: unhealthy.
+    pub const UNHEALTHY: u8 = 2;
+    /// The gateway is not running / not reachable.
+    pub const NOT_RUNNING: u8 = 3;
+    /// Bad command line.
+    pub const USAGE: u8 = 64;
+    /// The configuration is invalid (`gateway run`).
+    pub const CONFIG: u8 = 78;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "openclaw",
+    version,
+    about = "OpenClaw: an always-on personal AI assistant (gateway, agent, device nodes)",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// config.yaml to use [default: $OPENCLAW_CONFIG, else ~/.config/openclaw/config.yaml if it exists]
+    #[arg(long, global = true, value_name = "FILE", env = "OPENCLAW_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for the database, logs and backups [default: $OPENCLAW_DATA_DIR, else the platform data dir]
+    #[arg(long, global = true, value_name = "DIR", env = "OPENCLAW_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run or manage the gateway
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
+    /// Ask the running gateway for its health report (exit 0 healthy, 1 degraded, 2 unhealthy, 3 not running)
+    Health {
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summary of the running gateway: version, uptime, bind, data, sessions, channels, nodes
+    Status {
+        /// Print the summary as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GatewayCommand {
+    /// Run the gateway in the foreground until SIGTERM or Ctrl-C
+    Run {
+        /// Listen on this address instead of gateway.host
+        #[arg(long)]
+        host: Option<String>,
+        /// Listen on this port instead of gateway.port / OPENCLAW_PORT
+        #[arg(long)]
+        port: Option<u16>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Check a config file and print every problem at once (exit 1 when invalid)
+    Validate {
+        /// File to check [default: the --config file]
+        file: Option<PathBuf>,
+        /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    openclaw_gateway::mark_process_start();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let code = match cli.command {
+        Command::Gateway(GatewayCommand::Run { host, port }) => {
+            run::gateway_run(&cli.global, host, port)
+        }
+        Command::Health { json } => client::health(&cli.global, json),
+        Command::Status { json } => client::status(&cli.global, json),
+        Command::Config(ConfigCommand::Validate { file, json }) => {
+            validate::config_validate(&cli.global, file, json)
+        }
+    };
+    ExitCode::from(code)
+}

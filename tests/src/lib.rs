@@ -1,1 +1,235 @@
-//! placeholder
+//! Helpers for cross-process tests and whole-process benchmarks: find the built `openclaw`
+//! binary, run it as a child on a free loopback port with its own data dir, and speak plain
+//! HTTP/1.1 to it over a raw socket (so the measuring client adds as little as possible).
+//!
+//! Nothing here is shipped; it depends on the binaries being built first
+//! (`cargo build --workspace --bins`, which `scripts/test.sh` does).
+
+use anyhow::{Context, Result, anyhow, bail};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `openclaw` binary of the same profile as the running test or bench.
+pub fn openclaw_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test-binary> → target/<profile>/openclaw
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let bin = profile_dir.join(format!("openclaw{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build --workspace --bins` (add --release for benches)",
+        bin.display()
+    );
+    bin
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// One HTTP/1.1 exchange; `None` when nothing accepts the connection.
+pub fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n");
+    stream.write_all(req.as_bytes()).ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    parse_response(&raw).ok()
+}
+
+/// Splits a complete `Connection: close` response into status and body.
+pub fn parse_response(raw: &[u8]) -> Result<(u16, String)> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| anyhow!("no header end in response"))?;
+    let status: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .ok_or_else(|| anyhow!("no status line"))?
+        .parse()?;
+    Ok((status, body.to_owned()))
+}
+
+/// A gateway child process with its own data dir, stopped (SIGTERM, then kill) on drop.
+pub struct GatewayProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub config: Option<PathBuf>,
+    pub stderr_path: PathBuf,
+}
+
+impl GatewayProcess {
+    /// Starts `openclaw gateway run` with `config_yaml` (if any) and extra environment.
+    pub fn start(config_yaml: Option<&str>, env: &[(&str, &str)]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        Self::start_in(dir, config_yaml, env)
+    }
+
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        config_yaml: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let port = free_port();
+        let config = match config_yaml {
+            Some(text) => {
+                let p = dir.path().join("config.yaml");
+                std::fs::write(&p, text)?;
+                Some(p)
+            }
+            None => None,
+        };
+        let stderr_path = dir.path().join("stderr.log");
+        let mut cmd = base_command(dir.path(), config.as_deref());
+        cmd.args(["gateway", "run"])
+            .env("OPENCLAW_PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path)?);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().context("spawn openclaw")?;
+        Ok(Self {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
+            config,
+            stderr_path,
+        })
+    }
+
+    /// Waits until `/health` answers; fails with the child's stderr if it exits first.
+    pub fn wait_ready(&mut self, timeout: Duration) -> Result<Duration> {
+        let start = Instant::now();
+        loop {
+            if let Some((_, _)) = http_get(self.addr, "/health", None) {
+                return Ok(start.elapsed());
+            }
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "gateway exited with {status} before answering:\n{}",
+                    self.stderr()
+                );
+            }
+            if start.elapsed() > timeout {
+                bail!(
+                    "gateway did not answer within {timeout:?}:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        http_get(self.addr, path, None)
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `openclaw <args>` as a client of this gateway (same config, port and data dir).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = base_command(self.dir.path(), self.config.as_deref());
+        cmd.args(args)
+            .env("OPENCLAW_PORT", self.addr.port().to_string())
+            .env("NO_COLOR", "1");
+        cmd.output().expect("run openclaw")
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<(ExitStatus, Duration)> {
+        let start = Instant::now();
+        signal(self.child.id(), "TERM")?;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok((status, start.elapsed()));
+            }
+            if start.elapsed() > timeout {
+                let _ = self.child.kill();
+                bail!("gateway did not exit within {timeout:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `openclaw` with `--data-dir` (and `--config`) set, environment cleaned of overrides.
+pub fn base_command(data_dir: &Path, config: Option<&Path>) -> Command {
+    let mut cmd = Command::new(openclaw_bin());
+    cmd.arg("--data-dir").arg(data_dir);
+    if let Some(c) = config {
+        cmd.arg("--config").arg(c);
+    }
+    cmd.env_remove("OPENCLAW_CONFIG")
+        .env_remove("OPENCLAW_DATA_DIR")
+        .env_remove("OPENCLAW_LOG_LEVEL")
+        .env_remove("OPENCLAW_PORT")
+        .env("HOME", data_dir);
+    cmd
+}
+
+/// Sends a signal by name through `kill(1)`.
+pub fn signal(pid: u32, name: &str) -> Result<()> {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()?;
+    if !status.success() {
+        bail!("kill -{name} {pid} failed");
+    }
+    Ok(())
+}
+
+/// Resident memory of a process in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Number of threads of a process, from /proc.
+pub fn thread_count(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
+}

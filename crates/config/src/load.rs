@@ -197,15 +197,15 @@ fn friendly(message: &str) -> String {
         let hint = suggest(quoted[0], &quoted[1..]);
         return format!("`{}` is not a valid value ({hint})", quoted[0]);
     }
-    if let Some(rest) = message.strip_prefix("invalid type: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            return format!("wrong type: expected {}, found {found}", plain(expected));
-        }
+    if let Some(rest) = message.strip_prefix("invalid type: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return format!("wrong type: expected {}, found {found}", plain(expected));
     }
-    if let Some(rest) = message.strip_prefix("invalid value: ") {
-        if let Some((found, expected)) = rest.split_once(", expected ") {
-            return format!("invalid value {found}: expected {}", plain(expected));
-        }
+    if let Some(rest) = message.strip_prefix("invalid value: ")
+        && let Some((found, expected)) = rest.split_once(", expected ")
+    {
+        return format!("invalid value {found}: expected {}", plain(expected));
     }
     message.to_owned()
 }

@@ -33,13 +33,13 @@ pub(crate) fn check(c: &Config) -> Vec<(String, String)> {
                 }
             }
         }
-        if let Some(url) = &p.base_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                bad(
-                    &format!("{path}.base_url"),
-                    format!("`{url}` is not an http:// or https:// URL"),
-                );
-            }
+        if let Some(url) = &p.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bad(
+                &format!("{path}.base_url"),
+                format!("`{url}` is not an http:// or https:// URL"),
+            );
         }
         if p.max_tokens == Some(0) {
             bad(
@@ -137,12 +137,12 @@ fn check_cron(expr: &str) -> Result<(), String> {
                 Some((r, s)) => (r, Some(s)),
                 None => (part, None),
             };
-            if let Some(s) = step {
-                if s.parse::<u32>().map_or(true, |s| s == 0) {
-                    return Err(format!(
-                        "`{part}`: the {what} step must be a number above 0"
-                    ));
-                }
+            if let Some(s) = step
+                && !s.parse::<u32>().is_ok_and(|n| n > 0)
+            {
+                return Err(format!(
+                    "`{part}`: the {what} step must be a number above 0"
+                ));
             }
             if range == "*" {
                 continue;

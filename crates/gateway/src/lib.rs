@@ -158,10 +158,20 @@ fn new_state(
             detail: format!("not connected: this build has no {name} driver yet"),
         })
         .collect();
+    let metrics = Metrics::new(
+        sys::unix_now_f64() - START.elapsed().as_secs_f64(),
+        &options.config.channels.enabled(),
+        &options
+            .config
+            .providers
+            .keys()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
     Arc::new(GatewayState {
         config: options.config,
         store: options.store,
-        metrics: Metrics::new(sys::unix_now_f64() - START.elapsed().as_secs_f64()),
+        metrics,
         audit: options.audit,
         data_dir: options.data_dir,
         local_addr,

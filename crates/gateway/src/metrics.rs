@@ -86,7 +86,9 @@ fn response_histogram() -> Histogram {
 }
 
 impl Metrics {
-    pub fn new(start_time_unix: f64) -> Self {
+    /// Families with their known series at zero: one per enabled `channels` and configured
+    /// `providers`, so dashboards and alerts see a 0 rather than nothing.
+    pub fn new(start_time_unix: f64, channels: &[&str], providers: &[&str]) -> Self {
         let mut registry = Registry::default();
         let messages_received = Family::<ChannelLabels, Counter>::default();
         registry.register(
@@ -163,6 +165,27 @@ impl Metrics {
             "Start time of the process since unix epoch in seconds",
             start_time,
         );
+        for channel in channels {
+            let c = || ChannelLabels {
+                channel: (*channel).to_owned(),
+            };
+            let _ = messages_received.get_or_create(&c());
+            let _ = response_time.get_or_create(&c());
+            for status in ["success", "error"] {
+                let _ = messages_processed.get_or_create(&ProcessedLabels {
+                    channel: (*channel).to_owned(),
+                    status: status.into(),
+                });
+            }
+        }
+        for provider in providers {
+            for kind in ["input", "output"] {
+                let _ = tokens_used.get_or_create(&TokenLabels {
+                    provider: (*provider).to_owned(),
+                    kind: kind.into(),
+                });
+            }
+        }
         Self {
             registry,
             messages_received,
@@ -243,7 +266,7 @@ mod tests {
 
     #[test]
     fn families_and_labels_are_the_guides() {
-        let m = Metrics::new(1_700_000_000.0);
+        let m = Metrics::new(1_700_000_000.0, &["webchat"], &["openai"]);
         m.message_received("telegram");
         m.message_processed("telegram", true, Duration::from_millis(700));
         m.message_processed("telegram", false, Duration::from_secs(3));
@@ -264,6 +287,10 @@ mod tests {
             "openclaw_tokens_used_total{provider=\"anthropic\",type=\"input\"} 120",
             "process_start_time_seconds 1700000000",
             "process_resident_memory_bytes ",
+            "openclaw_messages_received_total{channel=\"webchat\"} 0",
+            "openclaw_messages_processed_total{channel=\"webchat\",status=\"error\"} 0",
+            "openclaw_response_time_seconds_count{channel=\"webchat\"} 0",
+            "openclaw_tokens_used_total{provider=\"openai\",type=\"output\"} 0",
             "# TYPE openclaw_response_time_seconds histogram",
         ] {
             assert!(text.contains(needle), "missing `{needle}` in\n{text}");

@@ -27,7 +27,27 @@ pub fn router(state: Arc<GatewayState>) -> axum::Router {
         .route(WS_PATH, get(ws::upgrade))
         .merge(api)
         .fallback(not_found)
+        .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// One debug line per request: method, path, status, time taken.
+async fn log_request(req: Request, next: Next) -> Response {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(req).await;
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::debug!(
+        %method,
+        path,
+        status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
 }
 
 async fn health(State(state): State<Arc<GatewayState>>) -> Response {

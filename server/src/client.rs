@@ -1,0 +1,275 @@
+//! Commands that ask a running gateway: `health` and `status`.
+
+use crate::output::{self, Style};
+use crate::paths::{self, LoadError};
+use crate::{Global, exit};
+use openclaw_config::Config;
+use openclaw_protocol::{CheckStatus, HealthReport, StatusReport};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+enum Reply {
+    Answer { status: u16, body: String },
+    NotRunning(String),
+}
+
+fn get(addr: &str, path: &str, token: Option<&str>) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut req = agent.get(format!("http://{addr}{path}"));
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    match req.call() {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            match resp.body_mut().read_to_string() {
+                Ok(body) => Reply::Answer { status, body },
+                Err(e) => Reply::NotRunning(format!("the connection broke while reading: {e}")),
+            }
+        }
+        Err(e) => Reply::NotRunning(e.to_string()),
+    }
+}
+
+fn not_running(addr: &str, why: &str) -> String {
+    format!(
+        "openclaw: the gateway is not running (nothing answered at {addr}: {why}).\n\
+         Start it with `openclaw gateway run`, or point at it with --config / OPENCLAW_PORT."
+    )
+}
+
+/// Config for a client command; a broken config is reported, and defaults are not silently used.
+fn client_config(global: &Global) -> Result<Config, u8> {
+    match paths::load_config(global) {
+        Ok(l) => Ok(l.config),
+        Err(LoadError::Invalid(e)) => {
+            eprintln!("{e}");
+            eprintln!("openclaw: fix the configuration first (`openclaw config validate`)");
+            Err(exit::FAILURE)
+        }
+        Err(LoadError::Read(e)) => {
+            eprintln!("openclaw: {e:#}");
+            Err(exit::FAILURE)
+        }
+    }
+}
+
+pub fn health(global: &Global, json: bool) -> u8 {
+    let config = match client_config(global) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let addr = paths::gateway_addr(&config);
+    let body = match get(&addr, "/health", None) {
+        Reply::NotRunning(why) => {
+            if json {
+                println!(
+                    "{}",
+                    json!({"status": "unreachable", "address": addr, "error": why})
+                );
+            }
+            eprintln!("{}", not_running(&addr, &why));
+            return exit::NOT_RUNNING;
+        }
+        Reply::Answer { body, .. } => body,
+    };
+    let report: HealthReport = match serde_json::from_str(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "openclaw: {addr} answered /health with something that is not an openclaw health report ({e}); is another service on this port?"
+            );
+            return exit::FAILURE;
+        }
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print_health(&report, &addr);
+    }
+    match report.status {
+        CheckStatus::Healthy => exit::OK,
+        CheckStatus::Degraded => exit::FAILURE,
+        CheckStatus::Unhealthy => exit::UNHEALTHY,
+    }
+}
+
+fn print_health(r: &HealthReport, addr: &str) {
+    let s = Style::stdout();
+    println!(
+        "{} openclaw gateway at {addr}: {}  {}",
+        s.dot(r.status),
+        s.bold(r.status.as_str()),
+        s.dim(&format!(
+            "(up {}, {})",
+            output::duration(r.uptime_seconds),
+            r.timestamp
+        ))
+    );
+    for (name, check) in r.checks.iter() {
+        println!("  {name:<9} {} {}", s.status(check.status), check.detail);
+    }
+    let m = &r.metrics;
+    println!(
+        "  {}",
+        s.dim(&format!(
+            "memory {:.1} MB · sessions {} · queued {} · channels {} · tools {}",
+            m.memory_usage_mb,
+            m.active_sessions,
+            m.queued_messages,
+            m.connected_channels,
+            m.registered_tools
+        ))
+    );
+    println!(
+        "  {}",
+        s.dim(&format!(
+            "last 24h: {} messages · {} tool calls · avg {:.0} ms · errors {:.1}%",
+            m.messages_processed_24h,
+            m.tool_calls_24h,
+            m.avg_response_time_ms,
+            m.error_rate_24h * 100.0
+        ))
+    );
+}
+
+pub fn status(global: &Global, json: bool) -> u8 {
+    let config = match client_config(global) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let addr = paths::gateway_addr(&config);
+    let token = config.gateway.auth.token();
+    match get(&addr, "/api/status", token) {
+        Reply::NotRunning(why) => {
+            offline_status(global, &config, &addr, &why, json);
+            exit::NOT_RUNNING
+        }
+        Reply::Answer { status: 401, .. } => {
+            eprintln!(
+                "openclaw: the gateway at {addr} refused {}: set gateway.auth.token in the config passed with --config",
+                if token.is_some() {
+                    "our token"
+                } else {
+                    "us (it needs a token)"
+                }
+            );
+            exit::FAILURE
+        }
+        Reply::Answer { status, body } => match serde_json::from_str::<StatusReport>(&body) {
+            Ok(report) if status == 200 => {
+                if json {
+                    let mut v = serde_json::to_value(&report).unwrap_or(Value::Null);
+                    v["running"] = Value::Bool(true);
+                    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+                } else {
+                    print_status(&report);
+                }
+                exit::OK
+            }
+            _ => {
+                eprintln!("openclaw: {addr} answered /api/status with HTTP {status}: {body}");
+                exit::FAILURE
+            }
+        },
+    }
+}
+
+fn print_status(r: &StatusReport) {
+    let s = Style::stdout();
+    println!(
+        "{} openclaw gateway {} {}",
+        s.ok("●"),
+        r.version,
+        s.dim(&format!("(pid {})", r.pid))
+    );
+    println!(
+        "     Active: {} for {}",
+        s.ok("running"),
+        output::duration(r.uptime_seconds)
+    );
+    println!("     Listen: {}", r.bind);
+    println!("   Data dir: {}", r.data_dir);
+    println!(
+        "   Database: {} ({})",
+        r.database,
+        output::bytes(r.database_size_bytes)
+    );
+    println!(
+        "   Sessions: {} · memories {} · WebSocket clients {}/{}",
+        r.sessions, r.memories, r.connections, r.max_connections
+    );
+    if r.channels.is_empty() {
+        println!("   Channels: none enabled");
+    } else {
+        let list: Vec<String> = r
+            .channels
+            .iter()
+            .map(|c| {
+                if c.connected {
+                    format!("{} {}", c.name, s.ok("connected"))
+                } else {
+                    format!("{} {}", c.name, s.bad("disconnected"))
+                }
+            })
+            .collect();
+        println!("   Channels: {}", list.join(", "));
+    }
+    println!("      Nodes: {} paired", r.nodes);
+}
+
+/// What can be said without the gateway: where its data is.
+fn offline_status(global: &Global, config: &Config, addr: &str, why: &str, json: bool) {
+    let data_dir = paths::data_dir(global).ok();
+    let db = data_dir.as_ref().map(|d| {
+        paths::under_data_dir(d, config.memory.storage_path.as_deref(), "")
+            .join(openclaw_store::DB_FILE)
+    });
+    let db_size = db
+        .as_ref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len());
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "running": false,
+                "version": env!("CARGO_PKG_VERSION"),
+                "address": addr,
+                "error": why,
+                "data_dir": data_dir.as_ref().map(|d| d.display().to_string()),
+                "database": db.as_ref().map(|d| d.display().to_string()),
+                "database_size_bytes": db_size,
+            }))
+            .unwrap_or_default()
+        );
+        return;
+    }
+    let s = Style::stdout();
+    println!(
+        "{} openclaw gateway {}",
+        s.dim("○"),
+        env!("CARGO_PKG_VERSION")
+    );
+    println!(
+        "     Active: {} (nothing answered at {addr})",
+        s.bad("not running")
+    );
+    if let Some(d) = &data_dir {
+        println!("   Data dir: {}", d.display());
+    }
+    if let Some(db) = &db {
+        match db_size {
+            Some(n) => println!("   Database: {} ({})", db.display(), output::bytes(n)),
+            None => println!("   Database: {} (not created yet)", db.display()),
+        }
+    }
+    eprintln!("Start it with `openclaw gateway run`.");
+}

@@ -1,0 +1,150 @@
+//! `openclaw gateway run`: config → logging → store → listener → serve until a signal.
+
+use crate::paths::{self, LoadError};
+use crate::{Global, exit};
+use anyhow::{Context, Result};
+use openclaw_gateway::{AuditLog, Options};
+use openclaw_store::Store;
+use sha2::{Digest, Sha256};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub fn gateway_run(global: &Global, host: Option<String>, port: Option<u16>) -> u8 {
+    let loaded = match paths::load_config(global) {
+        Ok(l) => l,
+        Err(LoadError::Invalid(e)) => {
+            eprintln!("{e}");
+            eprintln!(
+                "openclaw: the configuration is invalid; nothing was started (check it with `openclaw config validate`)"
+            );
+            return exit::CONFIG;
+        }
+        Err(LoadError::Read(e)) => {
+            eprintln!("openclaw: {e:#}");
+            return exit::CONFIG;
+        }
+    };
+    match start(global, loaded, host, port) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            // The subscriber may not exist yet; stderr always does.
+            eprintln!("openclaw: {e:#}");
+            exit::FAILURE
+        }
+    }
+}
+
+fn start(
+    global: &Global,
+    loaded: paths::Loaded,
+    host: Option<String>,
+    port: Option<u16>,
+) -> Result<()> {
+    let mut config = loaded.config;
+    if let Some(h) = host {
+        config.gateway.host = h;
+    }
+    if let Some(p) = port {
+        config.gateway.port = p;
+    }
+    let data_dir = paths::data_dir(global)?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+
+    let log_file = paths::under_data_dir(
+        &data_dir,
+        config.logging.file.as_deref(),
+        "logs/openclaw.log",
+    );
+    crate::logging::init(&config.logging, &log_file)?;
+
+    let ip: IpAddr = match config.gateway.host.as_str() {
+        "localhost" => IpAddr::from([127, 0, 0, 1]),
+        h => h
+            .parse()
+            .with_context(|| format!("gateway.host `{h}` is not an IP address"))?,
+    };
+    let addr = SocketAddr::new(ip, config.gateway.port);
+    // Refuse before binding, so a refused bind never accepts a connection.
+    openclaw_gateway::check_bind(addr, &config)?;
+
+    let store = if config.memory.persistence {
+        let db_dir = paths::under_data_dir(&data_dir, config.memory.storage_path.as_deref(), "");
+        std::fs::create_dir_all(&db_dir)
+            .with_context(|| format!("cannot create database directory {}", db_dir.display()))?;
+        Store::open_in_dir(&db_dir)?
+    } else {
+        Store::open_in_memory()?
+    };
+
+    let listener = std::net::TcpListener::bind(addr).with_context(|| {
+        format!("cannot listen on {addr} (is another gateway running? try `openclaw status`, or pick another port with --port / OPENCLAW_PORT)")
+    })?;
+    listener.set_nonblocking(true)?;
+
+    let audit = AuditLog::new(config.logging.audit.enabled.then(|| {
+        paths::under_data_dir(
+            &data_dir,
+            config.logging.audit.file.as_deref(),
+            "logs/audit.log",
+        )
+    }));
+    let config_digest = match (&loaded.file, &loaded.text) {
+        (Some(file), Some(text)) => {
+            Some((file.clone(), hex::encode(Sha256::digest(text.as_bytes()))))
+        }
+        _ => None,
+    };
+    let options = Options {
+        config: Arc::new(config),
+        store: Arc::new(store),
+        data_dir: data_dir.clone(),
+        audit,
+        config_digest,
+    };
+
+    // One thread: the gateway is I/O-bound, and blocking work (SQLite) goes to spawn_blocking.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let local = listener.local_addr()?;
+        tracing::info!(
+            bind = %local,
+            data_dir = %data_dir.display(),
+            config = %loaded.file.as_ref().map_or_else(|| "(defaults)".into(), |f: &PathBuf| f.display().to_string()),
+            version = env!("CARGO_PKG_VERSION"),
+            "openclaw gateway listening on http://{local}"
+        );
+        openclaw_gateway::serve(listener, options, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+/// Completes on SIGTERM (systemd, docker stop) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received"),
+                    _ = int.recv() => tracing::info!("SIGINT received"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
