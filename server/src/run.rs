@@ -104,9 +104,11 @@ fn start(
         config_digest,
     };
 
-    // One thread: the gateway is I/O-bound, and blocking work (SQLite) goes to spawn_blocking.
+    // One thread: the gateway is I/O-bound. Blocking work (SQLite, file writes) goes to a small
+    // pool; the store serialises on one connection, so more threads would only wait.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .max_blocking_threads(4)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {

@@ -1,1 +1,244 @@
-fn main() {}
+//! Whole-process benchmark of the `openclaw` gateway (release build):
+//! - exec → first `GET /health` 200, on a fresh data dir (first start: creates the database) and
+//!   on an existing one (warm start);
+//! - resident memory and threads after 10 s idle;
+//! - `/health` latency on one keep-alive connection and throughput with several.
+//!
+//! Run: `cargo build --release -p openclaw-server && cargo bench -p openclaw-tests --bench gateway`
+//! Knobs: BENCH_RUNS (start-ups per kind, default 15), BENCH_IDLE_SECS (default 10),
+//! BENCH_LOAD_SECS (per load phase, default 3).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use openclaw_tests::{base_command, free_port, rss_kib, thread_count};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn spawn(data_dir: &std::path::Path, port: u16) -> Child {
+    base_command(data_dir, None)
+        .args(["gateway", "run"])
+        .env("OPENCLAW_PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn openclaw")
+}
+
+/// Polls with a fresh connection until `/health` answers 200; returns time since `start`.
+fn time_to_health(addr: SocketAddr, start: Instant, child: &mut Child) -> Duration {
+    loop {
+        if let Ok(mut s) = TcpStream::connect(addr) {
+            s.set_nodelay(true).ok();
+            if s.write_all(b"GET /health HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+                .is_ok()
+            {
+                let mut buf = Vec::new();
+                if s.read_to_end(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.1 200") {
+                    return start.elapsed();
+                }
+            }
+        }
+        assert!(child.try_wait().unwrap().is_none(), "gateway exited");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no answer in 30 s"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+fn stop(mut child: Child) {
+    openclaw_tests::signal(child.id(), "TERM").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().ok();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.wait().ok();
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn summary(name: &str, mut v: Vec<Duration>) {
+    v.sort();
+    println!(
+        "{name:<34} n={:<3} min {:>7.2} ms  median {:>7.2} ms  p90 {:>7.2} ms  max {:>7.2} ms",
+        v.len(),
+        ms(v[0]),
+        ms(percentile(&v, 0.5)),
+        ms(percentile(&v, 0.9)),
+        ms(v[v.len() - 1])
+    );
+}
+
+/// A keep-alive HTTP/1.1 client for `GET /health`.
+struct KeepAlive {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl KeepAlive {
+    fn connect(addr: SocketAddr) -> Self {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Self {
+            reader: BufReader::new(s.try_clone().unwrap()),
+            writer: s,
+        }
+    }
+
+    fn get(&mut self, req: &[u8]) -> u16 {
+        self.writer.write_all(req).unwrap();
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        let status: u16 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            self.reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line
+                .to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(str::trim)
+                .map(str::to_owned)
+            {
+                len = v.parse().unwrap();
+            }
+        }
+        let mut body = vec![0; len];
+        self.reader.read_exact(&mut body).unwrap();
+        status
+    }
+}
+
+const HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: b\r\n\r\n";
+
+fn main() {
+    // `cargo bench` passes --bench; no filtering here.
+    let runs = env_num("BENCH_RUNS", 15) as usize;
+    let idle = env_num("BENCH_IDLE_SECS", 10);
+    let load_secs = env_num("BENCH_LOAD_SECS", 3);
+    let bin = openclaw_tests::openclaw_bin();
+    println!(
+        "binary: {} ({} bytes)",
+        bin.display(),
+        std::fs::metadata(&bin).unwrap().len()
+    );
+
+    // Start-up: first start (no database yet) and warm start (existing database), interleaved.
+    let mut first = Vec::new();
+    let mut warm = Vec::new();
+    for _ in 0..runs {
+        let dir = tempfile::tempdir().unwrap();
+        for kind in [&mut first, &mut warm] {
+            let port = free_port();
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let start = Instant::now();
+            let mut child = spawn(dir.path(), port);
+            kind.push(time_to_health(addr, start, &mut child));
+            stop(child);
+        }
+    }
+    summary("ready, first start (creates db)", first);
+    summary("ready, warm start (existing db)", warm);
+
+    // Idle footprint, then load on the same process.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let start = Instant::now();
+    let mut child = spawn(dir.path(), port);
+    time_to_health(addr, start, &mut child);
+    let pid = child.id();
+    println!(
+        "after first /health: RSS {} KiB, {} threads",
+        rss_kib(pid).unwrap(),
+        thread_count(pid).unwrap()
+    );
+    std::thread::sleep(Duration::from_secs(idle));
+    println!(
+        "idle {idle} s: RSS {} KiB ({:.2} MB), {} threads",
+        rss_kib(pid).unwrap(),
+        rss_kib(pid).unwrap() as f64 / 1024.0,
+        thread_count(pid).unwrap()
+    );
+
+    // Latency: one connection, sequential requests.
+    let mut c = KeepAlive::connect(addr);
+    for _ in 0..200 {
+        assert_eq!(c.get(HEALTH), 200);
+    }
+    let mut lat = Vec::new();
+    let until = Instant::now() + Duration::from_secs(load_secs);
+    while Instant::now() < until && lat.len() < 1_000_000 {
+        let t = Instant::now();
+        assert_eq!(c.get(HEALTH), 200);
+        lat.push(t.elapsed());
+    }
+    let n = lat.len();
+    lat.sort();
+    println!(
+        "/health, 1 connection: {n} requests, {:.0} req/s, p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        n as f64 / load_secs as f64,
+        ms(percentile(&lat, 0.5)),
+        ms(percentile(&lat, 0.99)),
+        ms(lat[n - 1])
+    );
+
+    // Throughput: several connections in parallel.
+    for conns in [4usize, 16] {
+        let until = Instant::now() + Duration::from_secs(load_secs);
+        let handles: Vec<_> = (0..conns)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut c = KeepAlive::connect(addr);
+                    let mut done = 0u64;
+                    while Instant::now() < until && done < 10_000_000 {
+                        assert_eq!(c.get(HEALTH), 200);
+                        done += 1;
+                    }
+                    done
+                })
+            })
+            .collect();
+        let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        println!(
+            "/health, {conns} connections: {:.0} req/s",
+            total as f64 / load_secs as f64
+        );
+    }
+    println!(
+        "after load: RSS {} KiB, {} threads",
+        rss_kib(pid).unwrap(),
+        thread_count(pid).unwrap()
+    );
+    std::thread::sleep(Duration::from_secs(idle));
+    println!(
+        "idle {idle} s after load: RSS {} KiB, {} threads",
+        rss_kib(pid).unwrap(),
+        thread_count(pid).unwrap()
+    );
+    stop(child);
+}
