@@ -211,25 +211,24 @@ pub fn signal(pid: u32, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Resident memory of a process in KiB, from /proc.
-pub fn rss_kib(pid: u32) -> Option<u64> {
+/// The first number of a `/proc/<pid>/status` field, e.g. `VmRSS` (KiB) or `Threads`.
+fn proc_status_number(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .split_whitespace()
         .next()?
         .parse()
         .ok()
 }
 
-/// Number of threads of a process, from /proc.
+/// Resident memory of a process in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    proc_status_number(pid, "VmRSS")
+}
+
+/// Number of threads of a process.
 pub fn thread_count(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))?
-        .trim()
-        .parse()
-        .ok()
+    proc_status_number(pid, "Threads")
 }
