@@ -138,6 +138,14 @@ pub struct AgentConfig {
     pub timezone: String,
     /// Hard cap on model ↔ tool round trips for one message.
     pub max_tool_rounds: u32,
+    /// Consecutive failures that put a provider in cooldown (circuit breaker).
+    pub breaker_threshold: u32,
+    /// How long a provider stays in cooldown before it is tried again.
+    pub breaker_cooldown_seconds: u64,
+    /// Longest `retry-after` worth waiting for when no other provider is left.
+    pub max_retry_wait_seconds: u64,
+    /// Time limit of one tool call.
+    pub tool_timeout_seconds: u64,
 }
 
 impl Default for AgentConfig {
@@ -147,6 +155,10 @@ impl Default for AgentConfig {
             personality: "helpful, concise, proactive".into(),
             timezone: "UTC".into(),
             max_tool_rounds: 8,
+            breaker_threshold: 3,
+            breaker_cooldown_seconds: 30,
+            max_retry_wait_seconds: 10,
+            tool_timeout_seconds: 30,
         }
     }
 }

@@ -49,6 +49,15 @@ pub(crate) fn check(c: &Config) -> Vec<(String, String)> {
         }
     }
 
+    if c.agent.max_tool_rounds == 0 {
+        bad("agent.max_tool_rounds", "must be at least 1".into());
+    }
+    if c.agent.breaker_threshold == 0 {
+        bad("agent.breaker_threshold", "must be at least 1".into());
+    }
+    if c.agent.tool_timeout_seconds == 0 {
+        bad("agent.tool_timeout_seconds", "must be at least 1".into());
+    }
     if c.gateway.port == 0 {
         bad("gateway.port", "must be a TCP port from 1 to 65535".into());
     }

@@ -296,6 +296,58 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The messages still in a session's context (not yet compacted into its summary).
+    pub fn session_context(&self, session_id: i64) -> Result<Vec<StoredMessage>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, role, content, tokens, created_at FROM messages
+             WHERE session_id = ?1 AND compacted = 0 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([session_id], |r| {
+            Ok(StoredMessage {
+                id: r.get(0)?,
+                role: r.get(1)?,
+                content: r.get(2)?,
+                tokens: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn session_summary(&self, session_id: i64) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT summary FROM sessions WHERE id = ?1",
+                [session_id],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    /// Stores a session's new summary and marks the messages it covers as compacted, atomically.
+    pub fn compact_session(
+        &self,
+        session_id: i64,
+        summary: &str,
+        through_message_id: i64,
+    ) -> Result<usize> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE sessions SET summary = ?2 WHERE id = ?1",
+            params![session_id, summary],
+        )?;
+        let n = tx.execute(
+            "UPDATE messages SET compacted = 1 WHERE session_id = ?1 AND id <= ?2 AND compacted = 0",
+            params![session_id, through_message_id],
+        )?;
+        tx.commit()?;
+        Ok(n)
+    }
+
     /// Sessions touched at or after `since` (Unix seconds).
     pub fn active_sessions_since(&self, since: i64) -> Result<u64> {
         Ok(self.conn().query_row(
@@ -480,6 +532,26 @@ mod tests {
         assert_eq!(msgs[1].content, "hello");
         assert_eq!(s.active_sessions_since(15).unwrap(), 2);
         assert_eq!(s.totals().unwrap().sessions, 2);
+    }
+
+    #[test]
+    fn compaction_keeps_messages_but_takes_them_out_of_context() {
+        let s = Store::open_in_memory().unwrap();
+        let id = s.upsert_session("webchat", "p", 1).unwrap();
+        let first = s.append_message(id, "user", "one", 1, 1).unwrap();
+        let second = s.append_message(id, "assistant", "two", 1, 2).unwrap();
+        s.append_message(id, "user", "three", 1, 3).unwrap();
+        assert_eq!(s.session_summary(id).unwrap(), None);
+        assert_eq!(s.compact_session(id, "they counted", second).unwrap(), 2);
+        assert_eq!(
+            s.session_summary(id).unwrap().as_deref(),
+            Some("they counted")
+        );
+        let ctx = s.session_context(id).unwrap();
+        assert_eq!(ctx.len(), 1);
+        assert_eq!(ctx[0].content, "three");
+        assert_eq!(s.session_messages(id).unwrap().len(), 3, "nothing deleted");
+        assert!(first < second);
     }
 
     #[test]

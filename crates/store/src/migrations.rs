@@ -92,6 +92,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (name, hour)
     ) WITHOUT ROWID;
     "#,
+    // 2: compaction keeps summarised messages on disk but out of the model's context.
+    r#"
+    ALTER TABLE messages ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0;
+    "#,
 ];
 
 /// Schema version this build writes and understands.

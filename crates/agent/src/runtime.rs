@@ -1,0 +1,571 @@
+//! The agent loop: rate limits, sessions, context budget (compaction), model ↔ tool rounds.
+
+use crate::chain::{ChainError, ChainPolicy, ProviderChain};
+use crate::provider;
+use crate::telemetry::Telemetry;
+use crate::tools::{MemorySave, MemorySearch, ToolContext, ToolRegistry};
+use crate::types::{ChatRequest, StreamEvent, Turn, Usage};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use openclaw_config::Config;
+use openclaw_store::Store;
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A message from someone on some channel.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub channel: String,
+    /// The sender within the channel (chat id, user id, WebChat session key).
+    pub peer: String,
+    pub text: String,
+}
+
+/// What the agent reports while it works on a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentEvent {
+    /// Text to append to the reply being shown.
+    Delta(String),
+    /// Forget the partial reply shown so far (a provider failed mid-stream; another restarts).
+    Reset,
+    /// A tool finished.
+    Tool { name: String, ok: bool },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyKind {
+    /// The model's answer.
+    Answer,
+    /// The sender hit `security.rate_limiting`; the text says when to try again.
+    RateLimited,
+    /// No provider is configured; the text says what to configure.
+    NotConfigured,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    pub text: String,
+    pub kind: ReplyKind,
+    pub usage: Usage,
+    /// The provider that answered the last round.
+    pub provider: Option<String>,
+    /// Model calls made (tool rounds + the final answer).
+    pub rounds: u32,
+}
+
+impl Reply {
+    fn notice(kind: ReplyKind, text: String) -> Self {
+        Self {
+            text,
+            kind,
+            usage: Usage::default(),
+            provider: None,
+            rounds: 0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Model(#[from] ChainError),
+    #[error("session store: {0}")]
+    Store(#[from] openclaw_store::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+struct Limits {
+    messages: Option<(DefaultKeyedRateLimiter<String>, u32)>,
+    tool_calls: Option<(DefaultKeyedRateLimiter<String>, u32)>,
+}
+
+fn limiter(per_minute: u32) -> Option<(DefaultKeyedRateLimiter<String>, u32)> {
+    NonZeroU32::new(per_minute).map(|n| (RateLimiter::keyed(Quota::per_minute(n)), per_minute))
+}
+
+/// `Some(wait)` when `key` is over its limit.
+fn over_limit(
+    l: &Option<(DefaultKeyedRateLimiter<String>, u32)>,
+    key: &str,
+) -> Option<(Duration, u32)> {
+    let (limiter, n) = l.as_ref()?;
+    match limiter.check_key(&key.to_owned()) {
+        Ok(()) => None,
+        Err(not_until) => Some((not_until.wait_time_from(DefaultClock::default().now()), *n)),
+    }
+}
+
+pub struct Agent {
+    config: Arc<Config>,
+    chain: ProviderChain,
+    tools: ToolRegistry,
+    store: Arc<Store>,
+    telemetry: Arc<dyn Telemetry>,
+    limits: Limits,
+    /// One conversation at a time per session; others wait their turn.
+    session_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Providers named in config that this build cannot run, with why.
+    unavailable: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Agent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Agent")
+            .field("chain", &self.chain)
+            .field("tools", &self.tools)
+            .finish()
+    }
+}
+
+/// Rough token count: about four characters per token, plus framing.
+fn estimate_tokens(text: &str) -> usize {
+    text.len() / 4 + 4
+}
+
+fn turn_tokens(t: &Turn) -> usize {
+    match t {
+        Turn::User(s) => estimate_tokens(s),
+        Turn::Assistant { text, tool_calls } => {
+            estimate_tokens(text)
+                + tool_calls
+                    .iter()
+                    .map(|c| estimate_tokens(&c.arguments.to_string()) + c.name.len() / 4)
+                    .sum::<usize>()
+        }
+        Turn::ToolResult { content, .. } => estimate_tokens(content),
+    }
+}
+
+/// Runs a store call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> openclaw_store::Result<T> + Send + 'static,
+) -> Result<T, AgentError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AgentError::Internal(format!("store task failed: {e}")))?
+        .map_err(AgentError::from)
+}
+
+const COMPACTION_PROMPT: &str = "You compress chat histories. Summarise the conversation below so the assistant can continue it later: keep names, facts, preferences, decisions and open tasks; drop small talk. Answer with the summary only, in plain sentences.";
+
+impl Agent {
+    /// Builds the agent from config: providers in failover order, the built-in tools.
+    pub fn new(config: Arc<Config>, store: Arc<Store>, telemetry: Arc<dyn Telemetry>) -> Self {
+        let named = config.providers();
+        let (providers, unavailable) = provider::from_config(&named);
+        let failover: HashMap<String, bool> = named
+            .iter()
+            .map(|p| (p.name.clone(), p.config.failover_enabled.unwrap_or(false)))
+            .collect();
+        let a = &config.agent;
+        let chain = ProviderChain::new(
+            providers
+                .into_iter()
+                .map(|p| {
+                    let f = failover.get(p.name()).copied().unwrap_or(false);
+                    (p, f)
+                })
+                .collect(),
+            ChainPolicy {
+                breaker_threshold: a.breaker_threshold,
+                cooldown: Duration::from_secs(a.breaker_cooldown_seconds),
+                max_retry_wait: Duration::from_secs(a.max_retry_wait_seconds),
+            },
+            telemetry.clone(),
+        );
+        let mut tools = ToolRegistry::new(Duration::from_secs(a.tool_timeout_seconds));
+        tools.register(Arc::new(MemorySave {
+            store: store.clone(),
+        }));
+        tools.register(Arc::new(MemorySearch {
+            store: store.clone(),
+        }));
+        let rl = &config.security.rate_limiting;
+        let limits = if rl.enabled {
+            Limits {
+                messages: limiter(rl.default_messages_per_minute),
+                tool_calls: limiter(rl.default_tool_calls_per_minute),
+            }
+        } else {
+            Limits {
+                messages: None,
+                tool_calls: None,
+            }
+        };
+        Self {
+            config,
+            chain,
+            tools,
+            store,
+            telemetry,
+            limits,
+            session_locks: Mutex::new(HashMap::new()),
+            unavailable,
+        }
+    }
+
+    pub fn tools(&self) -> &ToolRegistry {
+        &self.tools
+    }
+
+    /// Adds a tool (device-node capabilities, sandbox, browser register here).
+    pub fn register_tool(&mut self, tool: Arc<dyn crate::tools::Tool>) {
+        self.tools.register(tool);
+    }
+
+    pub fn chain(&self) -> &ProviderChain {
+        &self.chain
+    }
+
+    pub fn unavailable_providers(&self) -> &[(String, String)] {
+        &self.unavailable
+    }
+
+    /// Answers one message in its (channel, peer) session, streaming through `on_event`.
+    pub async fn handle(
+        &self,
+        msg: Inbound,
+        on_event: &mut (dyn FnMut(AgentEvent) + Send),
+    ) -> Result<Reply, AgentError> {
+        let key = format!("{}:{}", msg.channel, msg.peer);
+        if let Some((wait, n)) = over_limit(&self.limits.messages, &key) {
+            return Ok(Reply::notice(
+                ReplyKind::RateLimited,
+                format!(
+                    "You're sending messages faster than I can take them (limit: {n} per minute). Try again in {} s.",
+                    wait.as_secs().max(1)
+                ),
+            ));
+        }
+        if self.chain.is_empty() {
+            return Ok(Reply::notice(
+                ReplyKind::NotConfigured,
+                self.not_configured_text(),
+            ));
+        }
+
+        let lock = {
+            let mut locks = self.session_locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(key).or_default().clone()
+        };
+        let _turn = lock.lock().await;
+
+        let now = jiff::Timestamp::now().as_second();
+        let (channel, peer, text) = (msg.channel.clone(), msg.peer.clone(), msg.text.clone());
+        let store = self.store.clone();
+        let (session, summary, history) = blocking(move || {
+            let session = store.upsert_session(&channel, &peer, now)?;
+            let summary = store.session_summary(session)?;
+            let history = store.session_context(session)?;
+            store.append_message(session, "user", &text, estimate_tokens(&text) as i64, now)?;
+            Ok((session, summary, history))
+        })
+        .await?;
+
+        let mut turns: Vec<(Option<i64>, Turn)> = history
+            .into_iter()
+            .map(|m| {
+                let turn = if m.role == "assistant" {
+                    Turn::Assistant {
+                        text: m.content,
+                        tool_calls: Vec::new(),
+                    }
+                } else {
+                    Turn::User(m.content)
+                };
+                (Some(m.id), turn)
+            })
+            .collect();
+        turns.push((None, Turn::User(msg.text.clone())));
+
+        let summary = self.compact_if_needed(session, summary, &mut turns).await?;
+        let system = self.system_prompt(summary.as_deref(), None);
+        let ctx = ToolContext {
+            channel: msg.channel.clone(),
+            peer: msg.peer.clone(),
+        };
+        let turns = turns.into_iter().map(|(_, t)| t).collect();
+        let reply = self.run_rounds(system, turns, &ctx, true, on_event).await?;
+
+        if reply.kind == ReplyKind::Answer {
+            let store = self.store.clone();
+            let text = reply.text.clone();
+            let tokens = reply.usage.output_tokens as i64;
+            blocking(move || {
+                store.append_message(
+                    session,
+                    "assistant",
+                    &text,
+                    tokens,
+                    jiff::Timestamp::now().as_second(),
+                )
+            })
+            .await?;
+        }
+        Ok(reply)
+    }
+
+    /// Answers a conversation the caller keeps (the OpenAI-compatible endpoint): nothing is
+    /// stored, `turns` is the whole history. `allow_reset`: see [`ProviderChain::complete`].
+    pub async fn respond(
+        &self,
+        peer: &str,
+        turns: Vec<Turn>,
+        extra_system: Option<&str>,
+        allow_reset: bool,
+        on_event: &mut (dyn FnMut(AgentEvent) + Send),
+    ) -> Result<Reply, AgentError> {
+        let key = format!("api:{peer}");
+        if let Some((wait, n)) = over_limit(&self.limits.messages, &key) {
+            return Ok(Reply::notice(
+                ReplyKind::RateLimited,
+                format!(
+                    "Rate limit reached ({n} messages per minute). Try again in {} s.",
+                    wait.as_secs().max(1)
+                ),
+            ));
+        }
+        if self.chain.is_empty() {
+            return Ok(Reply::notice(
+                ReplyKind::NotConfigured,
+                self.not_configured_text(),
+            ));
+        }
+        let system = self.system_prompt(None, extra_system);
+        let ctx = ToolContext {
+            channel: "api".into(),
+            peer: peer.to_owned(),
+        };
+        self.run_rounds(system, turns, &ctx, allow_reset, on_event)
+            .await
+    }
+
+    fn not_configured_text(&self) -> String {
+        let mut text = ChainError::NoProviders.to_string();
+        for (name, why) in &self.unavailable {
+            text.push_str(&format!(" (providers.{name} is configured, but {why})"));
+        }
+        text
+    }
+
+    fn system_prompt(&self, summary: Option<&str>, extra: Option<&str>) -> String {
+        let a = &self.config.agent;
+        let now = jiff::Timestamp::now();
+        let local = match now.in_tz(&a.timezone) {
+            Ok(z) => format!("{} ({})", z.strftime("%A %Y-%m-%d %H:%M"), a.timezone),
+            Err(_) => format!(
+                "{} (UTC; the timezone `{}` is unknown)",
+                now.strftime("%A %Y-%m-%d %H:%M"),
+                a.timezone
+            ),
+        };
+        let mut s = format!(
+            "You are {}, a personal AI assistant. Personality: {}.\nThe current local time is {local}.\n",
+            a.name, a.personality
+        );
+        if !self.tools.is_empty() {
+            s.push_str("Use memory_save to remember lasting facts the user tells you, and memory_search to recall them.\n");
+        }
+        if let Some(summary) = summary {
+            s.push_str("\nSummary of the earlier conversation:\n");
+            s.push_str(summary);
+            s.push('\n');
+        }
+        if let Some(extra) = extra.filter(|e| !e.trim().is_empty()) {
+            s.push('\n');
+            s.push_str(extra);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// When the conversation would not fit `memory.max_context_tokens`, has the model summarise
+    /// its oldest turns, stores the summary and marks those turns compacted.
+    async fn compact_if_needed(
+        &self,
+        session: i64,
+        summary: Option<String>,
+        turns: &mut Vec<(Option<i64>, Turn)>,
+    ) -> Result<Option<String>, AgentError> {
+        let budget = self.config.memory.max_context_tokens as usize;
+        let reserve = (budget / 4).min(4096);
+        let fixed = estimate_tokens(&self.system_prompt(summary.as_deref(), None))
+            + self
+                .tools
+                .specs()
+                .iter()
+                .map(|t| {
+                    estimate_tokens(&t.parameters.to_string()) + estimate_tokens(&t.description)
+                })
+                .sum::<usize>();
+        let total =
+            |ts: &[(Option<i64>, Turn)]| ts.iter().map(|(_, t)| turn_tokens(t)).sum::<usize>();
+        if fixed + total(turns) + reserve <= budget {
+            return Ok(summary);
+        }
+        // Keep the newest turns that fit in half the budget (always the new message).
+        let mut keep_from = turns.len() - 1;
+        let mut kept = turn_tokens(&turns[keep_from].1);
+        while keep_from > 0 && kept + turn_tokens(&turns[keep_from - 1].1) <= budget / 2 {
+            keep_from -= 1;
+            kept += turn_tokens(&turns[keep_from].1);
+        }
+        let Some(last_id) = turns[..keep_from].iter().rev().find_map(|(id, _)| *id) else {
+            return Ok(summary);
+        };
+        let mut transcript = String::new();
+        if let Some(s) = &summary {
+            transcript.push_str("Earlier summary: ");
+            transcript.push_str(s);
+            transcript.push_str("\n\n");
+        }
+        for (_, t) in &turns[..keep_from] {
+            match t {
+                Turn::User(s) => transcript.push_str(&format!("User: {s}\n")),
+                Turn::Assistant { text, .. } => {
+                    transcript.push_str(&format!("Assistant: {text}\n"))
+                }
+                Turn::ToolResult { .. } => {}
+            }
+        }
+        let request = ChatRequest {
+            system: COMPACTION_PROMPT.into(),
+            turns: vec![Turn::User(transcript)],
+            tools: Vec::new(),
+            max_tokens: Some((budget / 8).clamp(128, 1024) as u32),
+        };
+        let completion = self.chain.complete(&request, true, &mut |_| {}).await?;
+        let new_summary = completion.text.trim().to_owned();
+        let store = self.store.clone();
+        let stored = new_summary.clone();
+        let n = blocking(move || store.compact_session(session, &stored, last_id)).await?;
+        tracing::info!(
+            session,
+            compacted = n,
+            "conversation compacted into a summary"
+        );
+        turns.drain(..keep_from);
+        Ok(Some(new_summary))
+    }
+
+    async fn run_rounds(
+        &self,
+        system: String,
+        mut turns: Vec<Turn>,
+        ctx: &ToolContext,
+        allow_reset: bool,
+        on_event: &mut (dyn FnMut(AgentEvent) + Send),
+    ) -> Result<Reply, AgentError> {
+        let max_rounds = self.config.agent.max_tool_rounds.max(1);
+        let mut usage = Usage::default();
+        let mut text = String::new();
+        let key = format!("{}:{}", ctx.channel, ctx.peer);
+        for round in 1..=max_rounds {
+            // The last round offers no tools, so the model must answer in words.
+            let tools = if round < max_rounds {
+                self.tools.specs()
+            } else {
+                Vec::new()
+            };
+            let request = ChatRequest {
+                system: system.clone(),
+                turns: turns.clone(),
+                tools,
+                max_tokens: None,
+            };
+            let before = text.len();
+            if round > 1 && !text.is_empty() {
+                text.push_str("\n\n");
+                on_event(AgentEvent::Delta("\n\n".into()));
+            }
+            let mut round_text = String::new();
+            let completion = {
+                let mut forward = |ev: StreamEvent| match ev {
+                    StreamEvent::TextDelta(d) => {
+                        round_text.push_str(&d);
+                        on_event(AgentEvent::Delta(d));
+                    }
+                    StreamEvent::Reset => {
+                        round_text.clear();
+                        on_event(AgentEvent::Reset);
+                    }
+                };
+                self.chain
+                    .complete(&request, allow_reset, &mut forward)
+                    .await?
+            };
+            if round_text.is_empty() && text.len() > before {
+                // Nothing said this round: take the separator back out of the final text.
+                text.truncate(before);
+            }
+            text.push_str(&completion.text);
+            usage += completion.usage;
+            if completion.tool_calls.is_empty() {
+                return Ok(Reply {
+                    text,
+                    kind: ReplyKind::Answer,
+                    usage,
+                    provider: Some(completion.provider),
+                    rounds: round,
+                });
+            }
+            turns.push(Turn::Assistant {
+                text: completion.text.clone(),
+                tool_calls: completion.tool_calls.clone(),
+            });
+            for call in completion.tool_calls {
+                if let Some((wait, n)) = over_limit(&self.limits.tool_calls, &key) {
+                    return Ok(Reply {
+                        text: format!(
+                            "I've reached the tool-call limit ({n} per minute) and stopped before running `{}`. Try again in {} s.",
+                            call.name,
+                            wait.as_secs().max(1)
+                        ),
+                        kind: ReplyKind::RateLimited,
+                        usage,
+                        provider: Some(completion.provider),
+                        rounds: round,
+                    });
+                }
+                let outcome = self
+                    .tools
+                    .execute(&call.name, call.arguments.clone(), ctx)
+                    .await;
+                self.telemetry
+                    .tool_call(&call.name, !outcome.is_error, outcome.elapsed);
+                on_event(AgentEvent::Tool {
+                    name: call.name.clone(),
+                    ok: !outcome.is_error,
+                });
+                turns.push(Turn::ToolResult {
+                    call_id: call.id,
+                    name: call.name,
+                    content: outcome.content,
+                    is_error: outcome.is_error,
+                });
+            }
+        }
+        // Unreachable in practice: the last round offers no tools. Say so rather than loop.
+        Ok(Reply {
+            text: format!("{text}\n\n(stopped after {max_rounds} tool rounds)"),
+            kind: ReplyKind::Answer,
+            usage,
+            provider: None,
+            rounds: max_rounds,
+        })
+    }
+
+    /// Deletes memories older than `memory.prune_after_days`; returns how many went.
+    pub async fn prune_memories(&self) -> Result<usize, AgentError> {
+        let days = i64::from(self.config.memory.prune_after_days);
+        if days == 0 {
+            return Ok(0);
+        }
+        let before = jiff::Timestamp::now().as_second() - days * 86_400;
+        let store = self.store.clone();
+        blocking(move || store.prune_memories(before)).await
+    }
+}
