@@ -92,41 +92,52 @@ fn gateway_check(state: &GatewayState) -> CheckResult {
 }
 
 fn agent_check(state: &GatewayState) -> CheckResult {
-    let providers = state.config.providers();
-    if providers.is_empty() {
+    let chain = state.agent.chain().states();
+    let unavailable = state.agent.unavailable_providers();
+    if chain.is_empty() && unavailable.is_empty() {
         return CheckResult::degraded(
             "no LLM provider configured: add providers.anthropic.api_key or providers.openai.api_key \
              (or an OpenAI-compatible base_url) to config.yaml",
         );
     }
-    let missing_keys: Vec<&str> = providers
+    let mut problems: Vec<String> = unavailable
         .iter()
-        .filter(|p| {
-            p.kind == ProviderKind::Anthropic
-                && p.config.api_key.as_ref().is_none_or(|k| k.is_empty())
-        })
-        .map(|p| p.name.as_str())
+        .map(|(name, why)| format!("{name}: {why}"))
         .collect();
-    let names: Vec<String> = providers
+    let providers = state.config.providers();
+    for p in &providers {
+        if p.kind == ProviderKind::Anthropic
+            && p.config.api_key.as_ref().is_none_or(|k| k.is_empty())
+        {
+            problems.push(format!("{} has no api_key", p.name));
+        }
+    }
+    for s in &chain {
+        if let Some(wait) = s.cooling_down_for {
+            problems.push(format!(
+                "{} cooling down for {} s after {} failures",
+                s.name,
+                wait.as_secs().max(1),
+                s.consecutive_failures
+            ));
+        }
+    }
+    let names: Vec<String> = chain
         .iter()
-        .map(|p| match &p.config.model {
-            Some(m) => format!("{} ({m})", p.name),
-            None => p.name.clone(),
-        })
+        .map(|s| format!("{} ({})", s.name, s.model))
         .collect();
-    if missing_keys.len() == providers.len() {
-        CheckResult::degraded(format!(
-            "no usable provider: {} has no api_key",
-            missing_keys.join(", ")
-        ))
-    } else if !missing_keys.is_empty() {
-        CheckResult::degraded(format!(
-            "providers: {}; {} has no api_key",
-            names.join(", "),
-            missing_keys.join(", ")
-        ))
+    let listed = if names.is_empty() {
+        "none usable".to_owned()
     } else {
-        CheckResult::healthy(format!("providers in failover order: {}", names.join(", ")))
+        names.join(" → ")
+    };
+    if problems.is_empty() {
+        CheckResult::healthy(format!("providers in failover order: {listed}"))
+    } else {
+        CheckResult::degraded(format!(
+            "providers in failover order: {listed}; {}",
+            problems.join("; ")
+        ))
     }
 }
 

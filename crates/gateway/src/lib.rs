@@ -8,12 +8,17 @@
 //! to LLM providers or chat platforms directly.
 
 pub mod audit;
+mod chat;
 mod health;
 pub mod metrics;
+mod openai_api;
 mod routes;
 pub mod sys;
+mod telemetry;
+mod webchat;
 mod ws;
 
+use openclaw_agent::Agent;
 use openclaw_config::Config;
 use openclaw_store::Store;
 use std::future::{Future, IntoFuture};
@@ -28,6 +33,7 @@ use tokio::sync::watch;
 pub use audit::AuditLog;
 pub use health::build_report;
 pub use metrics::Metrics;
+pub use telemetry::GatewayTelemetry;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -75,7 +81,9 @@ pub struct ChannelState {
 pub struct GatewayState {
     pub config: Arc<Config>,
     pub store: Arc<Store>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    pub agent: Arc<Agent>,
+    pub telemetry: Arc<GatewayTelemetry>,
     pub audit: AuditLog,
     pub data_dir: PathBuf,
     pub local_addr: SocketAddr,
@@ -100,17 +108,19 @@ impl GatewayState {
         self.draining.load(Ordering::Relaxed)
     }
 
-    /// Records one answered message in metrics and in the 24h counters.
-    pub async fn record_message(&self, channel: &str, ok: bool, elapsed: Duration) {
-        self.metrics.message_processed(channel, ok, elapsed);
+    /// Records one handled message in metrics and in the 24h counters. `status` is `success`,
+    /// `error` or `rate_limited`; only `error` counts against the error rate.
+    pub async fn record_message(&self, channel: &str, status: &str, elapsed: Duration) {
+        self.metrics.message_processed(channel, status, elapsed);
         let store = self.store.clone();
         let now = sys::unix_now();
         let ms = elapsed.as_secs_f64() * 1000.0;
+        let failed = status == "error";
         let result = tokio::task::spawn_blocking(move || {
             use openclaw_store::counter;
             store.add_counter(counter::MESSAGES_PROCESSED, 1.0, now)?;
             store.add_counter(counter::RESPONSE_MS_SUM, ms, now)?;
-            if !ok {
+            if failed {
                 store.add_counter(counter::MESSAGES_FAILED, 1.0, now)?;
             }
             Ok::<_, openclaw_store::Error>(())
@@ -120,20 +130,6 @@ impl GatewayState {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "could not record message counters"),
             Err(e) => tracing::warn!(error = %e, "counter task failed"),
-        }
-    }
-
-    /// Records one tool call in metrics and in the 24h counters.
-    pub async fn record_tool_call(&self, tool: &str, ok: bool) {
-        self.metrics.tool_executed(tool, ok);
-        let store = self.store.clone();
-        let now = sys::unix_now();
-        let result = tokio::task::spawn_blocking(move || {
-            store.add_counter(openclaw_store::counter::TOOL_CALLS, 1.0, now)
-        })
-        .await;
-        if let Ok(Err(e)) = result {
-            tracing::warn!(error = %e, "could not record tool counter");
         }
     }
 }
@@ -158,7 +154,7 @@ fn new_state(
             detail: format!("not connected: this build has no {name} driver yet"),
         })
         .collect();
-    let metrics = Metrics::new(
+    let metrics = Arc::new(Metrics::new(
         sys::unix_now_f64() - START.elapsed().as_secs_f64(),
         &options.config.channels.enabled(),
         &options
@@ -167,18 +163,30 @@ fn new_state(
             .keys()
             .map(String::as_str)
             .collect::<Vec<_>>(),
-    );
+    ));
+    let telemetry = Arc::new(GatewayTelemetry {
+        metrics: metrics.clone(),
+        store: options.store.clone(),
+    });
+    let agent = Arc::new(Agent::new(
+        options.config.clone(),
+        options.store.clone(),
+        telemetry.clone(),
+    ));
+    metrics.register_tools(&agent.tools().names());
     Arc::new(GatewayState {
         config: options.config,
         store: options.store,
         metrics,
+        registered_tools: AtomicU64::new(agent.tools().len() as u64),
+        agent,
+        telemetry,
         audit: options.audit,
         data_dir: options.data_dir,
         local_addr,
         started: Instant::now(),
         connections: AtomicU64::new(0),
         queued_messages: AtomicU64::new(0),
-        registered_tools: AtomicU64::new(0),
         channels: std::sync::RwLock::new(channels),
         draining: AtomicBool::new(false),
         stop,
@@ -248,6 +256,7 @@ impl Gateway {
 
         // Bookkeeping that can wait until after the listener answers.
         tokio::spawn(after_start(state.clone(), config_digest));
+        tokio::spawn(maintenance(state.clone()));
 
         let app = routes::router(state.clone());
         let mut graceful_rx = stop_rx.clone();
@@ -284,6 +293,30 @@ impl Gateway {
         }
         tracing::info!("gateway stopped");
         Ok(())
+    }
+}
+
+/// Completes when the gateway starts shutting down.
+pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Hourly upkeep: prunes memories past `memory.prune_after_days`. Stops with the gateway.
+async fn maintenance(state: Arc<GatewayState>) {
+    let mut stop = state.stop.clone();
+    // The first run waits a minute, keeping start-up free of it.
+    let mut next = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            () = stopped(&mut stop) => return,
+            () = tokio::time::sleep_until(next) => {}
+        }
+        match state.agent.prune_memories().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "old memories pruned"),
+            Err(e) => tracing::warn!(error = %e, "memory pruning failed"),
+        }
+        next = tokio::time::Instant::now() + Duration::from_secs(3600);
     }
 }
 

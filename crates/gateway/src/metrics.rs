@@ -54,6 +54,23 @@ impl EncodeLabelSet for TokenLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AttemptLabels {
+    pub provider: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailoverLabels {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    pub provider: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VersionLabels {
     pub version: String,
 }
@@ -72,6 +89,10 @@ pub struct Metrics {
     pub tokens_used: Family<TokenLabels, Counter>,
     pub connections_rejected: Counter,
     pub auth_failures: Counter,
+    pub provider_requests: Family<AttemptLabels, Counter>,
+    pub provider_failovers: Family<FailoverLabels, Counter>,
+    pub breaker_trips: Family<ProviderLabels, Counter>,
+    pub breaker_open: Family<ProviderLabels, Gauge>,
     resident_memory: Gauge<f64, AtomicU64>,
 }
 
@@ -144,6 +165,30 @@ impl Metrics {
             "Requests refused for a missing or wrong gateway token",
             auth_failures.clone(),
         );
+        let provider_requests = Family::<AttemptLabels, Counter>::default();
+        registry.register(
+            "openclaw_provider_requests",
+            "LLM provider calls by outcome (ok, rate_limited, overloaded, timeout, …)",
+            provider_requests.clone(),
+        );
+        let provider_failovers = Family::<FailoverLabels, Counter>::default();
+        registry.register(
+            "openclaw_provider_failovers",
+            "Moves from a failing provider to the next one",
+            provider_failovers.clone(),
+        );
+        let breaker_trips = Family::<ProviderLabels, Counter>::default();
+        registry.register(
+            "openclaw_provider_breaker_trips",
+            "Times a provider was put in cooldown after repeated failures",
+            breaker_trips.clone(),
+        );
+        let breaker_open = Family::<ProviderLabels, Gauge>::default();
+        registry.register(
+            "openclaw_provider_breaker_open",
+            "1 while a provider is in cooldown",
+            breaker_open.clone(),
+        );
         let build_info = Family::<VersionLabels, Gauge>::default();
         build_info
             .get_or_create(&VersionLabels {
@@ -179,6 +224,9 @@ impl Metrics {
             }
         }
         for provider in providers {
+            let _ = breaker_open.get_or_create(&ProviderLabels {
+                provider: (*provider).to_owned(),
+            });
             for kind in ["input", "output"] {
                 let _ = tokens_used.get_or_create(&TokenLabels {
                     provider: (*provider).to_owned(),
@@ -196,8 +244,42 @@ impl Metrics {
             tokens_used,
             connections_rejected,
             auth_failures,
+            provider_requests,
+            provider_failovers,
+            breaker_trips,
+            breaker_open,
             resident_memory,
         }
+    }
+
+    pub fn provider_attempt(&self, provider: &str, outcome: &str) {
+        self.provider_requests
+            .get_or_create(&AttemptLabels {
+                provider: provider.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    pub fn failover(&self, from: &str, to: &str) {
+        self.provider_failovers
+            .get_or_create(&FailoverLabels {
+                from: from.into(),
+                to: to.into(),
+            })
+            .inc();
+    }
+
+    pub fn breaker(&self, provider: &str, open: bool) {
+        let labels = ProviderLabels {
+            provider: provider.into(),
+        };
+        if open {
+            self.breaker_trips.get_or_create(&labels).inc();
+        }
+        self.breaker_open
+            .get_or_create(&labels)
+            .set(i64::from(open));
     }
 
     pub fn message_received(&self, channel: &str) {
@@ -208,8 +290,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn message_processed(&self, channel: &str, ok: bool, elapsed: Duration) {
-        let status = if ok { "success" } else { "error" };
+    pub fn message_processed(&self, channel: &str, status: &str, elapsed: Duration) {
         self.messages_processed
             .get_or_create(&ProcessedLabels {
                 channel: channel.into(),
@@ -221,6 +302,18 @@ impl Metrics {
                 channel: channel.into(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Series for each tool at zero, so dashboards see tools before their first call.
+    pub fn register_tools(&self, names: &[String]) {
+        for tool in names {
+            for status in ["success", "error"] {
+                let _ = self.tool_executions.get_or_create(&ToolLabels {
+                    tool: tool.clone(),
+                    status: status.into(),
+                });
+            }
+        }
     }
 
     pub fn tool_executed(&self, tool: &str, ok: bool) {
@@ -268,8 +361,8 @@ mod tests {
     fn families_and_labels_are_the_guides() {
         let m = Metrics::new(1_700_000_000.0, &["webchat"], &["openai"]);
         m.message_received("telegram");
-        m.message_processed("telegram", true, Duration::from_millis(700));
-        m.message_processed("telegram", false, Duration::from_secs(3));
+        m.message_processed("telegram", "success", Duration::from_millis(700));
+        m.message_processed("telegram", "error", Duration::from_secs(3));
         m.tool_executed("memory_search", true);
         m.tokens("anthropic", "input", 120);
         let text = m.encode();

@@ -19,8 +19,15 @@ use subtle::ConstantTimeEq;
 pub fn router(state: Arc<GatewayState>) -> axum::Router {
     let api = axum::Router::new()
         .route("/api/status", get(status))
+        .route("/v1/models", get(crate::openai_api::models))
+        .route(
+            "/v1/chat/completions",
+            axum::routing::post(crate::openai_api::chat_completions),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     axum::Router::new()
+        .route("/", get(crate::webchat::index))
+        .route("/ui/{name}", get(crate::webchat::asset))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

@@ -271,15 +271,26 @@ fn counters_reach_health_and_metrics() {
     rt.block_on(async {
         state.metrics.message_received("telegram");
         state
-            .record_message("telegram", true, Duration::from_millis(300))
+            .record_message("telegram", "success", Duration::from_millis(300))
             .await;
         state
-            .record_message("telegram", false, Duration::from_millis(100))
+            .record_message("telegram", "error", Duration::from_millis(100))
             .await;
-        state.record_tool_call("memory_search", true).await;
-        state.metrics.tokens("anthropic", "output", 42);
+        use openclaw_agent::Telemetry;
+        state
+            .telemetry
+            .tool_call("memory_search", true, Duration::from_millis(1));
+        state.telemetry.tokens("anthropic", 0, 42);
     });
-    let (_, report) = gw.health();
+    // The tool counter is written off the runtime; give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let report = loop {
+        let (_, report) = gw.health();
+        if report.metrics.tool_calls_24h == 1 || Instant::now() > deadline {
+            break report;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(report.metrics.messages_processed_24h, 2);
     assert_eq!(report.metrics.tool_calls_24h, 1);
     assert_eq!(report.metrics.avg_response_time_ms, 200.0);
@@ -467,4 +478,304 @@ fn non_loopback_bind_needs_a_token() {
     assert!(check_bind(addr, &config).is_ok());
     assert!(check_bind("127.0.0.1:1".parse().unwrap(), &Config::default()).is_ok());
     assert!(check_bind("[::1]:1".parse().unwrap(), &Config::default()).is_ok());
+}
+
+// ---------- chat: WebChat over the WebSocket, and the OpenAI-compatible endpoint ----------
+
+use openclaw_testkit::{FakeLlm, Script};
+
+fn with_fake(fake: &FakeLlm) -> impl FnOnce(&mut Config) + use<> {
+    let url = fake.anthropic_url();
+    move |c: &mut Config| {
+        c.providers.insert(
+            "anthropic".into(),
+            openclaw_config::ProviderConfig {
+                api_key: Some(Secret::new("sk-test")),
+                base_url: Some(url),
+                timeout_seconds: Some(5),
+                ..Default::default()
+            },
+        );
+    }
+}
+
+fn post_json(gw: &TestGateway, path: &str, body: Value) -> (u16, String, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent.post(&gw.url(path)).send_json(&body).unwrap();
+    let status = resp.status().as_u16();
+    let ctype = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, ctype, resp.body_mut().read_to_string().unwrap())
+}
+
+#[test]
+fn webchat_streams_deltas_then_a_final_reply() {
+    let fake = FakeLlm::start_in_thread();
+    fake.push(Script::text(["Bon", "jour", "!"]));
+    let gw = TestGateway::start(with_fake(&fake));
+    let mut ws = gw.ws();
+    let mut params = json!({"client": {"name": "webchat"}});
+    params["x"] = json!(1);
+    let _ = read_json(&mut ws);
+    send_json(
+        &mut ws,
+        json!({"type":"req","id":"c","method":"connect","params":{"client":{"name":"webchat"}}}),
+    );
+    assert_eq!(read_json(&mut ws)["ok"], true);
+    send_json(
+        &mut ws,
+        json!({"type":"req","id":"m1","method":"chat.send","params":{"text":"hello","session":"s-1"}}),
+    );
+    let ack = read_json(&mut ws);
+    assert_eq!(ack["id"], "m1");
+    let run = ack["payload"]["runId"].as_str().unwrap().to_owned();
+    let mut deltas = Vec::new();
+    let fin = loop {
+        let ev = read_json(&mut ws);
+        assert_eq!(ev["payload"]["runId"], run.as_str());
+        match ev["event"].as_str().unwrap() {
+            "chat.delta" => deltas.push(ev["payload"]["delta"].as_str().unwrap().to_owned()),
+            "chat.final" => break ev,
+            other => panic!("unexpected {other}: {ev}"),
+        }
+    };
+    assert_eq!(deltas, ["Bon", "jour", "!"]);
+    assert_eq!(fin["payload"]["text"], "Bonjour!");
+    assert_eq!(fin["payload"]["kind"], "answer");
+    assert_eq!(fin["payload"]["provider"], "anthropic");
+    let metrics = gw.get("/metrics").1;
+    assert!(
+        metrics.contains("openclaw_active_sessions{mode=\"webchat\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "openclaw_messages_processed_total{channel=\"webchat\",status=\"success\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("openclaw_tokens_used_total{provider=\"anthropic\",type=\"output\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("openclaw_provider_requests_total{provider=\"anthropic\",outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
+    let (_, report) = gw.health();
+    assert_eq!(report.metrics.registered_tools, 2);
+    assert_eq!(report.metrics.messages_processed_24h, 1);
+    assert_eq!(report.metrics.active_sessions, 1);
+
+    send_json(
+        &mut ws,
+        json!({"type":"req","id":"m2","method":"chat.send","params":{"text":"  "}}),
+    );
+    let res = read_json(&mut ws);
+    assert_eq!(
+        (res["ok"].as_bool(), res["error"]["code"].as_str()),
+        (Some(false), Some("INVALID_REQUEST"))
+    );
+}
+
+#[test]
+fn webchat_client_leaving_mid_reply_cancels_the_provider_call() {
+    let fake = FakeLlm::start_in_thread();
+    fake.push(Script::slow_text(
+        ["a", "b", "c", "d", "e", "f"],
+        Duration::from_millis(300),
+    ));
+    let gw = TestGateway::start(with_fake(&fake));
+    let mut ws = gw.ws();
+    assert_eq!(handshake(&mut ws, None)["ok"], true);
+    send_json(
+        &mut ws,
+        json!({"type":"req","id":"m","method":"chat.send","params":{"text":"go"}}),
+    );
+    let _ack = read_json(&mut ws);
+    let first = read_json(&mut ws);
+    assert_eq!(first["event"], "chat.delta");
+    let left = Instant::now();
+    drop(ws);
+    // The turn is dropped as soon as the socket closes, long before the fake would finish.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let m = gw.get("/metrics").1;
+        if m.contains(
+            "openclaw_messages_processed_total{channel=\"webchat\",status=\"cancelled\"} 1",
+        ) && gw.state.queued_messages.load(Ordering::SeqCst) == 0
+            && gw.state.connections.load(Ordering::SeqCst) == 0
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "turn still running:\n{m}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        left.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        left.elapsed()
+    );
+}
+
+#[test]
+fn openai_endpoint_answers_plain_and_streamed() {
+    let fake = FakeLlm::start_in_thread();
+    fake.push(Script::text(["Paris"]));
+    fake.push(Script::text(["Pa", "ris"]));
+    let gw = TestGateway::start(with_fake(&fake));
+    let (status, _, body) = post_json(
+        &gw,
+        "/v1/chat/completions",
+        json!({"model": "claw", "messages": [{"role":"system","content":"Be terse."},{"role":"user","content":"Capital of France?"}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(
+        v["choices"][0]["message"],
+        json!({"role":"assistant","content":"Paris"})
+    );
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(v["usage"]["completion_tokens"], 1);
+    let sent = &fake.requests()[0].body;
+    assert!(sent["system"].as_str().unwrap().contains("Be terse."));
+
+    let (status, ctype, body) = post_json(
+        &gw,
+        "/v1/chat/completions",
+        json!({"model": "openclaw", "stream": true, "stream_options": {"include_usage": true},
+               "messages": [{"role":"user","content":[{"type":"text","text":"Capital of France?"}]}]}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(ctype.starts_with("text/event-stream"), "{ctype}");
+    let lines: Vec<&str> = body.lines().filter(|l| l.starts_with("data: ")).collect();
+    assert_eq!(*lines.last().unwrap(), "data: [DONE]");
+    let chunks: Vec<Value> = lines[..lines.len() - 1]
+        .iter()
+        .map(|l| serde_json::from_str(&l[6..]).unwrap())
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, "Paris");
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "stop")
+    );
+    assert_eq!(chunks.last().unwrap()["usage"]["completion_tokens"], 2);
+}
+
+#[test]
+fn openai_endpoint_errors_follow_the_api() {
+    let fake = FakeLlm::start_in_thread();
+    let gw = TestGateway::start(|c| {
+        with_fake(&fake)(c);
+        c.security.rate_limiting.default_messages_per_minute = 1;
+        c.gateway.auth.token = Some(Secret::new("tok"));
+    });
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let call = |body: Value, token: Option<&str>| {
+        let mut req = agent.post(&gw.url("/v1/chat/completions"));
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut r = req.send_json(&body).unwrap();
+        let s = r.status().as_u16();
+        (
+            s,
+            serde_json::from_str::<Value>(&r.body_mut().read_to_string().unwrap()).unwrap(),
+        )
+    };
+    let hi = json!({"model":"openclaw","messages":[{"role":"user","content":"hi"}]});
+    assert_eq!(call(hi.clone(), None).0, 401);
+    let (s, v) = call(
+        json!({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}),
+        Some("tok"),
+    );
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
+    let (s, v) = call(json!({"model":"openclaw","messages":[]}), Some("tok"));
+    assert_eq!(s, 400, "{v}");
+    let (s, _) = call(json!({"model":"openclaw","messages":"nope"}), Some("tok"));
+    assert_eq!(s, 400);
+    fake.push(Script::overloaded());
+    let (s, v) = call(hi.clone(), Some("tok"));
+    assert_eq!(s, 502, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("529"),
+        "{v}"
+    );
+    let (s, v) = call(hi, Some("tok"));
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (429, Some("rate_limit_exceeded"))
+    );
+}
+
+#[test]
+fn without_a_provider_chat_replies_say_what_to_configure() {
+    let gw = TestGateway::start(|_| {});
+    let (status, _, body) = post_json(
+        &gw,
+        "/v1/chat/completions",
+        json!({"model":"openclaw","messages":[{"role":"user","content":"hi"}]}),
+    );
+    assert_eq!(status, 200);
+    assert!(body.contains("providers.anthropic.api_key"), "{body}");
+    let mut ws = gw.ws();
+    assert_eq!(handshake(&mut ws, None)["ok"], true);
+    send_json(
+        &mut ws,
+        json!({"type":"req","id":"m","method":"chat.send","params":{"text":"hi"}}),
+    );
+    let _ack = read_json(&mut ws);
+    let fin = read_json(&mut ws);
+    assert_eq!(fin["event"], "chat.final");
+    assert_eq!(fin["payload"]["kind"], "not_configured");
+    assert!(
+        fin["payload"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("config.yaml")
+    );
+}
+
+#[test]
+fn webchat_page_and_modules_are_served() {
+    let gw = TestGateway::start(|_| {});
+    let (status, body) = gw.get("/");
+    assert_eq!(status, 200);
+    assert!(body.contains("<script type=\"module\" src=\"/ui/app.js\">"));
+    for (path, needle) in [
+        ("/ui/app.js", "chat.send"),
+        ("/ui/client.js", "connect.challenge"),
+        ("/ui/style.css", ".msg"),
+    ] {
+        let (status, body) = gw.get(path);
+        assert_eq!(status, 200, "{path}");
+        assert!(body.contains(needle), "{path}");
+    }
+    assert_eq!(gw.get("/ui/../Cargo.toml").0, 404);
+    assert_eq!(gw.get("/ui/secret.js").0, 404);
 }

@@ -23,7 +23,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest frame a control client may send.
 const MAX_FRAME_BYTES: usize = 1024 * 1024;
 
-const METHODS: [&str; 3] = ["health", "status", "ping"];
+const METHODS: [&str; 4] = ["health", "status", "ping", "chat.send"];
 
 /// Holds one of the `max_connections` slots; gives it back when dropped, whether or not the
 /// upgrade ever completed.
@@ -87,7 +87,7 @@ async fn close_with(mut socket: WebSocket, code: u16, reason: String) {
     .await;
 }
 
-struct Conn {
+pub(crate) struct Conn {
     socket: WebSocket,
     seq: u64,
 }
@@ -100,7 +100,7 @@ impl Conn {
         }
     }
 
-    async fn event(&mut self, event: &str, payload: Value) -> bool {
+    pub(crate) async fn event(&mut self, event: &str, payload: Value) -> bool {
         let seq = self.seq;
         self.seq += 1;
         self.send(&Frame::Event(Event {
@@ -111,7 +111,7 @@ impl Conn {
         .await
     }
 
-    async fn reply(&mut self, id: &str, result: Result<Value, ErrorShape>) -> bool {
+    pub(crate) async fn reply(&mut self, id: &str, result: Result<Value, ErrorShape>) -> bool {
         let res = match result {
             Ok(payload) => openclaw_protocol::Response::ok(id, payload),
             Err(e) => openclaw_protocol::Response::err(id, e),
@@ -259,12 +259,15 @@ async fn serve_requests(conn: &mut Conn, state: &Arc<GatewayState>) {
     let mut stop = state.stop.clone();
     loop {
         let next = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
+            () = crate::stopped(&mut stop) => return,
             next = next_request(conn) => next,
         };
         let ok = match next {
             None => return,
             Some(Err((id, e))) => conn.reply(&id, Err(e)).await,
+            Some(Ok(req)) if req.method == "chat.send" => {
+                crate::chat::send(conn, state, &req).await
+            }
             Some(Ok(req)) => {
                 let result = dispatch(state, &req).await;
                 conn.reply(&req.id, result).await
@@ -301,7 +304,7 @@ async fn dispatch(state: &GatewayState, req: &Request) -> Result<Value, ErrorSha
 
 /// The next request; `Err((id, error))` for a frame that is not one (answered, not fatal);
 /// `None` when the socket is closed.
-async fn next_request(conn: &mut Conn) -> Option<Result<Request, (String, ErrorShape)>> {
+pub(crate) async fn next_request(conn: &mut Conn) -> Option<Result<Request, (String, ErrorShape)>> {
     loop {
         let msg = match conn.socket.recv().await? {
             Ok(m) => m,

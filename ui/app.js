@@ -1,0 +1,118 @@
+// WebChat: one conversation per browser (its session key lives in localStorage), replies
+// streamed as `chat.delta` events and settled by `chat.final`.
+import { GatewayClient, GatewayError } from './client.js';
+
+const $ = (id) => document.getElementById(id);
+const log = $('log');
+const input = $('input');
+const sendButton = $('send');
+const status = $('status');
+
+function sessionKey() {
+  let key = localStorage.getItem('openclaw.session');
+  if (!key) {
+    key = 'web-' + crypto.getRandomValues(new Uint32Array(2)).join('');
+    localStorage.setItem('openclaw.session', key);
+  }
+  return key;
+}
+
+function setStatus(text, state) {
+  status.textContent = text;
+  status.dataset.state = state;
+}
+
+function bubble(kind, text = '') {
+  const div = document.createElement('div');
+  div.className = `msg ${kind}`;
+  div.textContent = text;
+  log.append(div);
+  log.scrollTop = log.scrollHeight;
+  return div;
+}
+
+const runs = new Map(); // runId -> assistant bubble
+
+function wire(client) {
+  client.on('chat.delta', ({ runId, delta }) => {
+    const el = runs.get(runId);
+    if (el) { el.textContent += delta; log.scrollTop = log.scrollHeight; }
+  });
+  client.on('chat.reset', ({ runId }) => {
+    const el = runs.get(runId);
+    if (el) el.textContent = '';
+  });
+  client.on('chat.tool', ({ runId, tool, ok }) => {
+    const el = runs.get(runId);
+    if (el) el.title = `${el.title ? el.title + ', ' : 'tools: '}${tool}${ok ? '' : ' (failed)'}`;
+  });
+  client.on('chat.final', ({ runId, text, kind }) => {
+    const el = runs.get(runId);
+    if (!el) return;
+    el.textContent = text;
+    el.classList.remove('streaming');
+    el.dataset.kind = kind;
+    el.dataset.done = 'true';
+    if (kind !== 'answer') el.classList.add('notice');
+    runs.delete(runId);
+  });
+  client.on('chat.error', ({ runId, message }) => {
+    const el = runs.get(runId);
+    if (!el) return;
+    el.textContent = message;
+    el.className = 'msg error';
+    el.dataset.done = 'true';
+    runs.delete(runId);
+  });
+  client.on('close', (ev) => {
+    setStatus(`disconnected${ev.reason ? ': ' + ev.reason : ''}`, 'error');
+    input.disabled = sendButton.disabled = true;
+  });
+}
+
+async function start() {
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+  const client = new GatewayClient(url, { token: localStorage.getItem('openclaw.token') });
+  wire(client);
+  try {
+    const hello = await client.connect();
+    setStatus(`connected · openclaw ${hello.server.version}`, 'ready');
+  } catch (e) {
+    if (e instanceof GatewayError && e.code === 'UNAUTHORIZED') {
+      const dialog = $('token-dialog');
+      dialog.showModal();
+      $('token-form').addEventListener('submit', () => {
+        localStorage.setItem('openclaw.token', $('token-input').value);
+        location.reload();
+      }, { once: true });
+      setStatus('needs the gateway token', 'error');
+    } else {
+      setStatus(`cannot connect: ${e.message}`, 'error');
+    }
+    return;
+  }
+  input.disabled = sendButton.disabled = false;
+  input.focus();
+
+  const send = async () => {
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = '';
+    bubble('user', text);
+    const reply = bubble('assistant streaming');
+    try {
+      const { runId } = await client.request('chat.send', { text, session: sessionKey() });
+      runs.set(runId, reply);
+    } catch (e) {
+      reply.className = 'msg error';
+      reply.textContent = e.message;
+      reply.dataset.done = 'true';
+    }
+  };
+  $('composer').addEventListener('submit', (ev) => { ev.preventDefault(); send(); });
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); send(); }
+  });
+}
+
+start();
