@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs beyond a Rust toolchain. Idempotent; run as root (or with
-# sudo) on Debian. Today the suite needs nothing else; each later need is added here, once.
+# Installs what the test suite needs beyond a Rust toolchain: Debian packages (as root, or
+# through sudo) and the npm packages of tests/e2e. Idempotent: does nothing when all is there.
 set -euo pipefail
-need=()
+cd "$(dirname "$0")/.."
+
 # rustfmt and clippy ship with rustup toolchains but may be missing from a minimal profile.
 if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
   if command -v rustup >/dev/null 2>&1; then
@@ -12,7 +13,23 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     exit 1
   fi
 fi
+
+# Debian packages: chromium drives the WebChat page in tests/tests/e2e.rs.
+need=()
+for pkg in chromium; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 if [ ${#need[@]} -gt 0 ]; then
-  apt-get update -qq
-  apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need[@]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "install-deps: installing ${need[*]}"
+  $sudo apt-get update -qq
+  $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# npm packages (playwright-core, the official openai client), pinned by package-lock.json.
+if ! command -v node >/dev/null 2>&1; then
+  echo "install-deps: node (>= 20) is required for the end-to-end tests" >&2
+  exit 1
+fi
+(cd tests/e2e && npm ci --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null)
