@@ -118,12 +118,14 @@ impl GatewayState {
         let failed = status == "error";
         let result = tokio::task::spawn_blocking(move || {
             use openclaw_store::counter;
-            store.add_counter(counter::MESSAGES_PROCESSED, 1.0, now)?;
-            store.add_counter(counter::RESPONSE_MS_SUM, ms, now)?;
-            if failed {
-                store.add_counter(counter::MESSAGES_FAILED, 1.0, now)?;
-            }
-            Ok::<_, openclaw_store::Error>(())
+            store.add_counters(
+                &[
+                    (counter::MESSAGES_PROCESSED, 1.0),
+                    (counter::RESPONSE_MS_SUM, ms),
+                    (counter::MESSAGES_FAILED, if failed { 1.0 } else { 0.0 }),
+                ],
+                now,
+            )
         })
         .await;
         match result {
@@ -260,6 +262,10 @@ impl Gateway {
 
         let app = routes::router(state.clone());
         let mut graceful_rx = stop_rx.clone();
+        // Streamed replies are many small frames: send each at once, not after Nagle's delay.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let server = axum::serve(
             listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

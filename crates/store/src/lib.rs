@@ -115,6 +115,8 @@ pub struct Totals {
 pub struct Store {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// The hour whose old counter buckets were last deleted.
+    last_prune_hour: std::sync::atomic::AtomicI64,
 }
 
 impl std::fmt::Debug for Store {
@@ -150,6 +152,7 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             path: Some(path.to_owned()),
+            last_prune_hour: Default::default(),
         })
     }
 
@@ -164,6 +167,7 @@ impl Store {
         Ok(Self {
             conn: Mutex::new(conn),
             path: None,
+            last_prune_hour: Default::default(),
         })
     }
 
@@ -210,17 +214,35 @@ impl Store {
 
     // ---- counters (hourly buckets) ----
 
-    /// Adds `delta` to counter `name` in the hour containing `at` (Unix seconds), and forgets
-    /// buckets older than two days.
+    /// Adds `delta` to counter `name` in the hour containing `at` (Unix seconds).
     pub fn add_counter(&self, name: &str, delta: f64, at: i64) -> Result<()> {
+        self.add_counters(&[(name, delta)], at)
+    }
+
+    /// Adds several counters in one transaction; zero deltas are skipped. Buckets older than two
+    /// days are forgotten when a new hour starts.
+    pub fn add_counters(&self, deltas: &[(&str, f64)], at: i64) -> Result<()> {
         let hour = at.div_euclid(3600);
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO counters (name, hour, value) VALUES (?1, ?2, ?3)
-             ON CONFLICT(name, hour) DO UPDATE SET value = value + excluded.value",
-            params![name, hour, delta],
-        )?;
-        conn.execute("DELETE FROM counters WHERE hour < ?1", [hour - 48])?;
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO counters (name, hour, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name, hour) DO UPDATE SET value = value + excluded.value",
+            )?;
+            for (name, delta) in deltas.iter().filter(|(_, d)| *d != 0.0) {
+                stmt.execute(params![name, hour, delta])?;
+            }
+        }
+        let last = self
+            .last_prune_hour
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if last != hour {
+            tx.execute("DELETE FROM counters WHERE hour < ?1", [hour - 48])?;
+            self.last_prune_hour
+                .store(hour, std::sync::atomic::Ordering::Relaxed);
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -509,6 +531,12 @@ mod tests {
         // 30 hours ago: outside the window.
         s.add_counter(counter::MESSAGES_PROCESSED, 100.0, now - 30 * 3600)
             .unwrap();
+        // Several at once, zeros skipped.
+        s.add_counters(
+            &[(counter::TOOL_CALLS, 0.0), (counter::MESSAGES_FAILED, 0.0)],
+            now,
+        )
+        .unwrap();
         let st = s.stats_24h(now).unwrap();
         assert_eq!(st.messages_processed, 4);
         assert_eq!(st.messages_failed, 1);
