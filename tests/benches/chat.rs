@@ -84,7 +84,7 @@ fn webchat_turns(addr: std::net::SocketAddr) -> Vec<Duration> {
     let tcp = std::net::TcpStream::connect(addr).unwrap();
     tcp.set_nodelay(true).unwrap();
     let (mut ws, _) = tungstenite::client(format!("ws://{addr}/ws"), tcp).unwrap();
-    let mut read = |ws: &mut tungstenite::WebSocket<_>| loop {
+    let read = |ws: &mut tungstenite::WebSocket<_>| loop {
         if let Message::Text(t) = ws.read().unwrap() {
             return serde_json::from_str::<serde_json::Value>(t.as_str()).unwrap();
         }
