@@ -3,6 +3,7 @@
 //! Thin by design: argument parsing, wiring of config → store → gateway, and exit codes. The
 //! behaviour lives in the library crates.
 
+mod backup_cmd;
 mod client;
 mod logging;
 mod output;
@@ -74,6 +75,40 @@ pub enum Command {
     /// Inspect the configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Back up, verify and restore the data (database, config, channel auth)
+    #[command(subcommand)]
+    Backup(BackupCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BackupCommand {
+    /// Write a new archive (the gateway may keep running)
+    Create {
+        /// Directory for the archive [default: backup.path, else <data dir>/backups]
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List archives, oldest first
+    List {
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every file's SHA-256 and the database copy's integrity
+    Verify {
+        archive: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace config, channel auth and the database from an archive (stop the gateway first)
+    Restore {
+        archive: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -122,6 +157,18 @@ fn main() -> ExitCode {
         Command::Status { json } => client::status(&cli.global, json),
         Command::Config(ConfigCommand::Validate { file, json }) => {
             validate::config_validate(&cli.global, file, json)
+        }
+        Command::Backup(BackupCommand::Create { out, json }) => {
+            backup_cmd::create(&cli.global, out, json)
+        }
+        Command::Backup(BackupCommand::List { out, json }) => {
+            backup_cmd::list(&cli.global, out, json)
+        }
+        Command::Backup(BackupCommand::Verify { archive, json }) => {
+            backup_cmd::verify(&cli.global, &archive, json)
+        }
+        Command::Backup(BackupCommand::Restore { archive, json }) => {
+            backup_cmd::restore(&cli.global, &archive, json)
         }
     };
     ExitCode::from(code)

@@ -92,3 +92,20 @@ pub fn under_data_dir(data_dir: &Path, configured: Option<&str>, default: &str) 
         None => data_dir.join(default),
     }
 }
+
+/// Takes the data dir's lock (`.gateway.lock`, an exclusive `flock`); `None` when another
+/// process holds it. The lock goes with the returned file.
+pub fn lock_data_dir(data_dir: &Path) -> Result<Option<std::fs::File>> {
+    let path = data_dir.join(".gateway.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(file)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(anyhow!("cannot lock {}: {e}", path.display())),
+    }
+}

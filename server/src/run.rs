@@ -11,6 +11,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub fn gateway_run(global: &Global, host: Option<String>, port: Option<u16>) -> u8 {
+    let (data_dir, _lock) = match claim_data_dir(global) {
+        Ok(claimed) => claimed,
+        Err(e) => {
+            eprintln!("openclaw: {e:#}");
+            return exit::FAILURE;
+        }
+    };
     let loaded = match paths::load_config(global) {
         Ok(l) => l,
         Err(LoadError::Invalid(e)) => {
@@ -25,7 +32,7 @@ pub fn gateway_run(global: &Global, host: Option<String>, port: Option<u16>) -> 
             return exit::CONFIG;
         }
     };
-    match start(global, loaded, host, port) {
+    match start(data_dir, loaded, host, port) {
         Ok(()) => exit::OK,
         Err(e) => {
             // The subscriber may not exist yet; stderr always does.
@@ -35,8 +42,29 @@ pub fn gateway_run(global: &Global, host: Option<String>, port: Option<u16>) -> 
     }
 }
 
+/// Creates and locks the data dir (held until exit: one gateway per data dir, no restore under a
+/// running gateway), then rolls back a restore that was killed half-way — before the config is
+/// read, since the config file may be one it replaced.
+fn claim_data_dir(global: &Global) -> Result<(PathBuf, std::fs::File)> {
+    let data_dir = paths::data_dir(global)?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let lock = paths::lock_data_dir(&data_dir)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "another gateway (or a restore) is using the data dir {}; see `openclaw status`",
+            data_dir.display()
+        )
+    })?;
+    if openclaw_backup::recover_interrupted(&data_dir)? {
+        eprintln!(
+            "openclaw: an interrupted restore was found and rolled back; the data is as it was before it"
+        );
+    }
+    Ok((data_dir, lock))
+}
+
 fn start(
-    global: &Global,
+    data_dir: PathBuf,
     loaded: paths::Loaded,
     host: Option<String>,
     port: Option<u16>,
@@ -48,9 +76,6 @@ fn start(
     if let Some(p) = port {
         config.gateway.port = p;
     }
-    let data_dir = paths::data_dir(global)?;
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
 
     let log_file = paths::under_data_dir(
         &data_dir,

@@ -322,3 +322,26 @@ fn memory_persistence_off_keeps_no_database_file() {
     assert!(report.checks.memory.detail.contains("RAM"), "{body}");
     assert!(!gw.data_dir().join("openclaw.db").exists());
 }
+
+#[test]
+fn a_second_gateway_on_the_same_data_dir_is_refused() {
+    let mut first = GatewayProcess::start(None, &[]).unwrap();
+    first.wait_ready(READY).unwrap();
+    let port = free_port();
+    let out = base_command(first.data_dir(), None)
+        .args(["gateway", "run"])
+        .env("OPENCLAW_PORT", port.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is using the data dir"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        first.get("/health").unwrap().0,
+        200,
+        "the first one is unharmed"
+    );
+}
