@@ -14,9 +14,10 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
   fi
 fi
 
-# Debian packages: chromium drives the WebChat page in tests/tests/e2e.rs.
+# Debian packages: chromium drives the WebChat page (tests/tests/e2e.rs); prometheus (promtool),
+# nginx, docker-compose, systemd (systemd-analyze) and openssl check deploy/ (tests/tests/deploy.rs).
 need=()
-for pkg in chromium; do
+for pkg in chromium prometheus nginx docker-compose systemd openssl; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -58,7 +58,7 @@ fn client_config(global: &Global) -> Result<Config, u8> {
     }
 }
 
-pub fn health(global: &Global, json: bool) -> u8 {
+pub fn health(global: &Global, json: bool, allow_degraded: bool) -> u8 {
     let config = match client_config(global) {
         Ok(c) => c,
         Err(code) => return code,
@@ -96,6 +96,7 @@ pub fn health(global: &Global, json: bool) -> u8 {
     }
     match report.status {
         CheckStatus::Healthy => exit::OK,
+        CheckStatus::Degraded if allow_degraded => exit::OK,
         CheckStatus::Degraded => exit::FAILURE,
         CheckStatus::Unhealthy => exit::UNHEALTHY,
     }

@@ -65,6 +65,9 @@ pub enum Command {
         /// Print the report as JSON
         #[arg(long)]
         json: bool,
+        /// Exit 0 when degraded too (container health checks: only unhealthy fails)
+        #[arg(long)]
+        allow_degraded: bool,
     },
     /// Summary of the running gateway: version, uptime, bind, data, sessions, channels, nodes
     Status {
@@ -153,7 +156,10 @@ fn main() -> ExitCode {
         Command::Gateway(GatewayCommand::Run { host, port }) => {
             run::gateway_run(&cli.global, host, port)
         }
-        Command::Health { json } => client::health(&cli.global, json),
+        Command::Health {
+            json,
+            allow_degraded,
+        } => client::health(&cli.global, json, allow_degraded),
         Command::Status { json } => client::status(&cli.global, json),
         Command::Config(ConfigCommand::Validate { file, json }) => {
             validate::config_validate(&cli.global, file, json)
