@@ -10,25 +10,37 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The data layout a backup reads and a restore writes, from config and the global flags.
+/// The data layout a backup reads and a restore writes, from the data dir and config.
 pub fn layout(
-    global: &Global,
+    data_dir: &Path,
     config: &Config,
     file: Option<PathBuf>,
     out: Option<PathBuf>,
-) -> anyhow::Result<Layout> {
-    let data_dir = paths::data_dir(global)?;
-    let db_dir = paths::under_data_dir(&data_dir, config.memory.storage_path.as_deref(), "");
+) -> Layout {
+    let db_dir = paths::under_data_dir(data_dir, config.memory.storage_path.as_deref(), "");
     let backups = out.unwrap_or_else(|| {
-        paths::under_data_dir(&data_dir, config.backup.path.as_deref(), "backups")
+        paths::under_data_dir(data_dir, config.backup.path.as_deref(), "backups")
     });
-    Ok(Layout {
+    Layout {
         db: db_dir.join(openclaw_store::DB_FILE),
         config: file,
         channels: data_dir.join("channels"),
         backups,
-        data_dir,
-    })
+        data_dir: data_dir.to_owned(),
+    }
+}
+
+fn layout_for(
+    global: &Global,
+    loaded: &paths::Loaded,
+    out: Option<PathBuf>,
+) -> anyhow::Result<Layout> {
+    Ok(layout(
+        &paths::data_dir(global)?,
+        &loaded.config,
+        loaded.file.clone(),
+        out,
+    ))
 }
 
 pub fn include(config: &Config) -> Include {
@@ -121,7 +133,7 @@ pub fn create(global: &Global, out: Option<PathBuf>, json_out: bool) -> u8 {
         Ok(l) => l,
         Err(c) => return c,
     };
-    let layout = match layout(global, &loaded.config, loaded.file.clone(), out) {
+    let layout = match layout_for(global, &loaded, out) {
         Ok(l) => l,
         Err(e) => return fail(json_out, format!("{e:#}")),
     };
@@ -176,7 +188,7 @@ pub fn list(global: &Global, out: Option<PathBuf>, json_out: bool) -> u8 {
         Ok(l) => l,
         Err(c) => return c,
     };
-    let layout = match layout(global, &loaded.config, loaded.file.clone(), out) {
+    let layout = match layout_for(global, &loaded, out) {
         Ok(l) => l,
         Err(e) => return fail(json_out, format!("{e:#}")),
     };
@@ -231,7 +243,7 @@ pub fn restore(global: &Global, archive: &Path, json_out: bool) -> u8 {
         Ok(l) => l,
         Err(c) => return c,
     };
-    let layout = match layout(global, &loaded.config, loaded.file.clone(), None) {
+    let layout = match layout_for(global, &loaded, None) {
         Ok(l) => l,
         Err(e) => return fail(json_out, format!("{e:#}")),
     };

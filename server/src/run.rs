@@ -121,7 +121,18 @@ fn start(
         }
         _ => None,
     };
+    let backup = if config.backup.enabled {
+        let layout = crate::backup_cmd::layout(&data_dir, &config, loaded.file.clone(), None);
+        Some(openclaw_gateway::BackupPlan {
+            layout,
+            include: crate::backup_cmd::include(&config),
+            keep: config.backup.max_backups as usize,
+        })
+    } else {
+        None
+    };
     let options = Options {
+        backup,
         config: Arc::new(config),
         store: Arc::new(store),
         data_dir: data_dir.clone(),

@@ -257,3 +257,82 @@ fn a_restore_killed_half_way_leaves_the_old_data_after_recovery() {
     assert_eq!(s.search_memories("new", 5).unwrap().len(), 1);
     assert_eq!(s.search_memories("old", 5).unwrap().len(), 1);
 }
+
+fn wait_for_health(gw: &GatewayProcess, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = gw.get("/health").unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        if ok(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what} never happened: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn scheduled_backups_run_keep_retention_and_report_in_health_and_metrics() {
+    // Every second (six fields: seconds first), keeping two archives.
+    let config = "backup:\n  enabled: true\n  schedule: \"* * * * * *\"\n  max_backups: 2\n  include: [memory, sessions]\n";
+    let mut gw = GatewayProcess::start(Some(config), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let v = wait_for_health(&gw, "three backups", |v| {
+        v["checks"]["backup"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("last backup at"))
+            && std::fs::read_dir(gw.data_dir().join("backups"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+                >= 2
+    });
+    assert_eq!(v["checks"]["backup"]["status"], "healthy");
+    std::thread::sleep(Duration::from_millis(2500));
+    let archives = openclaw_backup::list(&gw.data_dir().join("backups")).unwrap();
+    assert_eq!(archives.len(), 2, "retention keeps backup.max_backups");
+    let (_, metrics) = gw.get("/metrics").unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("openclaw_backup_last_success_timestamp_seconds "))
+        .unwrap();
+    let ts: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(ts > 1.7e9, "{line}");
+    assert!(
+        metrics.contains("openclaw_backup_failures_total 0"),
+        "{metrics}"
+    );
+    // include: [memory, sessions] → the database only.
+    let (_, body) = gw.get("/health").unwrap();
+    assert!(body.contains("\"backup\""));
+    let scratch = tempfile::tempdir().unwrap();
+    let m = openclaw_backup::verify(&archives[1].path, scratch.path(), &mut |_, _, _| {}).unwrap();
+    assert_eq!(m.parts, ["memory", "sessions"]);
+}
+
+#[test]
+fn a_failing_scheduled_backup_degrades_health_and_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    // The backup path is under a plain file: it cannot be created.
+    std::fs::write(dir.path().join("not-a-dir"), "").unwrap();
+    let config = format!(
+        "backup:\n  enabled: true\n  schedule: \"* * * * * *\"\n  path: \"{}\"\n",
+        dir.path().join("not-a-dir/backups").display()
+    );
+    let mut gw = GatewayProcess::start_in(dir, Some(&config), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let v = wait_for_health(&gw, "a failed backup", |v| {
+        v["checks"]["backup"]["status"] == "degraded"
+    });
+    assert!(
+        v["checks"]["backup"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("failed"),
+        "{v}"
+    );
+    let (_, metrics) = gw.get("/metrics").unwrap();
+    assert!(
+        !metrics.contains("openclaw_backup_failures_total 0"),
+        "{metrics}"
+    );
+}

@@ -12,6 +12,7 @@ mod validate;
 
 pub use load::{ConfigError, Problem, parse};
 pub use schema::*;
+pub use validate::parse_schedule;
 
 /// Environment lookup used for `${VAR}` expansion and overrides.
 pub trait Env {

@@ -125,51 +125,19 @@ pub(crate) fn check(c: &Config) -> Vec<(String, String)> {
     out
 }
 
-/// Checks the shape of a five-field cron expression (minute hour day-of-month month day-of-week).
+/// Parses `backup.schedule`: five fields (minute hour day month weekday), or six with seconds first.
+pub fn parse_schedule(expr: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(expr)
+        .map_err(|e| {
+            format!("`{expr}` is not a cron schedule ({e}); write 5 fields: minute hour day month weekday, e.g. \"0 2 * * *\"")
+        })
+}
+
 fn check_cron(expr: &str) -> Result<(), String> {
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    if fields.len() != 5 {
-        return Err(format!(
-            "`{expr}` is not a cron schedule: expected 5 fields (minute hour day month weekday), e.g. \"0 2 * * *\""
-        ));
-    }
-    let ranges = [
-        ("minute", 0, 59),
-        ("hour", 0, 23),
-        ("day of month", 1, 31),
-        ("month", 1, 12),
-        ("day of week", 0, 7),
-    ];
-    for (field, (what, lo, hi)) in fields.iter().zip(ranges) {
-        for part in field.split(',') {
-            let (range, step) = match part.split_once('/') {
-                Some((r, s)) => (r, Some(s)),
-                None => (part, None),
-            };
-            if let Some(s) = step
-                && !s.parse::<u32>().is_ok_and(|n| n > 0)
-            {
-                return Err(format!(
-                    "`{part}`: the {what} step must be a number above 0"
-                ));
-            }
-            if range == "*" {
-                continue;
-            }
-            let bounds: Vec<&str> = range.splitn(2, '-').collect();
-            for b in &bounds {
-                match b.parse::<u32>() {
-                    Ok(n) if (lo..=hi).contains(&n) => {}
-                    _ => {
-                        return Err(format!(
-                            "`{part}`: the {what} must be * or numbers from {lo} to {hi}"
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
+    parse_schedule(expr).map(|_| ())
 }
 
 #[cfg(test)]
@@ -183,6 +151,8 @@ mod tests {
         assert!(check_cron("0 2 * *").is_err());
         assert!(check_cron("61 2 * * *").is_err());
         assert!(check_cron("*/0 * * * *").is_err());
+        // Seconds first, for schedules finer than a minute.
+        assert!(check_cron("*/5 * * * * *").is_ok());
         assert!(check_cron("0 25 * * *").is_err());
     }
 }

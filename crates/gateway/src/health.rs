@@ -42,6 +42,11 @@ pub async fn build_report(state: &GatewayState) -> HealthReport {
         channels: channels_check(&channels),
         memory: memory_check(state, &facts, rss),
         disk: disk_check(state),
+        backup: state
+            .backup_status
+            .read()
+            .ok()
+            .and_then(|s| s.as_ref().map(crate::backup_schedule::check)),
     };
     let (stats, active_sessions) = match &facts {
         Ok(f) => (f.stats, f.active_sessions),

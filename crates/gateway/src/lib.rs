@@ -8,6 +8,7 @@
 //! to LLM providers or chat platforms directly.
 
 pub mod audit;
+mod backup_schedule;
 mod chat;
 mod health;
 pub mod metrics;
@@ -31,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use audit::AuditLog;
+pub use backup_schedule::{BackupPlan, BackupStatus};
 pub use health::build_report;
 pub use metrics::Metrics;
 pub use telemetry::GatewayTelemetry;
@@ -66,6 +68,8 @@ pub struct Options {
     pub audit: AuditLog,
     /// SHA-256 of the config file's text, to audit changes between runs; `None` without a file.
     pub config_digest: Option<(PathBuf, String)>,
+    /// Scheduled backups (`backup.enabled`); `None` leaves them off.
+    pub backup: Option<BackupPlan>,
 }
 
 /// A chat channel as the gateway sees it (drivers report in here once they exist).
@@ -95,6 +99,8 @@ pub struct GatewayState {
     /// Tools the agent can call.
     pub registered_tools: AtomicU64,
     pub channels: std::sync::RwLock<Vec<ChannelState>>,
+    /// Outcome of scheduled backups; `None` when they are off.
+    pub backup_status: std::sync::RwLock<Option<BackupStatus>>,
     draining: AtomicBool,
     stop: watch::Receiver<bool>,
 }
@@ -190,6 +196,9 @@ fn new_state(
         connections: AtomicU64::new(0),
         queued_messages: AtomicU64::new(0),
         channels: std::sync::RwLock::new(channels),
+        backup_status: std::sync::RwLock::new(
+            options.backup.as_ref().map(|_| BackupStatus::default()),
+        ),
         draining: AtomicBool::new(false),
         stop,
     })
@@ -222,6 +231,7 @@ pub struct Gateway {
     state: Arc<GatewayState>,
     stop_tx: watch::Sender<bool>,
     config_digest: Option<(PathBuf, String)>,
+    backup: Option<BackupPlan>,
 }
 
 impl Gateway {
@@ -229,6 +239,7 @@ impl Gateway {
         let local_addr = listener.local_addr()?;
         check_bind(local_addr, &options.config)?;
         let config_digest = options.config_digest.clone();
+        let backup = options.backup.clone();
         let (stop_tx, stop_rx) = watch::channel(false);
         let state = new_state(local_addr, options, stop_rx);
         Ok(Self {
@@ -236,6 +247,7 @@ impl Gateway {
             state,
             stop_tx,
             config_digest,
+            backup,
         })
     }
 
@@ -252,6 +264,7 @@ impl Gateway {
             state,
             stop_tx,
             config_digest,
+            backup,
         } = self;
         let drain = Duration::from_secs(state.config.gateway.drain_timeout_seconds);
         let stop_rx = state.stop.clone();
@@ -259,6 +272,9 @@ impl Gateway {
         // Bookkeeping that can wait until after the listener answers.
         tokio::spawn(after_start(state.clone(), config_digest));
         tokio::spawn(maintenance(state.clone()));
+        if let Some(plan) = backup {
+            tokio::spawn(backup_schedule::run(state.clone(), plan));
+        }
 
         let app = routes::router(state.clone());
         let mut graceful_rx = stop_rx.clone();

@@ -93,6 +93,9 @@ pub struct Metrics {
     pub provider_failovers: Family<FailoverLabels, Counter>,
     pub breaker_trips: Family<ProviderLabels, Counter>,
     pub breaker_open: Family<ProviderLabels, Gauge>,
+    pub backup_last_success: Gauge<f64, AtomicU64>,
+    pub backup_last_failure: Gauge<f64, AtomicU64>,
+    pub backup_failures: Counter,
     resident_memory: Gauge<f64, AtomicU64>,
 }
 
@@ -189,6 +192,24 @@ impl Metrics {
             "1 while a provider is in cooldown",
             breaker_open.clone(),
         );
+        let backup_last_success = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "openclaw_backup_last_success_timestamp_seconds",
+            "When the last scheduled backup succeeded (Unix time; 0 = never)",
+            backup_last_success.clone(),
+        );
+        let backup_last_failure = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "openclaw_backup_last_failure_timestamp_seconds",
+            "When the last scheduled backup failed (Unix time; 0 = never)",
+            backup_last_failure.clone(),
+        );
+        let backup_failures = Counter::default();
+        registry.register(
+            "openclaw_backup_failures",
+            "Scheduled backups that failed",
+            backup_failures.clone(),
+        );
         let build_info = Family::<VersionLabels, Gauge>::default();
         build_info
             .get_or_create(&VersionLabels {
@@ -248,6 +269,9 @@ impl Metrics {
             provider_failovers,
             breaker_trips,
             breaker_open,
+            backup_last_success,
+            backup_last_failure,
+            backup_failures,
             resident_memory,
         }
     }

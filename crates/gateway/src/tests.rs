@@ -29,6 +29,7 @@ impl TestGateway {
             data_dir: dir.path().to_owned(),
             audit: AuditLog::new(Some(dir.path().join("logs/audit.log"))),
             config_digest: None,
+            backup: None,
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();

@@ -61,18 +61,23 @@ pub struct Checks {
     pub channels: CheckResult,
     pub memory: CheckResult,
     pub disk: CheckResult,
+    /// Scheduled backups, when `backup.enabled` (beyond the guide's five checks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<CheckResult>,
 }
 
 impl Checks {
     pub fn iter(&self) -> impl Iterator<Item = (&'static str, &CheckResult)> {
         [
-            ("gateway", &self.gateway),
-            ("agent", &self.agent),
-            ("channels", &self.channels),
-            ("memory", &self.memory),
-            ("disk", &self.disk),
+            ("gateway", Some(&self.gateway)),
+            ("agent", Some(&self.agent)),
+            ("channels", Some(&self.channels)),
+            ("memory", Some(&self.memory)),
+            ("disk", Some(&self.disk)),
+            ("backup", self.backup.as_ref()),
         ]
         .into_iter()
+        .filter_map(|(name, check)| check.map(|c| (name, c)))
     }
 
     /// The report's status is that of its worst check.
@@ -119,6 +124,7 @@ mod tests {
             channels: CheckResult::healthy("ok"),
             memory: CheckResult::healthy("ok"),
             disk: CheckResult::healthy("ok"),
+            backup: None,
         };
         assert_eq!(checks.overall(), CheckStatus::Healthy);
         checks.agent = CheckResult::degraded("no provider");
