@@ -9,6 +9,7 @@ mod logging;
 mod output;
 mod paths;
 mod run;
+mod update;
 mod validate;
 
 use clap::{Args, Parser, Subcommand};
@@ -81,6 +82,21 @@ pub enum Command {
     /// Back up, verify and restore the data (database, config, channel auth)
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// Look for a newer release
+    #[command(subcommand)]
+    Update(UpdateCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UpdateCommand {
+    /// Compare this version with the newest release of the feed (update.feed_url)
+    Check {
+        #[arg(long)]
+        json: bool,
+        /// When a newer release exists, take a backup now (labelled pre-update)
+        #[arg(long)]
+        backup: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -175,6 +191,9 @@ fn main() -> ExitCode {
         }
         Command::Backup(BackupCommand::Restore { archive, json }) => {
             backup_cmd::restore(&cli.global, &archive, json)
+        }
+        Command::Update(UpdateCommand::Check { json, backup }) => {
+            update::check(&cli.global, json, backup)
         }
     };
     ExitCode::from(code)

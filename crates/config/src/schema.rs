@@ -48,6 +48,23 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub backup: BackupConfig,
     pub device_nodes: BTreeMap<String, DeviceNodeConfig>,
+    pub update: UpdateConfig,
+}
+
+/// Where `openclaw update check` looks for releases.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpdateConfig {
+    /// A release in the GitHub releases API format (`…/releases/latest`).
+    pub feed_url: String,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        Self {
+            feed_url: "https://api.github.com/repos/openclaw-rs/openclaw-rs/releases/latest".into(),
+        }
+    }
 }
 
 /// Named providers, kept in file order (that order is the failover order).

@@ -58,6 +58,12 @@ pub(crate) fn check(c: &Config) -> Vec<(String, String)> {
     if c.agent.tool_timeout_seconds == 0 {
         bad("agent.tool_timeout_seconds", "must be at least 1".into());
     }
+    if !(c.update.feed_url.starts_with("http://") || c.update.feed_url.starts_with("https://")) {
+        bad(
+            "update.feed_url",
+            format!("`{}` is not an http:// or https:// URL", c.update.feed_url),
+        );
+    }
     if c.gateway.port == 0 {
         bad("gateway.port", "must be a TCP port from 1 to 65535".into());
     }

@@ -617,3 +617,103 @@ async fn openai(
         }
     }
 }
+
+// ---------- release feed (GitHub releases API) ----------
+
+/// A loopback GitHub releases API: `GET /repos/{owner}/{repo}/releases/latest` answers with
+/// whatever was last set (a release in GitHub's format by default).
+#[derive(Clone)]
+pub struct ReleaseFeed {
+    addr: SocketAddr,
+    reply: Arc<Mutex<(u16, String)>>,
+    _runtime: Arc<RuntimeThread>,
+}
+
+impl std::fmt::Debug for ReleaseFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReleaseFeed")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl ReleaseFeed {
+    /// A release as GitHub's API returns it.
+    pub fn github_release(tag: &str) -> String {
+        json!({
+            "url": format!("https://api.github.com/repos/openclaw-rs/openclaw-rs/releases/1"),
+            "html_url": format!("https://github.com/openclaw-rs/openclaw-rs/releases/tag/{tag}"),
+            "id": 1,
+            "tag_name": tag,
+            "target_commitish": "main",
+            "name": format!("OpenClaw {tag}"),
+            "draft": false,
+            "prerelease": false,
+            "created_at": "2026-11-01T10:00:00Z",
+            "published_at": "2026-11-01T12:00:00Z",
+            "assets": [],
+            "body": "Release notes"
+        })
+        .to_string()
+    }
+
+    pub fn start_in_thread(tag: &str) -> Self {
+        let reply = Arc::new(Mutex::new((200u16, Self::github_release(tag))));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let shared = reply.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("release feed runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind release feed");
+                let _ = tx.send(listener.local_addr().expect("address"));
+                let app = Router::new()
+                    .route(
+                        "/repos/{owner}/{repo}/releases/latest",
+                        axum::routing::get(
+                            |State(reply): State<Arc<Mutex<(u16, String)>>>| async move {
+                                let (status, body) =
+                                    reply.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                                (
+                                    StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                                    [(header::CONTENT_TYPE, "application/json")],
+                                    body,
+                                )
+                            },
+                        ),
+                    )
+                    .with_state(shared);
+                tokio::select! {
+                    _ = axum::serve(listener, app) => {}
+                    _ = stop_rx => {}
+                }
+            });
+        });
+        let addr = rx.recv().expect("release feed started");
+        Self {
+            addr,
+            reply,
+            _runtime: Arc::new(RuntimeThread {
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            }),
+        }
+    }
+
+    /// `update.feed_url` for this feed.
+    pub fn url(&self) -> String {
+        format!(
+            "http://{}/repos/openclaw-rs/openclaw-rs/releases/latest",
+            self.addr
+        )
+    }
+
+    pub fn set(&self, status: u16, body: impl Into<String>) {
+        *self.reply.lock().unwrap_or_else(|p| p.into_inner()) = (status, body.into());
+    }
+}
