@@ -5,6 +5,7 @@
 
 mod backup_cmd;
 mod client;
+mod doctor;
 mod logging;
 mod output;
 mod paths;
@@ -85,6 +86,11 @@ pub enum Command {
     /// Look for a newer release
     #[command(subcommand)]
     Update(UpdateCommand),
+    /// Run the production checklist against the config and the running gateway (exit 1 on a failure)
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -195,6 +201,7 @@ fn main() -> ExitCode {
         Command::Update(UpdateCommand::Check { json, backup }) => {
             update::check(&cli.global, json, backup)
         }
+        Command::Doctor { json } => doctor::run(&cli.global, json),
     };
     ExitCode::from(code)
 }

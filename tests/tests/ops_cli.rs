@@ -86,3 +86,125 @@ fn update_check_backs_up_before_an_update() {
         "{v}"
     );
 }
+
+use openclaw_testkit::{FakeLlm, Script};
+use openclaw_tests::GatewayProcess;
+use std::time::Duration;
+
+fn doctor(dir: &Path, config: &Path, port: u16) -> (i32, Value, String) {
+    let out = base_command(dir, Some(config))
+        .args(["doctor", "--json"])
+        .env("OPENCLAW_PORT", port.to_string())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let v = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap(),
+        v,
+        stdout + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn status_of<'a>(v: &'a Value, id: &str) -> Vec<&'a str> {
+    v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["id"] == id)
+        .map(|c| c["status"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn doctor_passes_a_well_run_deployment() {
+    let fake = FakeLlm::start_in_thread();
+    fake.set_valid_key("sk-good");
+    fake.set_fallback(Script::text(["ok"]));
+    let config = format!(
+        "providers:\n  anthropic:\n    api_key: sk-good\n    base_url: \"{}\"\nbackup:\n  enabled: true\n",
+        fake.anthropic_url()
+    );
+    let mut gw = GatewayProcess::start(Some(&config), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let cfg = gw.config.clone().unwrap();
+    let out = gw.cli(&["backup", "create"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, v, out) = doctor(gw.data_dir(), &cfg, gw.addr.port());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(v["summary"]["fail"], 0, "{v}");
+    for id in [
+        "api_keys",
+        "pairing",
+        "sandbox",
+        "rate_limits",
+        "audit_log",
+        "health",
+        "metrics",
+        "backup_schedule",
+        "backup_recent",
+        "loopback",
+        "tls",
+    ] {
+        assert_eq!(status_of(&v, id), ["pass"], "{id}: {v}");
+    }
+    // No chat channel enabled: a warning, not a failure.
+    assert_eq!(status_of(&v, "channels"), ["warn"]);
+    // The human form lists every item.
+    let out = gw.cli(&["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("✓ pass") && text.contains("doctor: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn doctor_fails_with_fixes_when_things_are_wrong() {
+    let fake = FakeLlm::start_in_thread();
+    fake.set_valid_key("sk-good");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "providers:\n  openai:\n    api_key: sk-wrong\n    base_url: \"{}\"\nsecurity:\n  rate_limiting:\n    enabled: false\n  pairing:\n    mode: open\n",
+            fake.openai_url()
+        ),
+    )
+    .unwrap();
+    let port = openclaw_tests::free_port();
+    let (code, v, out) = doctor(dir.path(), &config, port);
+    assert_eq!(code, 1, "{out}");
+    for id in [
+        "api_keys",
+        "rate_limits",
+        "pairing",
+        "health",
+        "backup_schedule",
+        "backup_recent",
+    ] {
+        assert_eq!(status_of(&v, id), ["fail"], "{id}: {v}");
+    }
+    let checks = v["checks"].as_array().unwrap();
+    let key = checks.iter().find(|c| c["id"] == "api_keys").unwrap();
+    assert!(key["detail"].as_str().unwrap().contains("401"), "{key}");
+    assert!(
+        key["fix"]
+            .as_str()
+            .unwrap()
+            .contains("providers.openai.api_key"),
+        "{key}"
+    );
+    assert!(
+        checks
+            .iter()
+            .filter(|c| c["status"] == "fail")
+            .all(|c| c["fix"].is_string()),
+        "{v}"
+    );
+}

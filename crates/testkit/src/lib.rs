@@ -126,6 +126,8 @@ pub struct Recorded {
 
 #[derive(Default)]
 struct Shared {
+    /// When set, `GET /v1/models` accepts only this key.
+    valid_key: Option<String>,
     queue: VecDeque<Script>,
     /// Answer when the queue is empty (benchmarks); `None` fails the request loudly.
     fallback: Option<Script>,
@@ -236,6 +238,11 @@ impl FakeLlm {
         lock(&self.shared).fallback = Some(script);
     }
 
+    /// Makes `GET /v1/models` refuse any other key with 401, as the real APIs do.
+    pub fn set_valid_key(&self, key: &str) {
+        lock(&self.shared).valid_key = Some(key.to_owned());
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         lock(&self.shared).requests.clone()
     }
@@ -254,6 +261,7 @@ fn router(shared: Arc<Mutex<Shared>>) -> Router {
     Router::new()
         .route("/v1/messages", post(anthropic))
         .route("/v1/chat/completions", post(openai))
+        .route("/v1/models", axum::routing::get(models))
         .with_state(shared)
 }
 
@@ -325,6 +333,39 @@ fn dropped() -> (Duration, Chunk) {
 
 fn now_piece(text: String) -> (Duration, Chunk) {
     (Duration::ZERO, Ok(Bytes::from(text)))
+}
+
+/// `GET /v1/models` in both APIs: Anthropic sends `x-api-key`, OpenAI `Authorization: Bearer`.
+async fn models(State(shared): State<Arc<Mutex<Shared>>>, headers: HeaderMap) -> Response {
+    let anthropic = headers.contains_key("x-api-key");
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_owned)
+        });
+    let valid = lock(&shared).valid_key.clone();
+    if let Some(valid) = valid
+        && key.as_deref() != Some(valid.as_str())
+    {
+        let body = if anthropic {
+            a_error_body("authentication_error", "invalid x-api-key")
+        } else {
+            o_error_body(401, "invalid_request_error", "Incorrect API key provided")
+        };
+        return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    }
+    let body = if anthropic {
+        json!({"data": [{"type": "model", "id": "claude-fake", "display_name": "Claude (fake)", "created_at": "2025-01-01T00:00:00Z"}], "has_more": false, "first_id": "claude-fake", "last_id": "claude-fake"})
+    } else {
+        json!({"object": "list", "data": [{"id": "gpt-fake", "object": "model", "created": 1_700_000_000, "owned_by": "fake"}]})
+    };
+    axum::Json(body).into_response()
 }
 
 // ---------- Anthropic ----------

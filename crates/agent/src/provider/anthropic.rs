@@ -263,4 +263,27 @@ impl Provider for Anthropic {
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         self.run(request, on_event).boxed()
     }
+
+    fn check_access(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        async move {
+            let Some(key) = &self.settings.api_key else {
+                return Err(ProviderError::new(
+                    &self.name,
+                    ErrorKind::Config,
+                    None,
+                    format!("no API key: set providers.{}.api_key", self.name),
+                ));
+            };
+            super::get_ok(
+                &self.name,
+                format!("{}/v1/models", self.settings.base_url),
+                vec![
+                    ("x-api-key", key.clone()),
+                    ("anthropic-version", API_VERSION.to_owned()),
+                ],
+            )
+            .await
+        }
+        .boxed()
+    }
 }

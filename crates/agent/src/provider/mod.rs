@@ -31,6 +31,35 @@ pub trait Provider: Send + Sync {
         request: &'a ChatRequest,
         on_event: EventSink<'a>,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>>;
+    /// Checks that the provider answers and accepts the key, without spending tokens (lists its
+    /// models).
+    fn check_access(&self) -> BoxFuture<'_, Result<(), ProviderError>>;
+}
+
+/// `GET url` with the given headers; Ok on 2xx, the classified error otherwise.
+pub(crate) async fn get_ok(
+    provider: &str,
+    url: String,
+    headers: Vec<(&'static str, String)>,
+) -> Result<(), ProviderError> {
+    let client =
+        http_client().map_err(|e| ProviderError::new(provider, ErrorKind::Config, None, e))?;
+    let mut req = client.get(url).timeout(Duration::from_secs(15));
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.map_err(|e| transport(provider, &e))?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body = resp.text().await.unwrap_or_default();
+    Err(ProviderError::from_status(
+        provider,
+        status.as_u16(),
+        None,
+        &body,
+    ))
 }
 
 /// Limits shared by the HTTP providers.

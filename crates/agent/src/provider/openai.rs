@@ -233,4 +233,20 @@ impl Provider for OpenAi {
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         self.run(request, on_event).boxed()
     }
+
+    fn check_access(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
+        async move {
+            let headers = match &self.settings.api_key {
+                Some(key) => vec![("authorization", format!("Bearer {key}"))],
+                None => Vec::new(),
+            };
+            super::get_ok(
+                &self.name,
+                format!("{}/models", self.settings.base_url),
+                headers,
+            )
+            .await
+        }
+        .boxed()
+    }
 }
