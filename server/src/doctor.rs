@@ -521,10 +521,10 @@ pub fn run(global: &Global, json_out: bool) -> u8 {
                 Status::Fail => s.bad("✗ FAIL"),
             };
             println!("{mark}  {:<38} {}", i.title, i.detail);
-            if let Some(fix) = &i.fix {
-                if i.status != Status::Pass {
-                    println!("        {:<38} fix: {fix}", "");
-                }
+            if let Some(fix) = &i.fix
+                && i.status != Status::Pass
+            {
+                println!("        {:<38} fix: {fix}", "");
             }
         }
         println!("doctor: {pass} pass, {warn} warn, {fail} fail");
