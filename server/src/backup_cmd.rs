@@ -120,6 +120,17 @@ fn load(global: &Global) -> Result<paths::Loaded, u8> {
     }
 }
 
+/// Config and layout for a command, or the exit code after saying what went wrong.
+fn prepare(
+    global: &Global,
+    out: Option<PathBuf>,
+    json_out: bool,
+) -> Result<(paths::Loaded, Layout), u8> {
+    let loaded = load(global)?;
+    let layout = layout_for(global, &loaded, out).map_err(|e| fail(json_out, format!("{e:#}")))?;
+    Ok((loaded, layout))
+}
+
 fn fail(json_out: bool, e: impl std::fmt::Display) -> u8 {
     if json_out {
         println!("{}", json!({"ok": false, "error": e.to_string()}));
@@ -129,13 +140,9 @@ fn fail(json_out: bool, e: impl std::fmt::Display) -> u8 {
 }
 
 pub fn create(global: &Global, out: Option<PathBuf>, json_out: bool) -> u8 {
-    let loaded = match load(global) {
-        Ok(l) => l,
-        Err(c) => return c,
-    };
-    let layout = match layout_for(global, &loaded, out) {
-        Ok(l) => l,
-        Err(e) => return fail(json_out, format!("{e:#}")),
+    let (loaded, layout) = match prepare(global, out, json_out) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let mut bars = Bars::new(!json_out);
     let started = std::time::Instant::now();
@@ -184,13 +191,9 @@ pub fn create(global: &Global, out: Option<PathBuf>, json_out: bool) -> u8 {
 }
 
 pub fn list(global: &Global, out: Option<PathBuf>, json_out: bool) -> u8 {
-    let loaded = match load(global) {
-        Ok(l) => l,
-        Err(c) => return c,
-    };
-    let layout = match layout_for(global, &loaded, out) {
-        Ok(l) => l,
-        Err(e) => return fail(json_out, format!("{e:#}")),
+    let (_, layout) = match prepare(global, out, json_out) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let archives = match openclaw_backup::list(&layout.backups) {
         Ok(a) => a,
@@ -239,13 +242,9 @@ pub fn verify(global: &Global, archive: &Path, json_out: bool) -> u8 {
 }
 
 pub fn restore(global: &Global, archive: &Path, json_out: bool) -> u8 {
-    let loaded = match load(global) {
-        Ok(l) => l,
-        Err(c) => return c,
-    };
-    let layout = match layout_for(global, &loaded, None) {
-        Ok(l) => l,
-        Err(e) => return fail(json_out, format!("{e:#}")),
+    let (loaded, layout) = match prepare(global, None, json_out) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     if let Err(e) = std::fs::create_dir_all(&layout.data_dir) {
         return fail(
@@ -286,6 +285,21 @@ pub fn restore(global: &Global, archive: &Path, json_out: bool) -> u8 {
     bars.finish();
     match result {
         Ok(r) => {
+            // Replacing the data is a security-relevant event.
+            if loaded.config.logging.audit.enabled {
+                let path = paths::under_data_dir(
+                    &layout.data_dir,
+                    loaded.config.logging.audit.file.as_deref(),
+                    "logs/audit.log",
+                );
+                let audit = openclaw_gateway::AuditLog::new(Some(path));
+                if let Err(e) = audit.record_now(
+                    "backup.restored",
+                    json!({"archive": archive, "parts": r.manifest.parts, "pre_restore_backup": r.pre_restore.path}),
+                ) {
+                    eprintln!("openclaw: restored, but the audit log could not be written: {e}");
+                }
+            }
             if json_out {
                 println!(
                     "{}",

@@ -8,12 +8,13 @@ use openclaw_protocol::{CheckStatus, HealthReport, StatusReport};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-enum Reply {
+pub enum Reply {
     Answer { status: u16, body: String },
     NotRunning(String),
 }
 
-fn get(addr: &str, path: &str, token: Option<&str>) -> Reply {
+/// `GET http://{addr}{path}`, with the gateway token when given.
+pub fn get(addr: &str, path: &str, token: Option<&str>) -> Reply {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))

@@ -44,22 +44,10 @@ fn item(
 }
 
 fn http_get(addr: &str, path: &str, token: Option<&str>) -> Result<(u16, String), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into();
-    let mut req = agent.get(format!("http://{addr}{path}"));
-    if let Some(t) = token {
-        req = req.header("Authorization", format!("Bearer {t}"));
+    match crate::client::get(addr, path, token) {
+        crate::client::Reply::Answer { status, body } => Ok((status, body)),
+        crate::client::Reply::NotRunning(why) => Err(why),
     }
-    let mut resp = req.call().map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let body = resp
-        .body_mut()
-        .read_to_string()
-        .map_err(|e| e.to_string())?;
-    Ok((status, body))
 }
 
 /// Keys present, and accepted by each provider (a models listing, no tokens spent).

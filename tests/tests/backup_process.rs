@@ -134,6 +134,8 @@ fn backup_while_serving_then_restore_with_the_gateway_stopped() {
             .unwrap()
             .contains("pre-restore")
     );
+    let audit = std::fs::read_to_string(dir.join("logs/audit.log")).unwrap();
+    assert!(audit.contains("\"backup.restored\""), "{audit}");
     // The pre-restore archive holds everything written up to the stop.
     let (code, _, out) = cli(
         &dir,

@@ -300,32 +300,23 @@ impl Store {
         Ok(conn.last_insert_rowid())
     }
 
+    /// Every message of a session, oldest first (compacted ones included).
     pub fn session_messages(&self, session_id: i64) -> Result<Vec<StoredMessage>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, role, content, tokens, created_at FROM messages
-             WHERE session_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([session_id], |r| {
-            Ok(StoredMessage {
-                id: r.get(0)?,
-                role: r.get(1)?,
-                content: r.get(2)?,
-                tokens: r.get(3)?,
-                created_at: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.messages(session_id, false)
     }
 
     /// The messages still in a session's context (not yet compacted into its summary).
     pub fn session_context(&self, session_id: i64) -> Result<Vec<StoredMessage>> {
+        self.messages(session_id, true)
+    }
+
+    fn messages(&self, session_id: i64, context_only: bool) -> Result<Vec<StoredMessage>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT id, role, content, tokens, created_at FROM messages
-             WHERE session_id = ?1 AND compacted = 0 ORDER BY id",
+             WHERE session_id = ?1 AND (?2 = 0 OR compacted = 0) ORDER BY id",
         )?;
-        let rows = stmt.query_map([session_id], |r| {
+        let rows = stmt.query_map(params![session_id, context_only], |r| {
             Ok(StoredMessage {
                 id: r.get(0)?,
                 role: r.get(1)?,
