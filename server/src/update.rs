@@ -25,25 +25,48 @@ struct Release {
     prerelease: bool,
 }
 
+/// Fetches the feed with the HTTPS client the agent already links (no second TLS stack).
 fn fetch(url: &str) -> Result<Release, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .user_agent(concat!("openclaw/", env!("CARGO_PKG_VERSION")))
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
-        .into();
-    let mut resp = agent
-        .get(url)
-        .header("Accept", "application/vnd.github+json")
-        .call()
-        .map_err(|e| e.to_string())?;
-    let body = resp
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_string()
-        .map_err(|e| format!("reading the reply: {e}"))?;
-    serde_json::from_str(&body)
-        .map_err(|e| format!("the feed did not answer with a GitHub release ({e})"))
+        .map_err(|e| format!("cannot start a runtime: {e}"))?;
+    runtime.block_on(async {
+        // Whoever installs the process's crypto provider first wins; any is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .user_agent(concat!("openclaw/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let resp = client
+            .get(url)
+            .header("Accept", "application/vnd.github+json")
+            .send()
+            .await
+            .map_err(|e| {
+                let mut msg = e.to_string();
+                let mut src = std::error::Error::source(&e);
+                while let Some(s) = src {
+                    msg.push_str(&format!(": {s}"));
+                    src = s.source();
+                }
+                msg
+            })?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(format!("the feed answered HTTP {status}"));
+        }
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("reading the reply: {e}"))?;
+        if body.len() > 1 << 20 {
+            return Err("the feed's reply is larger than 1 MiB".into());
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| format!("the feed did not answer with a GitHub release ({e})"))
+    })
 }
 
 fn version_of(tag: &str) -> Result<semver::Version, String> {
