@@ -15,4 +15,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo build (binaries used by the cross-process tests)"
 cargo build --workspace --bins --locked
 echo "== cargo test"
-cargo test --workspace --locked --no-fail-fast
+log="$(mktemp)"
+status=0
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+# One closing line for the whole suite (cargo prints one per test binary).
+passed=$(grep -Eo 'test result: [A-Za-z]+\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+failed=$(grep -Eo '; [0-9]+ failed' "$log" | awk '{s += $2} END {print s + 0}')
+rm -f "$log"
+echo
+echo "${passed} passed, ${failed} failed"
+exit "$status"

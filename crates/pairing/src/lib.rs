@@ -19,6 +19,8 @@
 //!   checks mac_n, opens sealed_n
 //! ```
 
+pub mod identity;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chacha20poly1305::aead::{Aead, KeyInit};
