@@ -4,6 +4,7 @@
 //! it would unpair every gateway.
 
 use openclaw_pairing::identity::DeviceKey;
+use rustls::pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -72,20 +73,11 @@ fn read(path: &Path) -> Result<Option<Vec<u8>>, NodeError> {
     }
 }
 
-/// The DER bytes of the first PEM block.
+/// The DER bytes of the certificate in a PEM file.
 fn pem_der(pem: &str) -> Option<Vec<u8>> {
-    use base64::Engine;
-    let body: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .map(str::trim)
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(body)
+    rustls::pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
         .ok()
-        .filter(|d| !d.is_empty())
+        .map(|c| c.as_ref().to_vec())
 }
 
 impl NodeIdentity {
@@ -140,6 +132,7 @@ impl NodeIdentity {
             path: cert_path.clone(),
             reason: "no certificate in it".into(),
         })?;
+        // rcgen parses the key itself (pki-types only unwraps the PEM).
         if rcgen::KeyPair::from_pem(&cert_key_pem).is_err() {
             return Err(NodeError::Damaged {
                 path: cert_key_path,
@@ -173,6 +166,23 @@ impl NodeIdentity {
 
     pub fn cert_key_pem(&self) -> &str {
         &self.cert_key_pem
+    }
+
+    /// TLS server settings presenting this node's certificate. Gateways authenticate by pinning
+    /// its fingerprint; they prove themselves after the handshake (signed nonce), not with a
+    /// client certificate.
+    pub fn tls_server_config(&self) -> Result<std::sync::Arc<rustls::ServerConfig>, NodeError> {
+        let cert = rustls::pki_types::CertificateDer::from(self.cert_der.clone());
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(self.cert_key_pem.as_bytes())
+            .map_err(|e| NodeError::Certificate(e.to_string()))?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| NodeError::Certificate(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .map_err(|e| NodeError::Certificate(e.to_string()))?;
+        Ok(std::sync::Arc::new(config))
     }
 }
 

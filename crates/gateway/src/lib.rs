@@ -12,6 +12,7 @@ mod backup_schedule;
 mod chat;
 mod health;
 pub mod metrics;
+pub mod node_tls;
 mod openai_api;
 mod routes;
 pub mod sys;
