@@ -80,11 +80,14 @@ impl ServerCertVerifier for PinnedCert {
     }
 }
 
+/// The fingerprint a node's TLS handshake showed, filled in during the handshake.
+pub type SeenFingerprint = Arc<Mutex<Option<String>>>;
+
 /// Client settings for dialing a node: pinned to `pin`, or (pairing) open, with the fingerprint
 /// the node showed written to the returned cell.
 pub fn client_config(
     pin: Option<String>,
-) -> Result<(Arc<rustls::ClientConfig>, Arc<Mutex<Option<String>>>), rustls::Error> {
+) -> Result<(Arc<rustls::ClientConfig>, SeenFingerprint), rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let seen = Arc::new(Mutex::new(None));
     let verifier = Arc::new(PinnedCert {
