@@ -2,10 +2,13 @@
 //! notifications, speech — to the gateways it is paired with, over TLS on port 18790.
 //!
 //! It depends on `protocol` and `pairing` only, never on the gateway, because its core also ships
-//! inside the iOS and Android shells (through uniffi). This first part owns the node's long-term
-//! identity: its Ed25519 key and its self-signed TLS certificate, kept in the node's state dir.
-//! The server, the capabilities and the pairing responder build on it.
+//! inside the iOS and Android shells (through uniffi). It owns the node's long-term identity (its
+//! Ed25519 key and self-signed TLS certificate, kept in the node's state dir) and its server:
+//! pairing with a 6-digit code, mutual signed-nonce authentication of paired gateways, and the
+//! node methods. Capabilities (screen, camera, notifications, speech) plug in behind it.
 
 pub mod identity;
+pub mod server;
 
 pub use identity::{NodeError, NodeIdentity};
+pub use server::{Node, PairedGateway, serve};

@@ -13,6 +13,7 @@ mod chat;
 mod health;
 pub mod metrics;
 pub mod node_tls;
+pub mod nodes;
 mod openai_api;
 mod routes;
 pub mod sys;

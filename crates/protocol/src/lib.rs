@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod health;
+pub mod node;
 pub mod status;
 
 pub use health::{CheckResult, CheckStatus, HealthMetrics, HealthReport};

@@ -1,0 +1,424 @@
+//! The gateway's side of device nodes: its own device key, pairing with a node through the code
+//! it shows, and authenticated sessions with paired nodes (pinned TLS + mutual signed nonces).
+
+use crate::node_tls;
+use futures_util::{SinkExt, StreamExt};
+use openclaw_pairing::identity::{Challenge, DeviceKey, device_id_of, verify_challenge};
+use openclaw_pairing::{ConfirmReply, GatewayStart, PeerIdentity, StartReply};
+use openclaw_protocol::node::{NodeConnect, NodeConnected, method};
+use openclaw_protocol::{ConnectChallenge, Frame, Request};
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+const KEY_FILE: &str = "gateway.key";
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeLinkError {
+    #[error("cannot reach the node at {addr}: {reason}")]
+    Unreachable { addr: String, reason: String },
+    #[error("the node at {addr} refused: {message}")]
+    Refused { addr: String, message: String },
+    #[error("pairing with {addr} failed: {0}", addr = .1)]
+    Pairing(openclaw_pairing::PairingError, String),
+    #[error(
+        "the TLS certificate seen at {addr} ({seen}) is not the one the node vouched for ({vouched}): someone is in the middle; pairing aborted"
+    )]
+    CertificateMismatch {
+        addr: String,
+        seen: String,
+        vouched: String,
+    },
+    #[error("the node at {addr} broke the protocol: {reason}")]
+    Protocol { addr: String, reason: String },
+    #[error("gateway key {path}: {reason}")]
+    Key { path: String, reason: String },
+}
+
+/// Loads the gateway's device key from the data dir, creating it on first use (mode 0600).
+pub fn gateway_key(data_dir: &Path) -> Result<DeviceKey, NodeLinkError> {
+    let path = data_dir.join(KEY_FILE);
+    let fail = |reason: String| NodeLinkError::Key {
+        path: path.display().to_string(),
+        reason,
+    };
+    match std::fs::read(&path) {
+        Ok(seed) => DeviceKey::from_seed(&seed).map_err(|e| {
+            fail(format!(
+                "{e}; move it away to make a new key (every node must then be paired again)"
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = DeviceKey::generate();
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            use std::io::Write;
+            options
+                .open(&path)
+                .and_then(|mut f| f.write_all(&key.seed()).and_then(|()| f.sync_all()))
+                .map_err(|e| fail(e.to_string()))?;
+            Ok(key)
+        }
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// A TLS + WebSocket connection to a node, after its `connect.challenge`.
+pub struct NodeConnection {
+    addr: String,
+    ws: Ws,
+    challenge: ConnectChallenge,
+    next_id: u64,
+    /// Fingerprint of the certificate the TLS handshake showed.
+    pub seen_fingerprint: String,
+}
+
+impl std::fmt::Debug for NodeConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeConnection")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl NodeConnection {
+    /// Dials `addr` (`host:port`); `pin` is the paired certificate fingerprint (none while pairing).
+    pub async fn open(addr: &str, pin: Option<String>) -> Result<Self, NodeLinkError> {
+        let unreachable = |reason: String| NodeLinkError::Unreachable {
+            addr: addr.to_owned(),
+            reason,
+        };
+        let (config, seen) =
+            node_tls::client_config(pin).map_err(|e| unreachable(e.to_string()))?;
+        let tcp = tokio::time::timeout(TIMEOUT, tokio::net::TcpStream::connect(addr))
+            .await
+            .map_err(|_| unreachable("timed out".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let name = rustls::pki_types::ServerName::try_from("openclaw-node")
+            .map_err(|e| unreachable(e.to_string()))?;
+        let tls = tokio::time::timeout(
+            TIMEOUT,
+            tokio_rustls::TlsConnector::from(config).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| unreachable("TLS handshake timed out".into()))?
+        .map_err(|e| unreachable(format!("TLS: {e}")))?;
+        let seen_fingerprint = seen.lock().ok().and_then(|s| s.clone()).unwrap_or_default();
+        let (ws, _) = tokio::time::timeout(
+            TIMEOUT,
+            tokio_tungstenite::client_async(format!("wss://{addr}/"), tls),
+        )
+        .await
+        .map_err(|_| unreachable("WebSocket handshake timed out".into()))?
+        .map_err(|e| unreachable(format!("WebSocket: {e}")))?;
+        let mut conn = Self {
+            addr: addr.to_owned(),
+            ws,
+            challenge: ConnectChallenge {
+                nonce: String::new(),
+                ts: 0,
+            },
+            next_id: 1,
+            seen_fingerprint,
+        };
+        let first = conn.read_frame().await?;
+        match first {
+            Frame::Event(ev) if ev.event == "connect.challenge" => {
+                conn.challenge = serde_json::from_value(ev.payload)
+                    .map_err(|e| conn.protocol(format!("bad challenge: {e}")))?;
+            }
+            _ => return Err(conn.protocol("expected connect.challenge first".into())),
+        }
+        Ok(conn)
+    }
+
+    fn protocol(&self, reason: String) -> NodeLinkError {
+        NodeLinkError::Protocol {
+            addr: self.addr.clone(),
+            reason,
+        }
+    }
+
+    async fn read_frame(&mut self) -> Result<Frame, NodeLinkError> {
+        loop {
+            let msg = tokio::time::timeout(TIMEOUT, self.ws.next())
+                .await
+                .map_err(|_| self.protocol("no answer within 15 s".into()))?;
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    return serde_json::from_str(t.as_str())
+                        .map_err(|e| self.protocol(format!("not a frame: {e}")));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Err(NodeLinkError::Refused {
+                        addr: self.addr.clone(),
+                        message: frame
+                            .map(|f| f.reason.to_string())
+                            .unwrap_or_else(|| "closed".into()),
+                    });
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(self.protocol(e.to_string())),
+                None => return Err(self.protocol("the connection closed".into())),
+            }
+        }
+    }
+
+    /// Sends a request and waits for its response.
+    pub async fn request(&mut self, method: &str, params: Value) -> Result<Value, NodeLinkError> {
+        let id = self.next_id.to_string();
+        self.next_id += 1;
+        let req = Frame::Req(Request {
+            id: id.clone(),
+            method: method.to_owned(),
+            params,
+        });
+        let text = serde_json::to_string(&req).map_err(|e| self.protocol(e.to_string()))?;
+        self.ws
+            .send(Message::text(text))
+            .await
+            .map_err(|e| self.protocol(e.to_string()))?;
+        loop {
+            match self.read_frame().await? {
+                Frame::Res(res) if res.id == id => {
+                    return match (res.ok, res.payload, res.error) {
+                        (true, Some(p), _) => Ok(p),
+                        (true, None, _) => Ok(Value::Null),
+                        (false, _, Some(e)) => Err(NodeLinkError::Refused {
+                            addr: self.addr.clone(),
+                            message: e.message,
+                        }),
+                        (false, _, None) => Err(self.protocol("error without detail".into())),
+                    };
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// Pairs with the node showing `code`; returns the node's identity, whose certificate
+    /// fingerprint matched the TLS handshake.
+    pub async fn pair(
+        mut self,
+        code: &str,
+        gateway_name: &str,
+        key: &DeviceKey,
+    ) -> Result<PeerIdentity, NodeLinkError> {
+        let addr = self.addr.clone();
+        let (start_state, start) = GatewayStart::new(code, gateway_name)
+            .map_err(|e| NodeLinkError::Pairing(e, addr.clone()))?;
+        let reply: StartReply = serde_json::from_value(
+            self.request(method::PAIR_START, serde_json::json!(start))
+                .await?,
+        )
+        .map_err(|e| self.protocol(format!("bad pair.start reply: {e}")))?;
+        let me = PeerIdentity {
+            name: gateway_name.to_owned(),
+            public_key: key.public_key(),
+            cert_fingerprint: None,
+            capabilities: Vec::new(),
+        };
+        let (confirming, confirm) = start_state
+            .confirm(&reply, &me)
+            .map_err(|e| NodeLinkError::Pairing(e, addr.clone()))?;
+        let reply: ConfirmReply = serde_json::from_value(
+            self.request(method::PAIR_CONFIRM, serde_json::json!(confirm))
+                .await?,
+        )
+        .map_err(|e| self.protocol(format!("bad pair.confirm reply: {e}")))?;
+        let node = confirming
+            .finish(&reply)
+            .map_err(|e| NodeLinkError::Pairing(e, addr.clone()))?;
+        let vouched = node.cert_fingerprint.clone().unwrap_or_default();
+        if vouched != self.seen_fingerprint {
+            return Err(NodeLinkError::CertificateMismatch {
+                addr,
+                seen: self.seen_fingerprint.clone(),
+                vouched,
+            });
+        }
+        Ok(node)
+    }
+
+    /// Proves this gateway's key to a paired node and checks the node's proof against its
+    /// pinned public key.
+    pub async fn authenticate(
+        &mut self,
+        key: &DeviceKey,
+        node_public_key: &str,
+    ) -> Result<(), NodeLinkError> {
+        let node_id = device_id_of(node_public_key)
+            .map_err(|e| NodeLinkError::Pairing(e, self.addr.clone()))?;
+        let mine = Challenge {
+            role: "gateway",
+            signer_id: key.device_id(),
+            peer_id: node_id.clone(),
+            nonce: self.challenge.nonce.clone(),
+            ts: self.challenge.ts,
+        };
+        let nonce = format!("{:032x}", rand::random::<u128>());
+        let ts = jiff::Timestamp::now().as_millisecond();
+        let params = NodeConnect {
+            device_id: key.device_id(),
+            signature: key.sign_challenge(&mine),
+            nonce: nonce.clone(),
+            ts,
+        };
+        let answer: NodeConnected = serde_json::from_value(
+            self.request(method::CONNECT, serde_json::json!(params))
+                .await?,
+        )
+        .map_err(|e| self.protocol(format!("bad connect reply: {e}")))?;
+        let theirs = Challenge {
+            role: "node",
+            signer_id: node_id.clone(),
+            peer_id: key.device_id(),
+            nonce,
+            ts,
+        };
+        if answer.device_id != node_id {
+            return Err(self.protocol("the node answered with another device id".into()));
+        }
+        verify_challenge(node_public_key, &theirs, &answer.signature).map_err(|_| {
+            NodeLinkError::Refused {
+                addr: self.addr.clone(),
+                message: "the node's signature does not match its paired key".into(),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    async fn start_node(dir: &Path) -> (String, Arc<openclaw_node::Node>) {
+        let node = openclaw_node::Node::open(dir.to_owned(), "macbook".into(), vec![]).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let n = node.clone();
+        tokio::spawn(async move {
+            let _ = openclaw_node::serve(listener, n, std::future::pending()).await;
+        });
+        (addr, node)
+    }
+
+    #[tokio::test]
+    async fn pair_then_authenticate_and_describe() {
+        let node_dir = tempfile::tempdir().unwrap();
+        let gw_dir = tempfile::tempdir().unwrap();
+        let (addr, node) = start_node(node_dir.path()).await;
+        let key = gateway_key(gw_dir.path()).unwrap();
+        assert_eq!(
+            gateway_key(gw_dir.path()).unwrap().device_id(),
+            key.device_id(),
+            "the key persists"
+        );
+
+        // Not showing a code: pairing is refused.
+        let conn = NodeConnection::open(&addr, None).await.unwrap();
+        let err = conn.pair("123456", "home", &key).await.unwrap_err();
+        assert!(
+            err.to_string().contains("not showing a pairing code"),
+            "{err}"
+        );
+
+        let code = node.new_pairing_code(Duration::from_secs(300));
+        let conn = NodeConnection::open(&addr, None).await.unwrap();
+        let paired = conn.pair(&code, "home", &key).await.unwrap();
+        assert_eq!(paired.name, "macbook");
+        assert_eq!(
+            paired.cert_fingerprint.as_deref(),
+            Some(node.identity().cert_fingerprint().as_str())
+        );
+        assert_eq!(node.paired_gateways()[0].device_id, key.device_id());
+
+        // Later connections: pinned TLS + mutual signatures, then node methods.
+        let mut conn = NodeConnection::open(&addr, paired.cert_fingerprint.clone())
+            .await
+            .unwrap();
+        conn.authenticate(&key, &paired.public_key).await.unwrap();
+        let d = conn.request(method::DESCRIBE, Value::Null).await.unwrap();
+        assert_eq!(d["name"], "macbook");
+        assert_eq!(d["id"], node.identity().device_id());
+
+        // The code was single use.
+        let conn = NodeConnection::open(&addr, None).await.unwrap();
+        let err = conn.pair(&code, "home", &key).await.unwrap_err();
+        assert!(err.to_string().contains("used up"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn wrong_codes_burn_the_code_after_three_attempts() {
+        let node_dir = tempfile::tempdir().unwrap();
+        let gw_dir = tempfile::tempdir().unwrap();
+        let (addr, node) = start_node(node_dir.path()).await;
+        let key = gateway_key(gw_dir.path()).unwrap();
+        let code = node.new_pairing_code(Duration::from_secs(300));
+        let wrong = if code == "000000" { "000001" } else { "000000" };
+        for attempt in 1..=3 {
+            let conn = NodeConnection::open(&addr, None).await.unwrap();
+            let err = conn
+                .pair(wrong, "home", &key)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("key confirmation failed"), "{err}");
+            assert_eq!(err.contains("burned"), attempt == 3, "{err}");
+        }
+        // Now even the right code is refused.
+        let conn = NodeConnection::open(&addr, None).await.unwrap();
+        let err = conn.pair(&code, "home", &key).await.unwrap_err();
+        assert!(err.to_string().contains("used up"), "{err}");
+        assert!(node.paired_gateways().is_empty());
+    }
+
+    #[tokio::test]
+    async fn expired_codes_and_unpaired_gateways_are_refused() {
+        let node_dir = tempfile::tempdir().unwrap();
+        let (addr, node) = start_node(node_dir.path()).await;
+        let gw_dir = tempfile::tempdir().unwrap();
+        let key = gateway_key(gw_dir.path()).unwrap();
+        let code = node.new_pairing_code(Duration::from_millis(1));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let conn = NodeConnection::open(&addr, None).await.unwrap();
+        let err = conn.pair(&code, "home", &key).await.unwrap_err();
+        assert!(err.to_string().contains("expired"), "{err}");
+
+        // Pair one gateway; a second one (another key) that knows the node's address and
+        // public key still cannot get in.
+        let code = node.new_pairing_code(Duration::from_secs(300));
+        let paired = NodeConnection::open(&addr, None)
+            .await
+            .unwrap()
+            .pair(&code, "home", &key)
+            .await
+            .unwrap();
+        let stranger = DeviceKey::generate();
+        let mut conn = NodeConnection::open(&addr, paired.cert_fingerprint.clone())
+            .await
+            .unwrap();
+        let err = conn
+            .authenticate(&stranger, &paired.public_key)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not paired"), "{err}");
+        let mut conn = NodeConnection::open(&addr, paired.cert_fingerprint.clone())
+            .await
+            .unwrap();
+        let err = conn
+            .request(method::DESCRIBE, Value::Null)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not paired"), "{err}");
+    }
+}
