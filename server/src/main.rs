@@ -7,6 +7,7 @@ mod backup_cmd;
 mod client;
 mod doctor;
 mod logging;
+mod nodes_cmd;
 mod output;
 mod paths;
 mod run;
@@ -86,8 +87,47 @@ pub enum Command {
     /// Look for a newer release
     #[command(subcommand)]
     Update(UpdateCommand),
+    /// Pair and manage device nodes (screen, camera, notifications, speech on your devices)
+    #[command(subcommand)]
+    Nodes(NodesCommand),
     /// Run the production checklist against the config and the running gateway (exit 1 on a failure)
     Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NodesCommand {
+    /// Pair with a node showing a 6-digit code (`openclaw-node pair` on the device)
+    Pair {
+        /// The node's address, host:port (its Tailscale IP and 18790)
+        address: String,
+        #[arg(long)]
+        code: String,
+        /// Name to know it by [default: the name the node gives]
+        #[arg(long)]
+        name: Option<String>,
+        /// Lower numbers are preferred when several nodes can do something
+        #[arg(long, default_value_t = 100)]
+        priority: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Paired nodes, preferred first
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect to a paired node (pinned TLS, mutual signatures) and show what it offers
+    Describe {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a paired node
+    Remove {
+        name: String,
         #[arg(long)]
         json: bool,
     },
@@ -202,6 +242,20 @@ fn main() -> ExitCode {
             update::check(&cli.global, json, backup)
         }
         Command::Doctor { json } => doctor::run(&cli.global, json),
+        Command::Nodes(NodesCommand::Pair {
+            address,
+            code,
+            name,
+            priority,
+            json,
+        }) => nodes_cmd::pair(&cli.global, &address, &code, name, priority, json),
+        Command::Nodes(NodesCommand::List { json }) => nodes_cmd::list(&cli.global, json),
+        Command::Nodes(NodesCommand::Describe { name, json }) => {
+            nodes_cmd::describe(&cli.global, &name, json)
+        }
+        Command::Nodes(NodesCommand::Remove { name, json }) => {
+            nodes_cmd::remove(&cli.global, &name, json)
+        }
     };
     ExitCode::from(code)
 }

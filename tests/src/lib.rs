@@ -14,13 +14,18 @@ use std::time::{Duration, Instant};
 
 /// The `openclaw` binary of the same profile as the running test or bench.
 pub fn openclaw_bin() -> PathBuf {
+    workspace_bin("openclaw")
+}
+
+/// A binary of this workspace, built in the same profile as the running test or bench.
+pub fn workspace_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     // target/<profile>/deps/<test-binary> → target/<profile>/openclaw
     let profile_dir = exe
         .parent()
         .and_then(Path::parent)
         .expect("test binary lives in target/<profile>/deps");
-    let bin = profile_dir.join(format!("openclaw{}", std::env::consts::EXE_SUFFIX));
+    let bin = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
         "{} is missing: build it first with `cargo build --workspace --bins` (add --release for benches)",

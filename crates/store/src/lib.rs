@@ -101,6 +101,24 @@ pub struct StoredMessage {
     pub created_at: i64,
 }
 
+/// A device node paired with this gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// Hex SHA-256 of the node's public key.
+    pub id: String,
+    pub name: String,
+    /// `host:port` the gateway dials.
+    pub address: String,
+    /// Raw Ed25519 public key, base64url.
+    pub public_key: String,
+    /// Hex SHA-256 of the node's TLS certificate.
+    pub cert_fingerprint: String,
+    /// Lower is preferred.
+    pub priority: i64,
+    pub capabilities: Vec<String>,
+    pub paired_at: i64,
+}
+
 /// Counts for `openclaw status`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Totals {
@@ -410,6 +428,57 @@ impl Store {
             .execute("DELETE FROM memories WHERE created_at < ?1", [before])?)
     }
 
+    // ---- device nodes ----
+
+    /// Adds a node, or replaces the one with the same id or name (re-pairing).
+    pub fn upsert_node(&self, n: &NodeRecord) -> Result<()> {
+        let caps = serde_json::to_string(&n.capabilities).unwrap_or_else(|_| "[]".into());
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM nodes WHERE id = ?1 OR name = ?2",
+            params![n.id, n.name],
+        )?;
+        tx.execute(
+            "INSERT INTO nodes (id, name, address, public_key, cert_fingerprint, priority, capabilities, paired_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![n.id, n.name, n.address, n.public_key, n.cert_fingerprint, n.priority, caps, n.paired_at],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Paired nodes, preferred first.
+    pub fn nodes(&self) -> Result<Vec<NodeRecord>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, name, address, public_key, cert_fingerprint, priority, capabilities, paired_at
+             FROM nodes ORDER BY priority, name",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let caps: String = r.get(6)?;
+            Ok(NodeRecord {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                address: r.get(2)?,
+                public_key: r.get(3)?,
+                cert_fingerprint: r.get(4)?,
+                priority: r.get(5)?,
+                capabilities: serde_json::from_str(&caps).unwrap_or_default(),
+                paired_at: r.get(7)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Forgets a node by name; false when there was none.
+    pub fn remove_node(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM nodes WHERE name = ?1", [name])?
+            > 0)
+    }
+
     // ---- totals ----
 
     pub fn totals(&self) -> Result<Totals> {
@@ -689,6 +758,32 @@ mod tests {
         if let Ok(c) = check_file(&path) {
             assert_ne!(c.integrity, "ok");
         }
+    }
+
+    #[test]
+    fn nodes_are_kept_by_priority_and_replaced_on_repair() {
+        let s = Store::open_in_memory().unwrap();
+        let node = |id: &str, name: &str, priority| NodeRecord {
+            id: id.into(),
+            name: name.into(),
+            address: "100.64.0.2:18790".into(),
+            public_key: "pk".into(),
+            cert_fingerprint: "fp".into(),
+            priority,
+            capabilities: vec!["screen.snapshot".into()],
+            paired_at: 1,
+        };
+        s.upsert_node(&node("a", "iphone", 2)).unwrap();
+        s.upsert_node(&node("b", "macbook", 1)).unwrap();
+        let names: Vec<_> = s.nodes().unwrap().into_iter().map(|n| n.name).collect();
+        assert_eq!(names, ["macbook", "iphone"]);
+        // Re-pairing the macbook (new key, same name) replaces it.
+        s.upsert_node(&node("c", "macbook", 1)).unwrap();
+        assert_eq!(s.nodes().unwrap().len(), 2);
+        assert_eq!(s.nodes().unwrap()[0].capabilities, ["screen.snapshot"]);
+        assert!(s.remove_node("iphone").unwrap());
+        assert!(!s.remove_node("iphone").unwrap());
+        assert_eq!(s.totals().unwrap().nodes, 1);
     }
 
     #[test]

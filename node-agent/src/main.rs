@@ -1,0 +1,140 @@
+//! `openclaw-node`: serves this device's capabilities to paired gateways.
+//!
+//! `openclaw-node pair` shows a 6-digit code and serves; `openclaw-node run` serves paired
+//! gateways only.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "openclaw-node", version, about = "OpenClaw device node")]
+struct Cli {
+    /// Where the node keeps its key, certificate and paired gateways
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        env = "OPENCLAW_NODE_STATE_DIR"
+    )]
+    state_dir: Option<PathBuf>,
+    /// Address to listen on (the node is reached over Tailscale)
+    #[arg(long, global = true, default_value = "0.0.0.0")]
+    bind: String,
+    #[arg(long, global = true, default_value_t = openclaw_protocol::node::NODE_PORT)]
+    port: u16,
+    /// Name shown to gateways [default: this host's name]
+    #[arg(long, global = true)]
+    name: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show a pairing code and serve (pair from the gateway with `openclaw nodes pair`)
+    Pair {
+        /// How long the code stays valid
+        #[arg(long, default_value_t = 300)]
+        code_expiry_seconds: u64,
+    },
+    /// Serve paired gateways
+    Run,
+}
+
+fn default_state_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .map(|d| d.join("openclaw-node"))
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "openclaw-node".into())
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 64 } else { 0 });
+        }
+    };
+    let Some(state_dir) = cli.state_dir.clone().or_else(default_state_dir) else {
+        eprintln!("openclaw-node: no home directory for the state dir: pass --state-dir DIR");
+        return ExitCode::from(1);
+    };
+    let name = cli.name.clone().unwrap_or_else(host_name);
+    let node = match openclaw_node::Node::open(state_dir.clone(), name, Vec::new()) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("openclaw-node: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let addr: SocketAddr = match format!("{}:{}", cli.bind, cli.port).parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!(
+                "openclaw-node: `{}:{}` is not an address to listen on ({e})",
+                cli.bind, cli.port
+            );
+            return ExitCode::from(64);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("openclaw-node: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let local = listener.local_addr().map_err(|e| e.to_string())?;
+        println!(
+            "openclaw-node {} listening on {local}",
+            node.identity().device_id()
+        );
+        println!(
+            "certificate fingerprint {}",
+            node.identity().cert_fingerprint()
+        );
+        if let Command::Pair {
+            code_expiry_seconds,
+        } = cli.command
+        {
+            let code = node.new_pairing_code(Duration::from_secs(code_expiry_seconds));
+            println!("pairing code: {code} (valid {code_expiry_seconds} s, single use)");
+            println!(
+                "on the gateway: openclaw nodes pair <this host>:{} --code {code}",
+                local.port()
+            );
+        }
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        openclaw_node::serve(listener, node, shutdown)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("openclaw-node: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

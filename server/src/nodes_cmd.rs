@@ -1,0 +1,265 @@
+//! `openclaw nodes pair | list | describe | remove`.
+
+use crate::output::Style;
+use crate::paths::{self, LoadError};
+use crate::{Global, exit};
+use openclaw_gateway::nodes::{NodeConnection, gateway_key};
+use openclaw_protocol::node::method;
+use openclaw_store::{NodeRecord, Store};
+use serde_json::{Value, json};
+
+struct Ctx {
+    data_dir: std::path::PathBuf,
+    store: Store,
+    config: openclaw_config::Config,
+    audit: openclaw_gateway::AuditLog,
+}
+
+fn fail(json_out: bool, e: impl std::fmt::Display) -> u8 {
+    if json_out {
+        println!("{}", json!({"ok": false, "error": e.to_string()}));
+    }
+    eprintln!("openclaw: {e}");
+    exit::FAILURE
+}
+
+fn ctx(global: &Global, json_out: bool) -> Result<Ctx, u8> {
+    let loaded = match paths::load_config(global) {
+        Ok(l) => l,
+        Err(LoadError::Invalid(e)) => return Err(fail(json_out, e)),
+        Err(LoadError::Read(e)) => return Err(fail(json_out, format!("{e:#}"))),
+    };
+    let data_dir = paths::data_dir(global).map_err(|e| fail(json_out, format!("{e:#}")))?;
+    std::fs::create_dir_all(&data_dir).map_err(|e| {
+        fail(
+            json_out,
+            format!("cannot create {}: {e}", data_dir.display()),
+        )
+    })?;
+    let db_dir = paths::under_data_dir(&data_dir, loaded.config.memory.storage_path.as_deref(), "");
+    std::fs::create_dir_all(&db_dir)
+        .map_err(|e| fail(json_out, format!("cannot create {}: {e}", db_dir.display())))?;
+    let store = Store::open_in_dir(&db_dir).map_err(|e| fail(json_out, e))?;
+    let audit = openclaw_gateway::AuditLog::new(loaded.config.logging.audit.enabled.then(|| {
+        paths::under_data_dir(
+            &data_dir,
+            loaded.config.logging.audit.file.as_deref(),
+            "logs/audit.log",
+        )
+    }));
+    Ok(Ctx {
+        data_dir,
+        store,
+        config: loaded.config,
+        audit,
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime: {e}"))
+}
+
+pub fn pair(
+    global: &Global,
+    addr: &str,
+    code: &str,
+    name: Option<String>,
+    priority: i64,
+    json_out: bool,
+) -> u8 {
+    let c = match ctx(global, json_out) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let key = match gateway_key(&c.data_dir) {
+        Ok(k) => k,
+        Err(e) => return fail(json_out, e),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(json_out, e),
+    };
+    let gateway_name = c.config.agent.name.clone();
+    let result = rt.block_on(async {
+        NodeConnection::open(addr, None)
+            .await?
+            .pair(code, &gateway_name, &key)
+            .await
+    });
+    let node = match result {
+        Ok(n) => n,
+        Err(e) => {
+            c.audit.record(
+                "node.pairing_failed",
+                json!({"address": addr, "error": e.to_string()}),
+            );
+            return fail(json_out, e);
+        }
+    };
+    let id = match openclaw_pairing::identity::device_id_of(&node.public_key) {
+        Ok(id) => id,
+        Err(e) => return fail(json_out, e),
+    };
+    let record = NodeRecord {
+        id: id.clone(),
+        name: name.unwrap_or_else(|| node.name.clone()),
+        address: addr.to_owned(),
+        public_key: node.public_key.clone(),
+        cert_fingerprint: node.cert_fingerprint.clone().unwrap_or_default(),
+        priority,
+        capabilities: node.capabilities.clone(),
+        paired_at: jiff::Timestamp::now().as_second(),
+    };
+    if let Err(e) = c.store.upsert_node(&record) {
+        return fail(json_out, e);
+    }
+    let _ = c.audit.record_now(
+        "node.paired",
+        json!({"name": record.name, "id": id, "address": addr, "cert_fingerprint": record.cert_fingerprint}),
+    );
+    if json_out {
+        println!(
+            "{}",
+            json!({"ok": true, "name": record.name, "id": id, "address": addr, "capabilities": record.capabilities})
+        );
+    } else {
+        let s = Style::stdout();
+        println!(
+            "{} paired with {} ({}) at {addr}",
+            s.ok("✓"),
+            record.name,
+            &id[..12]
+        );
+    }
+    exit::OK
+}
+
+pub fn list(global: &Global, json_out: bool) -> u8 {
+    let c = match ctx(global, json_out) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let nodes = match c.store.nodes() {
+        Ok(n) => n,
+        Err(e) => return fail(json_out, e),
+    };
+    if json_out {
+        let list: Vec<Value> = nodes
+            .iter()
+            .map(|n| json!({"name": n.name, "id": n.id, "address": n.address, "priority": n.priority, "capabilities": n.capabilities, "paired_at": n.paired_at}))
+            .collect();
+        println!("{}", json!({"nodes": list}));
+    } else if nodes.is_empty() {
+        println!(
+            "no paired nodes: run `openclaw-node pair` on the device, then `openclaw nodes pair HOST:PORT --code NNNNNN`"
+        );
+    } else {
+        println!(
+            "{:<16} {:<14} {:<24} {:>8}  CAPABILITIES",
+            "NAME", "ID", "ADDRESS", "PRIORITY"
+        );
+        for n in &nodes {
+            println!(
+                "{:<16} {:<14} {:<24} {:>8}  {}",
+                n.name,
+                &n.id[..12.min(n.id.len())],
+                n.address,
+                n.priority,
+                n.capabilities.join(",")
+            );
+        }
+    }
+    exit::OK
+}
+
+pub fn describe(global: &Global, name: &str, json_out: bool) -> u8 {
+    let c = match ctx(global, json_out) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let node = match c
+        .store
+        .nodes()
+        .map(|n| n.into_iter().find(|n| n.name == name))
+    {
+        Ok(Some(n)) => n,
+        Ok(None) => {
+            return fail(
+                json_out,
+                format!("no paired node named `{name}` (see `openclaw nodes list`)"),
+            );
+        }
+        Err(e) => return fail(json_out, e),
+    };
+    let key = match gateway_key(&c.data_dir) {
+        Ok(k) => k,
+        Err(e) => return fail(json_out, e),
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(json_out, e),
+    };
+    let result = rt.block_on(async {
+        let mut conn =
+            NodeConnection::open(&node.address, Some(node.cert_fingerprint.clone())).await?;
+        conn.authenticate(&key, &node.public_key).await?;
+        conn.request(method::DESCRIBE, Value::Null).await
+    });
+    match result {
+        Ok(d) => {
+            if json_out {
+                println!("{d}");
+            } else {
+                println!(
+                    "{} {} ({})",
+                    Style::stdout().ok("●"),
+                    d["name"].as_str().unwrap_or(name),
+                    node.address
+                );
+                println!("  id:           {}", d["id"].as_str().unwrap_or(""));
+                println!(
+                    "  platform:     {} · openclaw-node {}",
+                    d["platform"].as_str().unwrap_or("?"),
+                    d["version"].as_str().unwrap_or("?")
+                );
+                let caps: Vec<&str> = d["capabilities"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                println!(
+                    "  capabilities: {}",
+                    if caps.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        caps.join(", ")
+                    }
+                );
+            }
+            exit::OK
+        }
+        Err(e) => fail(json_out, e),
+    }
+}
+
+pub fn remove(global: &Global, name: &str, json_out: bool) -> u8 {
+    let c = match ctx(global, json_out) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match c.store.remove_node(name) {
+        Ok(true) => {
+            let _ = c.audit.record_now("node.removed", json!({"name": name}));
+            if json_out {
+                println!("{}", json!({"ok": true, "removed": name}));
+            } else {
+                println!("removed {name}");
+            }
+            exit::OK
+        }
+        Ok(false) => fail(json_out, format!("no paired node named `{name}`")),
+        Err(e) => fail(json_out, e),
+    }
+}

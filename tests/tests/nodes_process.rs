@@ -1,0 +1,170 @@
+//! Pairing a real `openclaw-node` process with the `openclaw` CLI: right code, wrong code, a
+//! stolen node address, removal.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use openclaw_tests::{base_command, free_port, workspace_bin};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct NodeProcess {
+    child: Child,
+    port: u16,
+    code: String,
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_node(state: &Path, expiry: u64) -> NodeProcess {
+    let port = free_port();
+    let mut child = Command::new(workspace_bin("openclaw-node"))
+        .args(["--state-dir"])
+        .arg(state)
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--name",
+            "macbook",
+            "pair",
+        ])
+        .args(["--code-expiry-seconds", &expiry.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("pairing code: ") {
+                let _ = tx.send(rest[..6].to_owned());
+            }
+        }
+    });
+    let code = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the node printed its pairing code");
+    NodeProcess { child, port, code }
+}
+
+fn cli(data: &Path, args: &[&str]) -> (i32, Value, String) {
+    let out = base_command(data, None)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let v = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    (
+        out.status.code().unwrap(),
+        v,
+        stdout + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn pair_describe_list_and_remove_a_node() {
+    let node_state = tempfile::tempdir().unwrap();
+    let gw = tempfile::tempdir().unwrap();
+    let node = start_node(node_state.path(), 300);
+    let addr = format!("127.0.0.1:{}", node.port);
+
+    let (code, v, out) = cli(
+        gw.path(),
+        &[
+            "nodes",
+            "pair",
+            &addr,
+            "--code",
+            &node.code,
+            "--priority",
+            "1",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(v["name"], "macbook");
+    let (_, v, _) = cli(gw.path(), &["nodes", "list", "--json"]);
+    assert_eq!(v["nodes"][0]["name"], "macbook");
+    assert_eq!(v["nodes"][0]["priority"], 1);
+    let (code, v, out) = cli(gw.path(), &["nodes", "describe", "macbook", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(v["name"], "macbook");
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    let audit = std::fs::read_to_string(gw.path().join("logs/audit.log")).unwrap();
+    assert!(audit.contains("\"node.paired\""), "{audit}");
+
+    // A second gateway that stole the node's address, key and pin (a copy of the first
+    // gateway's database) but not its gateway key is refused by the node.
+    let thief = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        gw.path().join("openclaw.db"),
+        thief.path().join("openclaw.db"),
+    )
+    .unwrap();
+    let (code, _, out) = cli(thief.path(), &["nodes", "describe", "macbook"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("not paired"), "{out}");
+
+    let (code, _, _) = cli(gw.path(), &["nodes", "remove", "macbook"]);
+    assert_eq!(code, 0);
+    let (_, v, _) = cli(gw.path(), &["nodes", "list", "--json"]);
+    assert!(v["nodes"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn wrong_codes_fail_without_leaking_and_burn_the_code() {
+    let node_state = tempfile::tempdir().unwrap();
+    let gw = tempfile::tempdir().unwrap();
+    let node = start_node(node_state.path(), 300);
+    let addr = format!("127.0.0.1:{}", node.port);
+    let wrong = if node.code == "000000" {
+        "000001"
+    } else {
+        "000000"
+    };
+    let started = Instant::now();
+    for attempt in 1..=3 {
+        let (code, _, out) = cli(gw.path(), &["nodes", "pair", &addr, "--code", wrong]);
+        assert_eq!(code, 1, "{out}");
+        assert!(out.contains("key confirmation failed"), "{out}");
+        assert!(!out.contains(&node.code), "the real code leaked: {out}");
+        assert_eq!(out.contains("burned"), attempt == 3, "{out}");
+    }
+    let (code, _, out) = cli(gw.path(), &["nodes", "pair", &addr, "--code", &node.code]);
+    assert_eq!(code, 1);
+    assert!(out.contains("used up"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let (code, _, out) = cli(gw.path(), &["nodes", "pair", &addr, "--code", "12345"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("exactly 6 digits"), "{out}");
+}
+
+#[test]
+fn an_expired_code_is_refused() {
+    let node_state = tempfile::tempdir().unwrap();
+    let gw = tempfile::tempdir().unwrap();
+    let node = start_node(node_state.path(), 1);
+    std::thread::sleep(Duration::from_millis(1200));
+    let (code, _, out) = cli(
+        gw.path(),
+        &[
+            "nodes",
+            "pair",
+            &format!("127.0.0.1:{}", node.port),
+            "--code",
+            &node.code,
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(out.contains("expired"), "{out}");
+}
