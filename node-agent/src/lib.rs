@@ -7,8 +7,10 @@
 //! pairing with a 6-digit code, mutual signed-nonce authentication of paired gateways, and the
 //! node methods. Capabilities (screen, camera, notifications, speech) plug in behind it.
 
+pub mod capabilities;
 pub mod identity;
 pub mod server;
 
+pub use capabilities::{Backend, Capabilities, CapabilityError};
 pub use identity::{NodeError, NodeIdentity};
 pub use server::{Node, PairedGateway, serve};

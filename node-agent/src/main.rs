@@ -72,7 +72,11 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     };
     let name = cli.name.clone().unwrap_or_else(host_name);
-    let node = match openclaw_node::Node::open(state_dir.clone(), name, Vec::new()) {
+    // Desktop backends (screen, camera, notifications, speech) are not part of this build yet:
+    // every capability says so when called, and none is advertised.
+    let capabilities =
+        openclaw_node::Capabilities::none("this build of openclaw-node has no backend for it yet");
+    let node = match openclaw_node::Node::open(state_dir.clone(), name, capabilities) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("openclaw-node: {e}");

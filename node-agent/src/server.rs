@@ -2,6 +2,7 @@
 //! either pairs (`pair.start` / `pair.confirm` with the code the node shows) or authenticates as
 //! a paired gateway (`connect`: mutual signed nonces), then calls node methods.
 
+use crate::capabilities::{Capabilities, CapabilityError};
 use crate::identity::NodeIdentity;
 use futures_util::{SinkExt, StreamExt};
 use openclaw_pairing::identity::{Challenge, device_id_of, verify_challenge};
@@ -35,7 +36,7 @@ pub struct Node {
     identity: NodeIdentity,
     name: String,
     state_dir: PathBuf,
-    capabilities: Vec<String>,
+    capabilities: Capabilities,
     pending: Mutex<Option<PendingCode>>,
     paired: Mutex<Vec<PairedGateway>>,
 }
@@ -55,7 +56,7 @@ impl Node {
     pub fn open(
         state_dir: PathBuf,
         name: String,
-        capabilities: Vec<String>,
+        capabilities: Capabilities,
     ) -> Result<Arc<Self>, crate::NodeError> {
         let identity = NodeIdentity::load_or_create(&state_dir)?;
         let path = state_dir.join(PAIRED_FILE);
@@ -116,7 +117,7 @@ impl Node {
             name: self.name.clone(),
             platform: std::env::consts::OS.into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            capabilities: self.capabilities.clone(),
+            capabilities: self.capabilities.advertised(),
         }
     }
 
@@ -125,7 +126,7 @@ impl Node {
             name: self.name.clone(),
             public_key: self.identity.key().public_key(),
             cert_fingerprint: Some(self.identity.cert_fingerprint()),
-            capabilities: self.capabilities.clone(),
+            capabilities: self.capabilities.advertised(),
         }
     }
 }
@@ -263,6 +264,7 @@ async fn session(mut ws: Ws, node: Arc<Node>, remote: std::net::SocketAddr) {
                 value
             }),
             method::DESCRIBE if gateway.is_some() => Ok(json!(node.describe())),
+            _ if gateway.is_some() => invoke(&node, &req).await,
             _ if gateway.is_none() => Err(err(
                 ErrorCode::NotPaired,
                 "this gateway is not paired with this node: pair first (openclaw nodes pair HOST:PORT --code NNNNNN)",
@@ -287,6 +289,27 @@ async fn session(mut ws: Ws, node: Arc<Node>, remote: std::net::SocketAddr) {
             return;
         }
     }
+}
+
+/// A capability method, run on a blocking thread (capture, D-Bus and speech calls block).
+async fn invoke(node: &Arc<Node>, req: &Request) -> Result<Value, ErrorShape> {
+    let (node, name, params) = (node.clone(), req.method.clone(), req.params.clone());
+    let result = tokio::task::spawn_blocking(move || node.capabilities.call(&name, params))
+        .await
+        .map_err(|e| err(ErrorCode::Internal, format!("capability task failed: {e}")))?;
+    result.map_err(|e| {
+        let code = match &e {
+            CapabilityError::Unavailable {
+                capability: "camera",
+                ..
+            } => ErrorCode::CameraUnavailable,
+            CapabilityError::Unavailable { .. } => ErrorCode::CapabilityUnavailable,
+            CapabilityError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+            CapabilityError::InvalidParams(_) => ErrorCode::InvalidRequest,
+            CapabilityError::Failed(_) => ErrorCode::Internal,
+        };
+        err(code, e.to_string())
+    })
 }
 
 fn now_ms() -> i64 {

@@ -125,6 +125,17 @@ pub enum NodesCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Call a method on a paired node and print its answer as JSON
+    Invoke {
+        #[arg(long = "node")]
+        node: String,
+        /// e.g. screen.snapshot, camera.snap, system.notify, tts.speak
+        #[arg(long)]
+        command: String,
+        /// JSON params, e.g. '{"title":"Hi","body":"from the gateway"}'
+        #[arg(long)]
+        params: Option<String>,
+    },
     /// Forget a paired node
     Remove {
         name: String,
@@ -253,6 +264,11 @@ fn main() -> ExitCode {
         Command::Nodes(NodesCommand::Describe { name, json }) => {
             nodes_cmd::describe(&cli.global, &name, json)
         }
+        Command::Nodes(NodesCommand::Invoke {
+            node,
+            command,
+            params,
+        }) => nodes_cmd::invoke(&cli.global, &node, &command, params.as_deref()),
         Command::Nodes(NodesCommand::Remove { name, json }) => {
             nodes_cmd::remove(&cli.global, &name, json)
         }

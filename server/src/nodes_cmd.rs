@@ -175,11 +175,15 @@ pub fn list(global: &Global, json_out: bool) -> u8 {
     exit::OK
 }
 
-pub fn describe(global: &Global, name: &str, json_out: bool) -> u8 {
-    let c = match ctx(global, json_out) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+/// Calls `method` on the paired node `name` over an authenticated connection.
+fn call(
+    global: &Global,
+    name: &str,
+    method: &str,
+    params: Value,
+    json_out: bool,
+) -> Result<(NodeRecord, Value), u8> {
+    let c = ctx(global, json_out)?;
     let node = match c
         .store
         .nodes()
@@ -187,61 +191,76 @@ pub fn describe(global: &Global, name: &str, json_out: bool) -> u8 {
     {
         Ok(Some(n)) => n,
         Ok(None) => {
-            return fail(
+            return Err(fail(
                 json_out,
                 format!("no paired node named `{name}` (see `openclaw nodes list`)"),
-            );
+            ));
         }
-        Err(e) => return fail(json_out, e),
+        Err(e) => return Err(fail(json_out, e)),
     };
-    let key = match gateway_key(&c.data_dir) {
-        Ok(k) => k,
-        Err(e) => return fail(json_out, e),
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => return fail(json_out, e),
-    };
+    let key = gateway_key(&c.data_dir).map_err(|e| fail(json_out, e))?;
+    let rt = runtime().map_err(|e| fail(json_out, e))?;
     let result = rt.block_on(async {
         let mut conn =
             NodeConnection::open(&node.address, Some(node.cert_fingerprint.clone())).await?;
         conn.authenticate(&key, &node.public_key).await?;
-        conn.request(method::DESCRIBE, Value::Null).await
+        conn.request(method, params).await
     });
     match result {
-        Ok(d) => {
-            if json_out {
-                println!("{d}");
-            } else {
-                println!(
-                    "{} {} ({})",
-                    Style::stdout().ok("●"),
-                    d["name"].as_str().unwrap_or(name),
-                    node.address
-                );
-                println!("  id:           {}", d["id"].as_str().unwrap_or(""));
-                println!(
-                    "  platform:     {} · openclaw-node {}",
-                    d["platform"].as_str().unwrap_or("?"),
-                    d["version"].as_str().unwrap_or("?")
-                );
-                let caps: Vec<&str> = d["capabilities"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                println!(
-                    "  capabilities: {}",
-                    if caps.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        caps.join(", ")
-                    }
-                );
-            }
+        Ok(v) => Ok((node, v)),
+        Err(e) => Err(fail(json_out, e)),
+    }
+}
+
+/// `nodes invoke`: prints the node's answer as JSON.
+pub fn invoke(global: &Global, name: &str, command: &str, params: Option<&str>) -> u8 {
+    let params: Value = match params.map(serde_json::from_str).transpose() {
+        Ok(p) => p.unwrap_or(Value::Null),
+        Err(e) => return fail(false, format!("--params is not JSON: {e}")),
+    };
+    match call(global, name, command, params, false) {
+        Ok((_, payload)) => {
+            println!("{payload}");
             exit::OK
         }
-        Err(e) => fail(json_out, e),
+        Err(code) => code,
     }
+}
+
+pub fn describe(global: &Global, name: &str, json_out: bool) -> u8 {
+    let (node, d) = match call(global, name, method::DESCRIBE, Value::Null, json_out) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    if json_out {
+        println!("{d}");
+        return exit::OK;
+    }
+    println!(
+        "{} {} ({})",
+        Style::stdout().ok("●"),
+        d["name"].as_str().unwrap_or(name),
+        node.address
+    );
+    println!("  id:           {}", d["id"].as_str().unwrap_or(""));
+    println!(
+        "  platform:     {} · openclaw-node {}",
+        d["platform"].as_str().unwrap_or("?"),
+        d["version"].as_str().unwrap_or("?")
+    );
+    let caps: Vec<&str> = d["capabilities"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    println!(
+        "  capabilities: {}",
+        if caps.is_empty() {
+            "none".to_owned()
+        } else {
+            caps.join(", ")
+        }
+    );
+    exit::OK
 }
 
 pub fn remove(global: &Global, name: &str, json_out: bool) -> u8 {

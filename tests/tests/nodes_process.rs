@@ -100,6 +100,38 @@ fn pair_describe_list_and_remove_a_node() {
     assert_eq!(code, 0, "{out}");
     assert_eq!(v["name"], "macbook");
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    // A capability this node has no backend for: a clear, typed refusal.
+    let (code, _, out) = cli(
+        gw.path(),
+        &[
+            "nodes",
+            "invoke",
+            "--node",
+            "macbook",
+            "--command",
+            "camera.snap",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("camera is not available on this node"),
+        "{out}"
+    );
+    let (code, _, out) = cli(
+        gw.path(),
+        &[
+            "nodes",
+            "invoke",
+            "--node",
+            "macbook",
+            "--command",
+            "system.notify",
+            "--params",
+            "{not json",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(out.contains("--params is not JSON"), "{out}");
     let audit = std::fs::read_to_string(gw.path().join("logs/audit.log")).unwrap();
     assert!(audit.contains("\"node.paired\""), "{audit}");
 

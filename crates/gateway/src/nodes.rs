@@ -302,7 +302,12 @@ mod tests {
     use std::sync::Arc;
 
     async fn start_node(dir: &Path) -> (String, Arc<openclaw_node::Node>) {
-        let node = openclaw_node::Node::open(dir.to_owned(), "macbook".into(), vec![]).unwrap();
+        let node = openclaw_node::Node::open(
+            dir.to_owned(),
+            "macbook".into(),
+            openclaw_node::Capabilities::none("test node"),
+        )
+        .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let n = node.clone();
@@ -350,6 +355,16 @@ mod tests {
         let d = conn.request(method::DESCRIBE, Value::Null).await.unwrap();
         assert_eq!(d["name"], "macbook");
         assert_eq!(d["id"], node.identity().device_id());
+        // A capability the node lacks: a typed error that says why.
+        let err = conn
+            .request(method::CAMERA_SNAP, Value::Null)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("camera is not available on this node: test node"),
+            "{err}"
+        );
 
         // The code was single use.
         let conn = NodeConnection::open(&addr, None).await.unwrap();

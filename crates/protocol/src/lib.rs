@@ -120,6 +120,12 @@ pub enum ErrorCode {
     RateLimited,
     Unavailable,
     Internal,
+    /// A node has no camera (or no camera backend).
+    CameraUnavailable,
+    /// A node cannot serve this capability on this host (no display, no D-Bus, no speech).
+    CapabilityUnavailable,
+    /// A request or its result is over a size limit.
+    PayloadTooLarge,
 }
 
 impl ErrorCode {

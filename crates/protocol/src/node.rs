@@ -11,6 +11,61 @@ pub mod method {
     pub const PAIR_CONFIRM: &str = "pair.confirm";
     pub const CONNECT: &str = "connect";
     pub const DESCRIBE: &str = "node.describe";
+    pub const SCREEN_SNAPSHOT: &str = "screen.snapshot";
+    pub const CAMERA_LIST: &str = "camera.list";
+    pub const CAMERA_SNAP: &str = "camera.snap";
+    pub const SYSTEM_NOTIFY: &str = "system.notify";
+    pub const TTS_SPEAK: &str = "tts.speak";
+}
+
+/// An image a node returns (`screen.snapshot`, `camera.snap`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// `png` or `jpeg`.
+    pub format: String,
+    pub width: u32,
+    pub height: u32,
+    /// Base64 (standard alphabet) of the encoded image.
+    pub data: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotParams {
+    /// Display index; the primary display when absent.
+    #[serde(default)]
+    pub display: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraSnapParams {
+    #[serde(default)]
+    pub index: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraInfo {
+    pub index: u32,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyParams {
+    pub title: String,
+    #[serde(default)]
+    pub body: String,
+    /// `low`, `normal` (default) or `critical`.
+    #[serde(default)]
+    pub urgency: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpeakParams {
+    pub text: String,
+    #[serde(default)]
+    pub voice: Option<String>,
+    /// Relative speed, 1.0 = normal.
+    #[serde(default)]
+    pub rate: Option<f32>,
 }
 
 /// `connect` from a paired gateway: it proves its key by signing the node's challenge, and

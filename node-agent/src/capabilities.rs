@@ -1,0 +1,291 @@
+//! What a node can do, each behind a trait so a platform brings its own implementation (desktop
+//! crates here, Swift/Kotlin through uniffi on phones). A capability without a working backend
+//! on this host is not advertised, and a call to it gets a typed error that says why.
+
+use openclaw_protocol::node::{CameraInfo, Image, NotifyParams, SpeakParams, method};
+use std::sync::Arc;
+
+/// Largest image a node sends back (base64 grows it by a third on the wire).
+pub const MAX_IMAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Longest notification title + body.
+pub const MAX_NOTIFY_CHARS: usize = 4096;
+/// Longest text to speak.
+pub const MAX_SPEAK_CHARS: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CapabilityError {
+    #[error("{capability} is not available on this node: {reason}")]
+    Unavailable {
+        capability: &'static str,
+        reason: String,
+    },
+    #[error("{0}")]
+    InvalidParams(String),
+    #[error("{what} is {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        what: &'static str,
+        size: usize,
+        limit: usize,
+    },
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub trait ScreenCapture: Send + Sync {
+    fn snapshot(&self, display: Option<u32>) -> Result<Image, CapabilityError>;
+}
+
+pub trait Camera: Send + Sync {
+    fn list(&self) -> Result<Vec<CameraInfo>, CapabilityError>;
+    fn snap(&self, index: Option<u32>) -> Result<Image, CapabilityError>;
+}
+
+pub trait Notifier: Send + Sync {
+    fn notify(&self, params: &NotifyParams) -> Result<(), CapabilityError>;
+}
+
+pub trait Speech: Send + Sync {
+    fn speak(&self, params: &SpeakParams) -> Result<(), CapabilityError>;
+}
+
+/// A backend, or why there is none on this host.
+pub enum Backend<T: ?Sized> {
+    Ready(Arc<T>),
+    Missing(String),
+}
+
+impl<T: ?Sized> Clone for Backend<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Backend::Ready(b) => Backend::Ready(b.clone()),
+            Backend::Missing(r) => Backend::Missing(r.clone()),
+        }
+    }
+}
+
+impl<T: ?Sized> Backend<T> {
+    fn ready(&self) -> Option<&Arc<T>> {
+        match self {
+            Backend::Ready(b) => Some(b),
+            Backend::Missing(_) => None,
+        }
+    }
+
+    fn get(&self, capability: &'static str) -> Result<&Arc<T>, CapabilityError> {
+        match self {
+            Backend::Ready(b) => Ok(b),
+            Backend::Missing(reason) => Err(CapabilityError::Unavailable {
+                capability,
+                reason: reason.clone(),
+            }),
+        }
+    }
+}
+
+/// The node's capabilities.
+#[derive(Clone)]
+pub struct Capabilities {
+    pub screen: Backend<dyn ScreenCapture>,
+    pub camera: Backend<dyn Camera>,
+    pub notifier: Backend<dyn Notifier>,
+    pub speech: Backend<dyn Speech>,
+}
+
+impl std::fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.advertised()).finish()
+    }
+}
+
+impl Capabilities {
+    /// Nothing available, each with the same reason.
+    pub fn none(reason: &str) -> Self {
+        Self {
+            screen: Backend::Missing(reason.to_owned()),
+            camera: Backend::Missing(reason.to_owned()),
+            notifier: Backend::Missing(reason.to_owned()),
+            speech: Backend::Missing(reason.to_owned()),
+        }
+    }
+
+    /// Method names this node advertises.
+    pub fn advertised(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.screen.ready().is_some() {
+            out.push(method::SCREEN_SNAPSHOT.to_owned());
+        }
+        if self.camera.ready().is_some() {
+            out.push(method::CAMERA_LIST.to_owned());
+            out.push(method::CAMERA_SNAP.to_owned());
+        }
+        if self.notifier.ready().is_some() {
+            out.push(method::SYSTEM_NOTIFY.to_owned());
+        }
+        if self.speech.ready().is_some() {
+            out.push(method::TTS_SPEAK.to_owned());
+        }
+        out
+    }
+
+    /// Runs a capability method (blocking: call it off the async runtime).
+    pub fn call(
+        &self,
+        name: &str,
+        params: serde_json::Value,
+    ) -> Result<serde_json::Value, CapabilityError> {
+        fn parse<T: serde::de::DeserializeOwned + Default>(
+            v: serde_json::Value,
+        ) -> Result<T, CapabilityError> {
+            if v.is_null() {
+                return Ok(T::default());
+            }
+            serde_json::from_value(v)
+                .map_err(|e| CapabilityError::InvalidParams(format!("bad params: {e}")))
+        }
+        fn checked(image: Image) -> Result<serde_json::Value, CapabilityError> {
+            if image.data.len() > MAX_IMAGE_BYTES {
+                return Err(CapabilityError::TooLarge {
+                    what: "the image",
+                    size: image.data.len(),
+                    limit: MAX_IMAGE_BYTES,
+                });
+            }
+            Ok(serde_json::json!(image))
+        }
+        match name {
+            method::SCREEN_SNAPSHOT => {
+                let p: openclaw_protocol::node::SnapshotParams = parse(params)?;
+                checked(self.screen.get("screen.snapshot")?.snapshot(p.display)?)
+            }
+            method::CAMERA_LIST => Ok(serde_json::json!(self.camera.get("camera")?.list()?)),
+            method::CAMERA_SNAP => {
+                let p: openclaw_protocol::node::CameraSnapParams = parse(params)?;
+                checked(self.camera.get("camera")?.snap(p.index)?)
+            }
+            method::SYSTEM_NOTIFY => {
+                let p: NotifyParams = serde_json::from_value(params).map_err(|e| {
+                    CapabilityError::InvalidParams(format!(
+                        "system.notify needs {{title, body?, urgency?}}: {e}"
+                    ))
+                })?;
+                let size = p.title.chars().count() + p.body.chars().count();
+                if size > MAX_NOTIFY_CHARS {
+                    return Err(CapabilityError::TooLarge {
+                        what: "the notification",
+                        size,
+                        limit: MAX_NOTIFY_CHARS,
+                    });
+                }
+                if let Some(u) = p
+                    .urgency
+                    .as_deref()
+                    .filter(|u| !matches!(*u, "low" | "normal" | "critical"))
+                {
+                    return Err(CapabilityError::InvalidParams(format!(
+                        "urgency `{u}` is not low, normal or critical"
+                    )));
+                }
+                self.notifier.get("system.notify")?.notify(&p)?;
+                Ok(serde_json::json!({"delivered": true}))
+            }
+            method::TTS_SPEAK => {
+                let p: SpeakParams = serde_json::from_value(params).map_err(|e| {
+                    CapabilityError::InvalidParams(format!(
+                        "tts.speak needs {{text, voice?, rate?}}: {e}"
+                    ))
+                })?;
+                let size = p.text.chars().count();
+                if size == 0 {
+                    return Err(CapabilityError::InvalidParams("`text` is empty".into()));
+                }
+                if size > MAX_SPEAK_CHARS {
+                    return Err(CapabilityError::TooLarge {
+                        what: "the text",
+                        size,
+                        limit: MAX_SPEAK_CHARS,
+                    });
+                }
+                self.speech.get("tts.speak")?.speak(&p)?;
+                Ok(serde_json::json!({"spoken": true}))
+            }
+            other => Err(CapabilityError::InvalidParams(format!(
+                "`{other}` is not a node capability"
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<String>>);
+
+    impl Notifier for Recording {
+        fn notify(&self, p: &NotifyParams) -> Result<(), CapabilityError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{}: {}", p.title, p.body));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn only_working_backends_are_advertised_and_the_rest_say_why() {
+        let notes = Arc::new(Recording::default());
+        let mut caps = Capabilities::none("no backend in this build");
+        caps.camera = Backend::Missing("no camera found".into());
+        caps.notifier = Backend::Ready(notes.clone());
+        assert_eq!(caps.advertised(), ["system.notify"]);
+        let out = caps
+            .call(
+                "system.notify",
+                serde_json::json!({"title": "Hi", "body": "there"}),
+            )
+            .unwrap();
+        assert_eq!(out["delivered"], true);
+        assert_eq!(notes.0.lock().unwrap().as_slice(), ["Hi: there"]);
+        let err = caps
+            .call("camera.snap", serde_json::Value::Null)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            CapabilityError::Unavailable {
+                capability: "camera",
+                reason: "no camera found".into()
+            }
+        );
+        assert!(err.to_string().contains("no camera found"));
+    }
+
+    #[test]
+    fn params_and_limits_are_checked_before_any_backend_runs() {
+        let notes = Arc::new(Recording::default());
+        let mut caps = Capabilities::none("none");
+        caps.notifier = Backend::Ready(notes.clone());
+        let big = "x".repeat(MAX_NOTIFY_CHARS + 1);
+        assert!(matches!(
+            caps.call("system.notify", serde_json::json!({"title": big})),
+            Err(CapabilityError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            caps.call("system.notify", serde_json::json!({"body": "no title"})),
+            Err(CapabilityError::InvalidParams(_))
+        ));
+        assert!(matches!(
+            caps.call(
+                "system.notify",
+                serde_json::json!({"title": "t", "urgency": "loud"})
+            ),
+            Err(CapabilityError::InvalidParams(_))
+        ));
+        assert!(notes.0.lock().unwrap().is_empty());
+        assert!(matches!(
+            caps.call("rm -rf", serde_json::Value::Null),
+            Err(CapabilityError::InvalidParams(_))
+        ));
+    }
+}
