@@ -15,9 +15,10 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
 fi
 
 # Debian packages: chromium drives the WebChat page (tests/tests/e2e.rs); prometheus (promtool),
-# nginx, docker-compose, systemd (systemd-analyze) and openssl check deploy/ (tests/tests/deploy.rs).
+# nginx, docker-compose, systemd (systemd-analyze) and openssl check deploy/ (tests/tests/deploy.rs);
+# xvfb, dbus and dunst give openclaw-node a desktop session (tests/tests/node_desktop.rs).
 need=()
-for pkg in chromium prometheus nginx docker-compose systemd openssl; do
+for pkg in chromium prometheus nginx docker-compose systemd openssl xvfb xauth dbus dbus-x11 dunst; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -8,6 +8,7 @@
 //! node methods. Capabilities (screen, camera, notifications, speech) plug in behind it.
 
 pub mod capabilities;
+pub mod desktop;
 pub mod identity;
 pub mod server;
 

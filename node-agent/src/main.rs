@@ -72,10 +72,7 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     };
     let name = cli.name.clone().unwrap_or_else(host_name);
-    // Desktop backends (screen, camera, notifications, speech) are not part of this build yet:
-    // every capability says so when called, and none is advertised.
-    let capabilities =
-        openclaw_node::Capabilities::none("this build of openclaw-node has no backend for it yet");
+    let capabilities = openclaw_node::desktop::detect();
     let node = match openclaw_node::Node::open(state_dir.clone(), name, capabilities) {
         Ok(n) => n,
         Err(e) => {
@@ -115,6 +112,10 @@ fn main() -> ExitCode {
         println!(
             "certificate fingerprint {}",
             node.identity().cert_fingerprint()
+        );
+        println!(
+            "capabilities: {}",
+            node.capabilities().advertised().join(", ")
         );
         if let Command::Pair {
             code_expiry_seconds,

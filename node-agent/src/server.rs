@@ -88,6 +88,10 @@ impl Node {
         &self.identity
     }
 
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
     /// Shows a fresh pairing code, valid for `valid_for`; returns it.
     pub fn new_pairing_code(&self, valid_for: Duration) -> String {
         let code = openclaw_pairing::new_code();
