@@ -204,6 +204,25 @@ pub fn base_command(data_dir: &Path, config: Option<&Path>) -> Command {
     cmd
 }
 
+/// Runs `cmd` and returns its exit code, its stdout read as JSON (`Null` when it is not), and
+/// stdout + stderr as text for assertion messages.
+pub fn run_json(cmd: &mut Command) -> (i32, serde_json::Value, String) {
+    let out = cmd.env("NO_COLOR", "1").output().expect("run openclaw");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = serde_json::from_str(stdout.trim()).unwrap_or(serde_json::Value::Null);
+    let text = stdout + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), json, text)
+}
+
+/// `openclaw <args>` on a data dir (and config), through [`run_json`].
+pub fn cli(
+    data_dir: &Path,
+    config: Option<&Path>,
+    args: &[&str],
+) -> (i32, serde_json::Value, String) {
+    run_json(base_command(data_dir, config).args(args))
+}
+
 /// Sends a signal by name through `kill(1)`.
 pub fn signal(pid: u32, name: &str) -> Result<()> {
     let status = Command::new("kill")

@@ -14,18 +14,7 @@ use std::time::{Duration, Instant};
 use tungstenite::Message;
 
 fn cli(dir: &Path, config: &Path, args: &[&str]) -> (i32, Value, String) {
-    let out = base_command(dir, Some(config))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let v = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
-    (
-        out.status.code().unwrap_or(-1),
-        v,
-        format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
-    )
+    openclaw_tests::cli(dir, Some(config), args)
 }
 
 /// Sends chat turns over the WebSocket until told to stop; counts the finished ones.

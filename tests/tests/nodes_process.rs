@@ -2,7 +2,7 @@
 //! stolen node address, removal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use openclaw_tests::{base_command, free_port, workspace_bin};
+use openclaw_tests::{free_port, workspace_bin};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -57,18 +57,7 @@ fn start_node(state: &Path, expiry: u64) -> NodeProcess {
 }
 
 fn cli(data: &Path, args: &[&str]) -> (i32, Value, String) {
-    let out = base_command(data, None)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let v = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
-    (
-        out.status.code().unwrap(),
-        v,
-        stdout + &String::from_utf8_lossy(&out.stderr),
-    )
+    openclaw_tests::cli(data, None, args)
 }
 
 #[test]

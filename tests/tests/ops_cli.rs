@@ -9,19 +9,9 @@ use std::path::Path;
 fn update_check(dir: &Path, feed: &str, extra: &[&str]) -> (i32, Value, String) {
     let config = dir.join("config.yaml");
     std::fs::write(&config, format!("update:\n  feed_url: \"{feed}\"\n")).unwrap();
-    let out = base_command(dir, Some(&config))
-        .args(["update", "check"])
-        .args(extra)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let v = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
-    (
-        out.status.code().unwrap(),
-        v,
-        stdout + &String::from_utf8_lossy(&out.stderr),
-    )
+    let mut args = vec!["update", "check"];
+    args.extend_from_slice(extra);
+    openclaw_tests::cli(dir, Some(&config), &args)
 }
 
 #[test]
@@ -92,17 +82,10 @@ use openclaw_tests::GatewayProcess;
 use std::time::Duration;
 
 fn doctor(dir: &Path, config: &Path, port: u16) -> (i32, Value, String) {
-    let out = base_command(dir, Some(config))
-        .args(["doctor", "--json"])
-        .env("OPENCLAW_PORT", port.to_string())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let v = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
-    (
-        out.status.code().unwrap(),
-        v,
-        stdout + &String::from_utf8_lossy(&out.stderr),
+    openclaw_tests::run_json(
+        base_command(dir, Some(config))
+            .args(["doctor", "--json"])
+            .env("OPENCLAW_PORT", port.to_string()),
     )
 }
 
