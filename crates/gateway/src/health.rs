@@ -47,6 +47,7 @@ pub async fn build_report(state: &GatewayState) -> HealthReport {
             .read()
             .ok()
             .and_then(|s| s.as_ref().map(crate::backup_schedule::check)),
+        nodes: nodes_check(state),
     };
     let (stats, active_sessions) = match &facts {
         Ok(f) => (f.stats, f.active_sessions),
@@ -144,6 +145,29 @@ fn agent_check(state: &GatewayState) -> CheckResult {
             problems.join("; ")
         ))
     }
+}
+
+fn nodes_check(state: &GatewayState) -> Option<CheckResult> {
+    let nodes = state.nodes.statuses();
+    if nodes.is_empty() {
+        return None;
+    }
+    let up: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.connected)
+        .map(|n| format!("{} ({})", n.name, n.capabilities.join(", ")))
+        .collect();
+    let down: Vec<String> = nodes
+        .iter()
+        .filter(|n| !n.connected)
+        .map(|n| format!("{} at {}: {}", n.name, n.address, n.detail))
+        .collect();
+    let summary = format!("{}/{} device nodes connected", up.len(), nodes.len());
+    Some(if down.is_empty() {
+        CheckResult::healthy(format!("{summary}: {}", up.join("; ")))
+    } else {
+        CheckResult::degraded(format!("{summary}; {}", down.join("; ")))
+    })
 }
 
 fn channels_check(channels: &[crate::ChannelState]) -> CheckResult {

@@ -12,6 +12,7 @@ mod backup_schedule;
 mod chat;
 mod health;
 pub mod metrics;
+pub mod node_router;
 pub mod node_tls;
 pub mod nodes;
 mod openai_api;
@@ -90,6 +91,8 @@ pub struct GatewayState {
     pub metrics: Arc<Metrics>,
     pub agent: Arc<Agent>,
     pub telemetry: Arc<GatewayTelemetry>,
+    /// Paired device nodes and capability routing.
+    pub nodes: Arc<node_router::NodeRouter>,
     pub audit: AuditLog,
     pub data_dir: PathBuf,
     pub local_addr: SocketAddr,
@@ -178,11 +181,21 @@ fn new_state(
         metrics: metrics.clone(),
         store: options.store.clone(),
     });
-    let agent = Arc::new(Agent::new(
+    let nodes = Arc::new(node_router::NodeRouter::new(metrics.clone()));
+    let mut agent = Agent::new(
         options.config.clone(),
         options.store.clone(),
         telemetry.clone(),
-    ));
+    );
+    // Node capabilities become tools only where there is a node to serve them.
+    let has_nodes =
+        !options.config.device_nodes.is_empty() || options.store.has_nodes().unwrap_or(false);
+    if has_nodes {
+        for tool in node_router::tools(&nodes) {
+            agent.register_tool(tool);
+        }
+    }
+    let agent = Arc::new(agent);
     metrics.register_tools(&agent.tools().names());
     Arc::new(GatewayState {
         config: options.config,
@@ -191,6 +204,7 @@ fn new_state(
         registered_tools: AtomicU64::new(agent.tools().len() as u64),
         agent,
         telemetry,
+        nodes,
         audit: options.audit,
         data_dir: options.data_dir,
         local_addr,
@@ -277,6 +291,7 @@ impl Gateway {
         if let Some(plan) = backup {
             tokio::spawn(backup_schedule::run(state.clone(), plan));
         }
+        tokio::spawn(start_nodes(state.clone()));
 
         let app = routes::router(state.clone());
         let mut graceful_rx = stop_rx.clone();
@@ -317,6 +332,31 @@ impl Gateway {
         }
         tracing::info!("gateway stopped");
         Ok(())
+    }
+}
+
+/// Connects to the paired device nodes (after start-up: reading the key and the node list is
+/// blocking work).
+async fn start_nodes(state: Arc<GatewayState>) {
+    let (store, data_dir) = (state.store.clone(), state.data_dir.clone());
+    let loaded = tokio::task::spawn_blocking(move || {
+        let nodes = store.nodes().map_err(|e| e.to_string())?;
+        if nodes.is_empty() {
+            return Ok(None);
+        }
+        let key = nodes::gateway_key(&data_dir).map_err(|e| e.to_string())?;
+        Ok::<_, String>(Some((nodes, key)))
+    })
+    .await;
+    match loaded {
+        Ok(Ok(Some((list, key)))) => {
+            state
+                .nodes
+                .start(list, &state.config, Arc::new(key), state.stop.clone());
+        }
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "device nodes are not connected"),
+        Err(e) => tracing::error!(error = %e, "device node task failed"),
     }
 }
 

@@ -71,6 +71,18 @@ pub struct ProviderLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabels {
+    pub node: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeCallLabels {
+    pub node: String,
+    pub method: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct VersionLabels {
     pub version: String,
 }
@@ -96,6 +108,8 @@ pub struct Metrics {
     pub backup_last_success: Gauge<f64, AtomicU64>,
     pub backup_last_failure: Gauge<f64, AtomicU64>,
     pub backup_failures: Counter,
+    pub node_connected_gauge: Family<NodeLabels, Gauge>,
+    pub node_invocations: Family<NodeCallLabels, Counter>,
     resident_memory: Gauge<f64, AtomicU64>,
 }
 
@@ -210,6 +224,18 @@ impl Metrics {
             "Scheduled backups that failed",
             backup_failures.clone(),
         );
+        let node_connected_gauge = Family::<NodeLabels, Gauge>::default();
+        registry.register(
+            "openclaw_node_connected",
+            "1 while a paired device node is connected",
+            node_connected_gauge.clone(),
+        );
+        let node_invocations = Family::<NodeCallLabels, Counter>::default();
+        registry.register(
+            "openclaw_node_invocations",
+            "Capability calls to device nodes by node, method and outcome",
+            node_invocations.clone(),
+        );
         let build_info = Family::<VersionLabels, Gauge>::default();
         build_info
             .get_or_create(&VersionLabels {
@@ -272,8 +298,26 @@ impl Metrics {
             backup_last_success,
             backup_last_failure,
             backup_failures,
+            node_connected_gauge,
+            node_invocations,
             resident_memory,
         }
+    }
+
+    pub fn node_connected(&self, node: &str, connected: bool) {
+        self.node_connected_gauge
+            .get_or_create(&NodeLabels { node: node.into() })
+            .set(i64::from(connected));
+    }
+
+    pub fn node_invocation(&self, node: &str, method: &str, status: &str) {
+        self.node_invocations
+            .get_or_create(&NodeCallLabels {
+                node: node.into(),
+                method: method.into(),
+                status: status.into(),
+            })
+            .inc();
     }
 
     pub fn provider_attempt(&self, provider: &str, outcome: &str) {

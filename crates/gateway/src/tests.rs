@@ -18,7 +18,10 @@ struct TestGateway {
 
 impl TestGateway {
     fn start(configure: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), configure)
+    }
+
+    fn start_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::default();
         config.gateway.drain_timeout_seconds = 3;
         configure(&mut config);
@@ -779,4 +782,186 @@ fn webchat_page_and_modules_are_served() {
     }
     assert_eq!(gw.get("/ui/../Cargo.toml").0, 404);
     assert_eq!(gw.get("/ui/secret.js").0, 404);
+}
+
+// ---------- device nodes: routing by priority with fallback ----------
+
+/// A node with a recording notifier, on a runtime of its own (dropping it kills the node).
+struct TestNode {
+    addr: String,
+    notes: Arc<std::sync::Mutex<Vec<String>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    node: Arc<openclaw_node::Node>,
+}
+
+struct Notes(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl openclaw_node::capabilities::Notifier for Notes {
+    fn notify(
+        &self,
+        p: &openclaw_protocol::node::NotifyParams,
+    ) -> Result<(), openclaw_node::CapabilityError> {
+        self.0.lock().unwrap().push(p.title.clone());
+        Ok(())
+    }
+}
+
+impl TestNode {
+    fn start(state: &std::path::Path, name: &str) -> Self {
+        let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut caps = openclaw_node::Capabilities::none("test node");
+        caps.notifier = openclaw_node::Backend::Ready(Arc::new(Notes(notes.clone())));
+        let node = openclaw_node::Node::open(state.to_owned(), name.into(), caps).unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let n = node.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx
+                    .send(listener.local_addr().unwrap().to_string())
+                    .unwrap();
+                let _ = openclaw_node::serve(listener, n, async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+            });
+            // Dropping the runtime here closes every open session of this node.
+        });
+        Self {
+            addr: addr_rx.recv().unwrap(),
+            notes,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            node,
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn pair_node(data_dir: &std::path::Path, node: &TestNode, name: &str, priority: i64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let key = nodes::gateway_key(data_dir).unwrap();
+    let code = node.node.new_pairing_code(Duration::from_secs(60));
+    let peer = rt.block_on(async {
+        nodes::NodeConnection::open(&node.addr, None)
+            .await
+            .unwrap()
+            .pair(&code, "gw", &key)
+            .await
+            .unwrap()
+    });
+    let store = Store::open_in_dir(data_dir).unwrap();
+    store
+        .upsert_node(&openclaw_store::NodeRecord {
+            id: openclaw_pairing::identity::device_id_of(&peer.public_key).unwrap(),
+            name: name.into(),
+            address: node.addr.clone(),
+            public_key: peer.public_key,
+            cert_fingerprint: peer.cert_fingerprint.unwrap(),
+            priority,
+            capabilities: peer.capabilities,
+            paired_at: 0,
+        })
+        .unwrap();
+}
+
+#[test]
+fn capabilities_go_to_the_preferred_node_and_fall_back_when_it_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let states = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut macbook = TestNode::start(states.0.path(), "macbook");
+    let iphone = TestNode::start(states.1.path(), "iphone");
+    pair_node(dir.path(), &iphone, "iphone", 2);
+    pair_node(dir.path(), &macbook, "macbook", 1);
+    let gw = TestGateway::start_in(dir, |_| {});
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, report) = gw.health();
+        if report
+            .checks
+            .nodes
+            .as_ref()
+            .is_some_and(|c| c.detail.starts_with("2/2"))
+        {
+            assert_eq!(report.checks.nodes.unwrap().status, CheckStatus::Healthy);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nodes never connected: {:?}",
+            report.checks.nodes
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        gw.state
+            .agent
+            .tools()
+            .names()
+            .contains(&"send_notification".to_string())
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let notify = |title: &str| {
+        rt.block_on(
+            gw.state
+                .nodes
+                .invoke("system.notify", json!({"title": title})),
+        )
+    };
+    let (served, _) = notify("first").unwrap();
+    assert_eq!(served, "macbook", "priority 1 is preferred");
+    assert_eq!(macbook.notes.lock().unwrap().as_slice(), ["first"]);
+
+    // The preferred node dies mid-run: the next call is served by the next one.
+    macbook.kill();
+    let (served, _) = notify("second").unwrap();
+    assert_eq!(served, "iphone");
+    assert_eq!(iphone.notes.lock().unwrap().as_slice(), ["second"]);
+    let (_, report) = gw.health();
+    let nodes = report.checks.nodes.unwrap();
+    assert_eq!(nodes.status, CheckStatus::Degraded, "{}", nodes.detail);
+    assert!(nodes.detail.contains("macbook"), "{}", nodes.detail);
+    let metrics = gw.get("/metrics").1;
+    assert!(
+        metrics.contains("openclaw_node_connected{node=\"iphone\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("openclaw_node_invocations_total{node=\"macbook\",method=\"system.notify\",status=\"failover\"} 1"), "{metrics}");
+
+    // A capability no connected node offers.
+    let err = rt
+        .block_on(gw.state.nodes.invoke("camera.snap", Value::Null))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no connected device node offers camera.snap"),
+        "{err}"
+    );
 }

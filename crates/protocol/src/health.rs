@@ -64,6 +64,9 @@ pub struct Checks {
     /// Scheduled backups, when `backup.enabled` (beyond the guide's five checks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<CheckResult>,
+    /// Paired device nodes, when there are any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<CheckResult>,
 }
 
 impl Checks {
@@ -75,6 +78,7 @@ impl Checks {
             ("memory", Some(&self.memory)),
             ("disk", Some(&self.disk)),
             ("backup", self.backup.as_ref()),
+            ("nodes", self.nodes.as_ref()),
         ]
         .into_iter()
         .filter_map(|(name, check)| check.map(|c| (name, c)))
@@ -125,6 +129,7 @@ mod tests {
             memory: CheckResult::healthy("ok"),
             disk: CheckResult::healthy("ok"),
             backup: None,
+            nodes: None,
         };
         assert_eq!(checks.overall(), CheckStatus::Healthy);
         checks.agent = CheckResult::degraded("no provider");

@@ -471,6 +471,13 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Whether any node is paired (cheap: used at start-up).
+    pub fn has_nodes(&self) -> Result<bool> {
+        Ok(self
+            .conn()
+            .query_row("SELECT EXISTS (SELECT 1 FROM nodes)", [], |r| r.get(0))?)
+    }
+
     /// Forgets a node by name; false when there was none.
     pub fn remove_node(&self, name: &str) -> Result<bool> {
         Ok(self
@@ -781,6 +788,7 @@ mod tests {
         s.upsert_node(&node("c", "macbook", 1)).unwrap();
         assert_eq!(s.nodes().unwrap().len(), 2);
         assert_eq!(s.nodes().unwrap()[0].capabilities, ["screen.snapshot"]);
+        assert!(s.has_nodes().unwrap());
         assert!(s.remove_node("iphone").unwrap());
         assert!(!s.remove_node("iphone").unwrap());
         assert_eq!(s.totals().unwrap().nodes, 1);

@@ -1,0 +1,337 @@
+//! Paired device nodes as the gateway uses them: one supervised connection per node (pinned TLS,
+//! mutual signatures, a keep-alive, reconnect with backoff), and routing of a capability to the
+//! connected node with the lowest `priority` that advertises it, falling back to the next one on
+//! a timeout or a dropped connection. Each capability is also an agent tool.
+
+use crate::metrics::Metrics;
+use crate::nodes::{NodeConnection, NodeLinkError};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use openclaw_agent::tools::{Tool, ToolContext};
+use openclaw_agent::types::ToolSpec;
+use openclaw_config::Config;
+use openclaw_pairing::identity::DeviceKey;
+use openclaw_protocol::node::method;
+use openclaw_store::NodeRecord;
+use serde_json::{Value, json};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{Mutex, watch};
+
+const KEEPALIVE: Duration = Duration::from_secs(20);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A node's state, as `/health` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeStatus {
+    pub name: String,
+    pub address: String,
+    pub priority: i64,
+    pub connected: bool,
+    pub capabilities: Vec<String>,
+    pub detail: String,
+}
+
+struct Link {
+    record: NodeRecord,
+    conn: Mutex<Option<NodeConnection>>,
+    status: RwLock<NodeStatus>,
+}
+
+/// Routes capability calls to paired nodes.
+pub struct NodeRouter {
+    links: RwLock<Vec<Arc<Link>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl std::fmt::Debug for NodeRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeRouter").finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error(
+        "no connected device node offers {0}: pair one (`openclaw nodes pair`) or check `openclaw health`"
+    )]
+    NoNode(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl NodeRouter {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            links: RwLock::new(Vec::new()),
+            metrics,
+        }
+    }
+
+    pub fn statuses(&self) -> Vec<NodeStatus> {
+        let links = self.links.read().map(|l| l.clone()).unwrap_or_default();
+        links
+            .iter()
+            .filter_map(|l| l.status.read().ok().map(|s| s.clone()))
+            .collect()
+    }
+
+    /// Starts one supervisor per paired node; `device_nodes` in config overrides address and
+    /// priority by name. Stops when `stop` turns true.
+    pub fn start(
+        self: &Arc<Self>,
+        nodes: Vec<NodeRecord>,
+        config: &Config,
+        key: Arc<DeviceKey>,
+        stop: watch::Receiver<bool>,
+    ) {
+        let mut links = Vec::new();
+        for mut record in nodes {
+            if let Some(c) = config.device_nodes.get(&record.name) {
+                record.address = std::net::SocketAddr::new(c.tailscale_ip, c.port).to_string();
+                record.priority = i64::from(c.priority);
+            }
+            let status = NodeStatus {
+                name: record.name.clone(),
+                address: record.address.clone(),
+                priority: record.priority,
+                connected: false,
+                capabilities: record.capabilities.clone(),
+                detail: "connecting".into(),
+            };
+            links.push(Arc::new(Link {
+                record,
+                conn: Mutex::new(None),
+                status: RwLock::new(status),
+            }));
+        }
+        links.sort_by_key(|l| l.record.priority);
+        if let Ok(mut l) = self.links.write() {
+            *l = links.clone();
+        }
+        for link in links {
+            let (router, key, stop) = (self.clone(), key.clone(), stop.clone());
+            tokio::spawn(async move { router.supervise(link, key, stop).await });
+        }
+    }
+
+    fn set(&self, link: &Link, connected: bool, capabilities: Option<Vec<String>>, detail: String) {
+        if let Ok(mut s) = link.status.write() {
+            s.connected = connected;
+            if let Some(c) = capabilities {
+                s.capabilities = c;
+            }
+            s.detail = detail;
+        }
+        self.metrics.node_connected(&link.record.name, connected);
+    }
+
+    async fn supervise(
+        &self,
+        link: Arc<Link>,
+        key: Arc<DeviceKey>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let connected = link.conn.lock().await.is_some();
+            if !connected {
+                let attempt = async {
+                    let mut conn = NodeConnection::open(
+                        &link.record.address,
+                        Some(link.record.cert_fingerprint.clone()),
+                    )
+                    .await?;
+                    conn.authenticate(&key, &link.record.public_key).await?;
+                    let d = conn.request(method::DESCRIBE, Value::Null).await?;
+                    Ok::<_, NodeLinkError>((conn, d))
+                };
+                match attempt.await {
+                    Ok((conn, d)) => {
+                        let caps: Vec<String> = d["capabilities"]
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|c| c.as_str().map(str::to_owned))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        *link.conn.lock().await = Some(conn);
+                        self.set(&link, true, Some(caps), "connected".into());
+                        backoff = Duration::from_secs(1);
+                    }
+                    Err(e) => {
+                        self.set(
+                            &link,
+                            false,
+                            None,
+                            format!("disconnected: {e}; retrying in {} s", backoff.as_secs()),
+                        );
+                        let wait = backoff;
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        tokio::select! {
+                            () = crate::stopped(&mut stop) => return,
+                            () = tokio::time::sleep(wait) => {}
+                        }
+                        continue;
+                    }
+                }
+            }
+            tokio::select! {
+                () = crate::stopped(&mut stop) => return,
+                () = tokio::time::sleep(KEEPALIVE) => {}
+            }
+            // Keep-alive: a describe on the open connection; a failure drops it and the next
+            // turn of the loop reconnects.
+            let mut guard = link.conn.lock().await;
+            if let Some(conn) = guard.as_mut() {
+                let alive =
+                    tokio::time::timeout(CALL_TIMEOUT, conn.request(method::DESCRIBE, Value::Null))
+                        .await;
+                if !matches!(alive, Ok(Ok(_))) {
+                    *guard = None;
+                    drop(guard);
+                    self.set(
+                        &link,
+                        false,
+                        None,
+                        "disconnected: keep-alive failed; reconnecting".into(),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Calls `method` on the preferred connected node that offers it, then on the next ones.
+    pub async fn invoke(&self, method: &str, params: Value) -> Result<(String, Value), RouteError> {
+        let links = self.links.read().map(|l| l.clone()).unwrap_or_default();
+        let candidates: Vec<Arc<Link>> = links
+            .into_iter()
+            .filter(|l| {
+                l.status
+                    .read()
+                    .map(|s| s.connected && s.capabilities.iter().any(|c| c == method))
+                    .unwrap_or(false)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Err(RouteError::NoNode(method.to_owned()));
+        }
+        let mut last = String::new();
+        for link in candidates {
+            let name = link.record.name.clone();
+            let mut guard = link.conn.lock().await;
+            let Some(conn) = guard.as_mut() else { continue };
+            match tokio::time::timeout(CALL_TIMEOUT, conn.request(method, params.clone())).await {
+                Ok(Ok(v)) => {
+                    self.metrics.node_invocation(&name, method, "success");
+                    return Ok((name, v));
+                }
+                Ok(Err(NodeLinkError::Refused { message, .. })) => {
+                    // The node answered: its error is the answer (e.g. no camera).
+                    self.metrics.node_invocation(&name, method, "error");
+                    return Err(RouteError::Failed(format!("{name}: {message}")));
+                }
+                Ok(Err(e)) => last = format!("{name}: {e}"),
+                Err(_) => last = format!("{name}: no answer within {} s", CALL_TIMEOUT.as_secs()),
+            }
+            // Timed out or dropped: forget this connection (its supervisor reconnects) and
+            // fall back to the next node.
+            *guard = None;
+            drop(guard);
+            self.metrics.node_invocation(&name, method, "failover");
+            self.set(&link, false, None, format!("disconnected: {last}"));
+        }
+        Err(RouteError::Failed(format!(
+            "every node offering {method} failed; last: {last}"
+        )))
+    }
+}
+
+/// One capability as an agent tool.
+pub struct NodeTool {
+    pub router: Arc<NodeRouter>,
+    pub name: &'static str,
+    pub method: &'static str,
+    pub description: &'static str,
+    pub parameters: Value,
+}
+
+impl Tool for NodeTool {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: self.name.into(),
+            description: self.description.into(),
+            parameters: self.parameters.clone(),
+        }
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        Some(CALL_TIMEOUT * 3)
+    }
+
+    fn call<'a>(
+        &'a self,
+        args: Value,
+        _ctx: &'a ToolContext,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        async move {
+            let (node, v) = self
+                .router
+                .invoke(self.method, args)
+                .await
+                .map_err(|e| e.to_string())?;
+            // Images are described, not pasted: a base64 screenshot would flood the context.
+            if let (Some(format), Some(data)) = (v["format"].as_str(), v["data"].as_str()) {
+                return Ok(format!(
+                    "{node} returned a {}x{} {format} image ({} bytes base64)",
+                    v["width"],
+                    v["height"],
+                    data.len()
+                ));
+            }
+            Ok(format!("{node}: {v}"))
+        }
+        .boxed()
+    }
+}
+
+/// The agent tools for node capabilities.
+pub fn tools(router: &Arc<NodeRouter>) -> Vec<Arc<dyn Tool>> {
+    let tool = |name, method, description, parameters| -> Arc<dyn Tool> {
+        Arc::new(NodeTool {
+            router: router.clone(),
+            name,
+            method,
+            description,
+            parameters,
+        })
+    };
+    vec![
+        tool(
+            "take_screenshot",
+            method::SCREEN_SNAPSHOT,
+            "Take a screenshot on the user's preferred device (e.g. their Mac).",
+            json!({"type": "object", "properties": {"display": {"type": "integer"}}}),
+        ),
+        tool(
+            "take_photo",
+            method::CAMERA_SNAP,
+            "Take a photo with a camera on the user's device.",
+            json!({"type": "object", "properties": {"index": {"type": "integer"}}}),
+        ),
+        tool(
+            "send_notification",
+            method::SYSTEM_NOTIFY,
+            "Show a notification on the user's device.",
+            json!({"type": "object", "properties": {"title": {"type": "string"}, "body": {"type": "string"}, "urgency": {"type": "string", "enum": ["low", "normal", "critical"]}}, "required": ["title"]}),
+        ),
+        tool(
+            "speak",
+            method::TTS_SPEAK,
+            "Say something out loud on the user's device.",
+            json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
+        ),
+    ]
+}
