@@ -11,7 +11,9 @@ pub mod capabilities;
 pub mod desktop;
 pub mod identity;
 pub mod server;
+pub mod tailnet;
 
 pub use capabilities::{Backend, Capabilities, CapabilityError};
 pub use identity::{NodeError, NodeIdentity};
-pub use server::{Node, PairedGateway, serve};
+pub use server::{Node, PairedGateway, serve, serve_guarded};
+pub use tailnet::PeerGuard;

@@ -28,6 +28,12 @@ struct Cli {
     /// Name shown to gateways [default: this host's name]
     #[arg(long, global = true)]
     name: Option<String>,
+    /// tailscaled's LocalAPI socket: when present, peers are identified with `whois`
+    #[arg(long, global = true, default_value = openclaw_node::tailnet::DEFAULT_SOCKET)]
+    tailscale_socket: PathBuf,
+    /// Only let these tailnet users (login names) connect; repeat for several
+    #[arg(long = "allow-tailnet-user", global = true, value_name = "LOGIN")]
+    allowed_users: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -117,6 +123,8 @@ fn main() -> ExitCode {
             "capabilities: {}",
             node.capabilities().advertised().join(", ")
         );
+        let guard = openclaw_node::PeerGuard::new(&cli.tailscale_socket, cli.allowed_users.clone());
+        println!("{}", guard.describe());
         if let Command::Pair {
             code_expiry_seconds,
         } = cli.command
@@ -131,7 +139,7 @@ fn main() -> ExitCode {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        openclaw_node::serve(listener, node, shutdown)
+        openclaw_node::serve_guarded(listener, node, guard, shutdown)
             .await
             .map_err(|e| e.to_string())
     });

@@ -135,12 +135,23 @@ impl Node {
     }
 }
 
-/// Serves `node` on `listener` until `shutdown` completes.
+/// Serves `node` on `listener` until `shutdown` completes, without tailnet checks.
 pub async fn serve(
     listener: TcpListener,
     node: Arc<Node>,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), crate::NodeError> {
+    serve_guarded(listener, node, crate::PeerGuard::off(), shutdown).await
+}
+
+/// Serves `node`, letting in only the peers `guard` accepts.
+pub async fn serve_guarded(
+    listener: TcpListener,
+    node: Arc<Node>,
+    guard: crate::PeerGuard,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), crate::NodeError> {
+    let guard = Arc::new(guard);
     let acceptor = tokio_rustls::TlsAcceptor::from(node.identity.tls_server_config()?);
     tokio::pin!(shutdown);
     loop {
@@ -155,8 +166,12 @@ pub async fn serve(
             },
         };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, node) = (acceptor.clone(), node.clone());
+        let (acceptor, node, guard) = (acceptor.clone(), node.clone(), guard.clone());
         tokio::spawn(async move {
+            if let Err(why) = guard.check(remote).await {
+                tracing_warn(&format!("refused a connection: {why}"));
+                return;
+            }
             let Ok(Ok(tls)) =
                 tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
             else {
@@ -267,7 +282,8 @@ async fn session(mut ws: Ws, node: Arc<Node>, remote: std::net::SocketAddr) {
                 gateway = Some(g);
                 value
             }),
-            method::DESCRIBE if gateway.is_some() => Ok(json!(node.describe())),
+            // Public, so `openclaw nodes discover` can list nodes before pairing.
+            method::DESCRIBE => Ok(json!(node.describe())),
             _ if gateway.is_some() => invoke(&node, &req).await,
             _ if gateway.is_none() => Err(err(
                 ErrorCode::NotPaired,

@@ -136,6 +136,15 @@ pub enum NodesCommand {
         #[arg(long)]
         params: Option<String>,
     },
+    /// List tailnet peers that answer as openclaw nodes (needs tailscaled)
+    Discover {
+        #[arg(long, default_value = "/var/run/tailscale/tailscaled.sock")]
+        tailscale_socket: PathBuf,
+        #[arg(long, default_value_t = 18790)]
+        port: u16,
+        #[arg(long)]
+        json: bool,
+    },
     /// Forget a paired node
     Remove {
         name: String,
@@ -269,6 +278,11 @@ fn main() -> ExitCode {
             command,
             params,
         }) => nodes_cmd::invoke(&cli.global, &node, &command, params.as_deref()),
+        Command::Nodes(NodesCommand::Discover {
+            tailscale_socket,
+            port,
+            json,
+        }) => nodes_cmd::discover(&cli.global, &tailscale_socket, port, json),
         Command::Nodes(NodesCommand::Remove { name, json }) => {
             nodes_cmd::remove(&cli.global, &name, json)
         }

@@ -282,3 +282,92 @@ pub fn remove(global: &Global, name: &str, json_out: bool) -> u8 {
         Err(e) => fail(json_out, e),
     }
 }
+
+/// `nodes discover`: tailnet peers (from tailscaled's LocalAPI) that answer `node.describe`.
+pub fn discover(global: &Global, socket: &std::path::Path, port: u16, json_out: bool) -> u8 {
+    let c = match ctx(global, json_out) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if !socket.exists() {
+        return fail(
+            json_out,
+            format!(
+                "tailscaled is not running here (no LocalAPI socket at {}): discovery needs Tailscale; pair a node by address instead: openclaw nodes pair HOST:{port} --code NNNNNN",
+                socket.display()
+            ),
+        );
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(json_out, e),
+    };
+    let paired: Vec<String> = c
+        .store
+        .nodes()
+        .map(|n| n.into_iter().map(|n| n.id).collect())
+        .unwrap_or_default();
+    let result = rt.block_on(async {
+        let api = tailscale_localapi::LocalApi::new_with_socket_path(socket);
+        let status = api
+            .status()
+            .await
+            .map_err(|e| format!("tailscaled did not answer its LocalAPI: {e}"))?;
+        let mut found = Vec::new();
+        let mut peers: Vec<_> = status.peer.into_values().filter(|p| p.online).collect();
+        peers.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+        for peer in peers {
+            let Some(ip) = peer
+                .tailscale_ips
+                .iter()
+                .find(|ip| ip.is_ipv4())
+                .or(peer.tailscale_ips.first())
+            else {
+                continue;
+            };
+            let addr = std::net::SocketAddr::new(*ip, port).to_string();
+            let probe = async {
+                let mut conn = NodeConnection::open(&addr, None).await?;
+                conn.request(method::DESCRIBE, Value::Null).await
+            };
+            if let Ok(Ok(d)) = tokio::time::timeout(std::time::Duration::from_secs(3), probe).await
+            {
+                let id = d["id"].as_str().unwrap_or("").to_owned();
+                found.push(json!({
+                    "host": peer.hostname,
+                    "address": addr,
+                    "name": d["name"],
+                    "id": id,
+                    "platform": d["platform"],
+                    "capabilities": d["capabilities"],
+                    "paired": paired.contains(&id),
+                }));
+            }
+        }
+        Ok::<_, String>(found)
+    });
+    let found = match result {
+        Ok(f) => f,
+        Err(e) => return fail(json_out, e),
+    };
+    if json_out {
+        println!("{}", json!({"nodes": found}));
+    } else if found.is_empty() {
+        println!("no tailnet peer answers as an openclaw node on port {port}");
+    } else {
+        for n in &found {
+            println!(
+                "{:<20} {:<22} {}{}",
+                n["host"].as_str().unwrap_or(""),
+                n["address"].as_str().unwrap_or(""),
+                n["name"].as_str().unwrap_or(""),
+                if n["paired"] == true {
+                    "  (paired)"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    exit::OK
+}

@@ -2,6 +2,7 @@
 //! stolen node address, removal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use openclaw_testkit::tailscale::{FakeTailscaled, Peer};
 use openclaw_tests::{free_port, workspace_bin};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -23,6 +24,11 @@ impl Drop for NodeProcess {
 }
 
 fn start_node(state: &Path, expiry: u64) -> NodeProcess {
+    start_node_with(state, expiry, &[]).0
+}
+
+/// Starts a node with extra flags; returns it and every line it printed before its code.
+fn start_node_with(state: &Path, expiry: u64, extra: &[&str]) -> (NodeProcess, Vec<String>) {
     let port = free_port();
     let mut child = Command::new(workspace_bin("openclaw-node"))
         .args(["--state-dir"])
@@ -37,6 +43,7 @@ fn start_node(state: &Path, expiry: u64) -> NodeProcess {
             "pair",
         ])
         .args(["--code-expiry-seconds", &expiry.to_string()])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -45,15 +52,20 @@ fn start_node(state: &Path, expiry: u64) -> NodeProcess {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("pairing code: ") {
-                let _ = tx.send(rest[..6].to_owned());
-            }
+            let _ = tx.send(line);
         }
     });
-    let code = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("the node printed its pairing code");
-    NodeProcess { child, port, code }
+    let mut lines = Vec::new();
+    let code = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the node printed its pairing code");
+        if let Some(rest) = line.strip_prefix("pairing code: ") {
+            break rest[..6].to_owned();
+        }
+        lines.push(line);
+    };
+    (NodeProcess { child, port, code }, lines)
 }
 
 fn cli(data: &Path, args: &[&str]) -> (i32, Value, String) {
@@ -188,4 +200,145 @@ fn an_expired_code_is_refused() {
     );
     assert_eq!(code, 1);
     assert!(out.contains("expired"), "{out}");
+}
+
+fn peer(host: &str, ip: &str, login: &str, online: bool) -> Peer {
+    Peer {
+        host_name: host.into(),
+        ip: ip.into(),
+        login: login.into(),
+        online,
+    }
+}
+
+#[test]
+fn discover_lists_tailnet_peers_that_answer_as_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let tailscaled = FakeTailscaled::start(
+        dir.path(),
+        vec![
+            peer("macbook", "127.0.0.1", "alice@example.com", true),
+            peer("printer", "127.0.0.2", "bob@example.com", true),
+            peer("old-laptop", "127.0.0.3", "carol@example.com", false),
+        ],
+    );
+    let node_state = tempfile::tempdir().unwrap();
+    let node = start_node(node_state.path(), 300);
+    let gw = tempfile::tempdir().unwrap();
+    let socket = tailscaled.socket().display().to_string();
+    let port = node.port.to_string();
+    let (code, v, out) = cli(
+        gw.path(),
+        &[
+            "nodes",
+            "discover",
+            "--tailscale-socket",
+            &socket,
+            "--port",
+            &port,
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let found = v["nodes"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{v}");
+    assert_eq!(found[0]["host"], "macbook");
+    assert_eq!(found[0]["name"], "macbook");
+    assert_eq!(found[0]["address"], format!("127.0.0.1:{port}"));
+    assert_eq!(found[0]["paired"], false);
+
+    // Without tailscaled, discovery says why and what to do instead.
+    let (code, _, out) = cli(
+        gw.path(),
+        &[
+            "nodes",
+            "discover",
+            "--tailscale-socket",
+            "/nonexistent/tailscaled.sock",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("tailscaled is not running here") && out.contains("openclaw nodes pair"),
+        "{out}"
+    );
+}
+
+#[test]
+fn tailnet_users_can_be_restricted_with_whois() {
+    let dir = tempfile::tempdir().unwrap();
+    // The gateway connects from 127.0.0.1, which the fake tailnet says is alice.
+    let tailscaled = FakeTailscaled::start(
+        dir.path(),
+        vec![peer("gateway", "127.0.0.1", "alice@example.com", true)],
+    );
+    let socket = tailscaled.socket().display().to_string();
+    let gw = tempfile::tempdir().unwrap();
+
+    let state = tempfile::tempdir().unwrap();
+    let (node, banner) = start_node_with(
+        state.path(),
+        300,
+        &[
+            "--tailscale-socket",
+            &socket,
+            "--allow-tailnet-user",
+            "owner@example.com",
+        ],
+    );
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("only tailnet users owner@example.com")),
+        "{banner:?}"
+    );
+    let (code, _, out) = cli(
+        gw.path(),
+        &[
+            "nodes",
+            "pair",
+            &format!("127.0.0.1:{}", node.port),
+            "--code",
+            &node.code,
+        ],
+    );
+    assert_eq!(code, 1, "alice is not allowed: {out}");
+    drop(node);
+
+    let state = tempfile::tempdir().unwrap();
+    let (node, _) = start_node_with(
+        state.path(),
+        300,
+        &[
+            "--tailscale-socket",
+            &socket,
+            "--allow-tailnet-user",
+            "alice@example.com",
+        ],
+    );
+    let (code, _, out) = cli(
+        gw.path(),
+        &[
+            "nodes",
+            "pair",
+            &format!("127.0.0.1:{}", node.port),
+            "--code",
+            &node.code,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    // No tailscaled at all: the node says peers are not checked, and plain IPs work.
+    let state = tempfile::tempdir().unwrap();
+    let (_node, banner) = start_node_with(
+        state.path(),
+        300,
+        &["--tailscale-socket", "/nonexistent/tailscaled.sock"],
+    );
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("tailscaled not found") && l.contains("peers are not checked")),
+        "{banner:?}"
+    );
 }

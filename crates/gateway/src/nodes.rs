@@ -430,8 +430,10 @@ mod tests {
         let mut conn = NodeConnection::open(&addr, paired.cert_fingerprint.clone())
             .await
             .unwrap();
+        // node.describe is public (discovery); capabilities are not.
+        assert!(conn.request(method::DESCRIBE, Value::Null).await.is_ok());
         let err = conn
-            .request(method::DESCRIBE, Value::Null)
+            .request(method::SYSTEM_NOTIFY, serde_json::json!({"title": "x"}))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("not paired"), "{err}");

@@ -7,6 +7,8 @@
 //! malformed JSON. Each test scripts the responses in order and inspects the requests it got.
 //! Never a dependency of shipped code.
 
+pub mod tailscale;
+
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
