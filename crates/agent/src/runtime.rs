@@ -109,6 +109,8 @@ pub struct Agent {
     session_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Providers named in config that this build cannot run, with why.
     unavailable: Vec<(String, String)>,
+    /// Providers that are built but cannot answer as configured (no API key).
+    misconfigured: Vec<String>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -156,6 +158,14 @@ impl Agent {
     pub fn new(config: Arc<Config>, store: Arc<Store>, telemetry: Arc<dyn Telemetry>) -> Self {
         let named = config.providers();
         let (providers, unavailable) = provider::from_config(&named);
+        let misconfigured = named
+            .iter()
+            .filter(|p| {
+                p.kind == openclaw_config::ProviderKind::Anthropic
+                    && p.config.api_key.as_ref().is_none_or(|k| k.is_empty())
+            })
+            .map(|p| format!("{} has no api_key", p.name))
+            .collect();
         let failover: HashMap<String, bool> = named
             .iter()
             .map(|p| (p.name.clone(), p.config.failover_enabled.unwrap_or(false)))
@@ -204,6 +214,7 @@ impl Agent {
             limits,
             session_locks: Mutex::new(HashMap::new()),
             unavailable,
+            misconfigured,
         }
     }
 
@@ -222,6 +233,11 @@ impl Agent {
 
     pub fn unavailable_providers(&self) -> &[(String, String)] {
         &self.unavailable
+    }
+
+    /// Providers that will fail every call as configured, e.g. `anthropic has no api_key`.
+    pub fn misconfigured_providers(&self) -> &[String] {
+        &self.misconfigured
     }
 
     /// Answers one message in its (channel, peer) session, streaming through `on_event`.

@@ -115,6 +115,19 @@ fn unix_now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// Runs a store call on the blocking pool; errors become messages for the model.
+async fn on_store<T: Send + 'static>(
+    store: &Arc<Store>,
+    what: &str,
+    f: impl FnOnce(&Store) -> openclaw_store::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| format!("memory task failed: {e}"))?
+        .map_err(|e| format!("could not {what}: {e}"))
+}
+
 fn str_arg<'a>(args: &'a Value, key: &str) -> Result<&'a str, String> {
     args.get(key)
         .and_then(Value::as_str)
@@ -155,12 +168,10 @@ impl Tool for MemorySave {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_owned();
-            let store = self.store.clone();
-            let id =
-                tokio::task::spawn_blocking(move || store.save_memory(&content, &tags, unix_now()))
-                    .await
-                    .map_err(|e| format!("memory task failed: {e}"))?
-                    .map_err(|e| format!("could not save: {e}"))?;
+            let id = on_store(&self.store, "save", move |s| {
+                s.save_memory(&content, &tags, unix_now())
+            })
+            .await?;
             Ok(format!("saved as memory #{id}"))
         }
         .boxed()
@@ -200,11 +211,10 @@ impl Tool for MemorySearch {
                 .and_then(Value::as_u64)
                 .unwrap_or(5)
                 .clamp(1, 50) as usize;
-            let store = self.store.clone();
-            let hits = tokio::task::spawn_blocking(move || store.search_memories(&query, limit))
-                .await
-                .map_err(|e| format!("memory task failed: {e}"))?
-                .map_err(|e| format!("could not search: {e}"))?;
+            let hits = on_store(&self.store, "search", move |s| {
+                s.search_memories(&query, limit)
+            })
+            .await?;
             if hits.is_empty() {
                 return Ok("no matching memories".into());
             }

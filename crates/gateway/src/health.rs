@@ -1,7 +1,6 @@
 //! The health report: five checks and the guide's metrics, computed from live state.
 
 use crate::{GatewayState, sys};
-use openclaw_config::ProviderKind;
 use openclaw_protocol::health::Checks;
 use openclaw_protocol::{CheckResult, HealthMetrics, HealthReport};
 use std::sync::atomic::Ordering;
@@ -110,14 +109,7 @@ fn agent_check(state: &GatewayState) -> CheckResult {
         .iter()
         .map(|(name, why)| format!("{name}: {why}"))
         .collect();
-    let providers = state.config.providers();
-    for p in &providers {
-        if p.kind == ProviderKind::Anthropic
-            && p.config.api_key.as_ref().is_none_or(|k| k.is_empty())
-        {
-            problems.push(format!("{} has no api_key", p.name));
-        }
-    }
+    problems.extend(state.agent.misconfigured_providers().iter().cloned());
     for s in &chain {
         if let Some(wait) = s.cooling_down_for {
             problems.push(format!(

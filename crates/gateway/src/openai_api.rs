@@ -193,10 +193,6 @@ fn usage_json(u: &openclaw_agent::Usage) -> Value {
     })
 }
 
-fn now() -> i64 {
-    jiff::Timestamp::now().as_second()
-}
-
 async fn complete(
     state: Arc<GatewayState>,
     model: String,
@@ -222,7 +218,7 @@ async fn complete(
         Ok(reply) => axum::Json(json!({
             "id": completion_id(),
             "object": "chat.completion",
-            "created": now(),
+            "created": crate::sys::unix_now(),
             "model": model,
             "choices": [{
                 "index": 0,
@@ -267,7 +263,7 @@ async fn stream(
 ) -> Response {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Out>();
     let id = completion_id();
-    let created = now();
+    let created = crate::sys::unix_now();
     let task_tx = tx.clone();
     tokio::spawn(async move {
         let tx = task_tx;

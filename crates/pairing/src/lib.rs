@@ -356,10 +356,6 @@ impl PendingCode {
     pub fn succeeded(&mut self) {
         self.used = true;
     }
-
-    pub fn failures(&self) -> u32 {
-        self.failures
-    }
 }
 
 #[cfg(test)]
