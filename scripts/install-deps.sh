@@ -16,9 +16,15 @@ fi
 
 # Debian packages: chromium drives the WebChat page (tests/tests/e2e.rs); prometheus (promtool),
 # nginx, docker-compose, systemd (systemd-analyze) and openssl check deploy/ (tests/tests/deploy.rs);
-# xvfb, dbus and dunst give openclaw-node a desktop session (tests/tests/node_desktop.rs).
+# xvfb, dbus, dunst and speech-dispatcher with espeak-ng give openclaw-node a desktop session
+# (tests/tests/node_desktop.rs); iproute2 builds the namespace tailnet (tests/tests/nodes_netns.rs).
+# Building openclaw-node's capture backends needs clang (bindgen) and the -dev packages of
+# PipeWire and Wayland (xcap), XCB, and libspeechd (tts).
 need=()
-for pkg in chromium prometheus nginx docker-compose systemd openssl xvfb xauth dbus dbus-x11 dunst; do
+for pkg in chromium prometheus nginx docker-compose systemd openssl xvfb xauth dbus dbus-x11 dunst \
+  speech-dispatcher speech-dispatcher-espeak-ng espeak-ng iproute2 \
+  pkg-config clang libclang-dev libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev \
+  libxcb1-dev libxcb-randr0-dev libspeechd-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

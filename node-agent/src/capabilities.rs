@@ -71,6 +71,13 @@ impl<T: ?Sized> Backend<T> {
         }
     }
 
+    fn missing(&self) -> Option<&str> {
+        match self {
+            Backend::Ready(_) => None,
+            Backend::Missing(reason) => Some(reason),
+        }
+    }
+
     fn get(&self, capability: &'static str) -> Result<&Arc<T>, CapabilityError> {
         match self {
             Backend::Ready(b) => Ok(b),
@@ -124,6 +131,26 @@ impl Capabilities {
         if self.speech.ready().is_some() {
             out.push(method::TTS_SPEAK.to_owned());
         }
+        out
+    }
+
+    /// Capabilities without a working backend, with the reason (method → why).
+    pub fn unavailable(&self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut add = |methods: &[&str], reason: Option<&str>| {
+            if let Some(reason) = reason {
+                for m in methods {
+                    out.insert((*m).to_owned(), reason.to_owned());
+                }
+            }
+        };
+        add(&[method::SCREEN_SNAPSHOT], self.screen.missing());
+        add(
+            &[method::CAMERA_LIST, method::CAMERA_SNAP],
+            self.camera.missing(),
+        );
+        add(&[method::SYSTEM_NOTIFY], self.notifier.missing());
+        add(&[method::TTS_SPEAK], self.speech.missing());
         out
     }
 
@@ -240,6 +267,10 @@ mod tests {
         caps.camera = Backend::Missing("no camera found".into());
         caps.notifier = Backend::Ready(notes.clone());
         assert_eq!(caps.advertised(), ["system.notify"]);
+        let unavailable = caps.unavailable();
+        assert_eq!(unavailable["camera.snap"], "no camera found");
+        assert_eq!(unavailable["tts.speak"], "no backend in this build");
+        assert!(!unavailable.contains_key("system.notify"));
         let out = caps
             .call(
                 "system.notify",

@@ -123,6 +123,9 @@ fn main() -> ExitCode {
             "capabilities: {}",
             node.capabilities().advertised().join(", ")
         );
+        for (method, reason) in node.capabilities().unavailable() {
+            println!("not available: {method}: {reason}");
+        }
         let guard = openclaw_node::PeerGuard::new(&cli.tailscale_socket, cli.allowed_users.clone());
         println!("{}", guard.describe());
         if let Command::Pair {

@@ -122,6 +122,7 @@ impl Node {
             platform: std::env::consts::OS.into(),
             version: env!("CARGO_PKG_VERSION").into(),
             capabilities: self.capabilities.advertised(),
+            unavailable: self.capabilities.unavailable(),
         }
     }
 

@@ -15,16 +15,45 @@ pub enum Reply {
 
 /// `GET http://{addr}{path}`, with the gateway token when given.
 pub fn get(addr: &str, path: &str, token: Option<&str>) -> Reply {
+    request(addr, path, token, None, Duration::from_secs(10))
+}
+
+/// `POST http://{addr}{path}` with a JSON body.
+pub fn post(addr: &str, path: &str, token: Option<&str>, body: &Value, timeout: Duration) -> Reply {
+    request(addr, path, token, Some(body), timeout)
+}
+
+fn request(
+    addr: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+    timeout: Duration,
+) -> Reply {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_global(Some(timeout))
         .build()
         .into();
-    let mut req = agent.get(format!("http://{addr}{path}"));
-    if let Some(t) = token {
-        req = req.header("Authorization", format!("Bearer {t}"));
-    }
-    match req.call() {
+    let url = format!("http://{addr}{path}");
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let result = match body {
+        None => {
+            let mut req = agent.get(&url);
+            if let Some(a) = &auth {
+                req = req.header("Authorization", a);
+            }
+            req.call()
+        }
+        Some(body) => {
+            let mut req = agent.post(&url);
+            if let Some(a) = &auth {
+                req = req.header("Authorization", a);
+            }
+            req.send_json(body)
+        }
+    };
+    match result {
         Ok(mut resp) => {
             let status = resp.status().as_u16();
             match resp.body_mut().read_to_string() {
@@ -36,7 +65,7 @@ pub fn get(addr: &str, path: &str, token: Option<&str>) -> Reply {
     }
 }
 
-fn not_running(addr: &str, why: &str) -> String {
+pub fn not_running(addr: &str, why: &str) -> String {
     format!(
         "openclaw: the gateway is not running (nothing answered at {addr}: {why}).\n\
          Start it with `openclaw gateway run`, or point at it with --config / OPENCLAW_PORT."
@@ -44,7 +73,7 @@ fn not_running(addr: &str, why: &str) -> String {
 }
 
 /// Config for a client command; a broken config is reported, and defaults are not silently used.
-fn client_config(global: &Global) -> Result<Config, u8> {
+pub fn client_config(global: &Global) -> Result<Config, u8> {
     match paths::load_config(global) {
         Ok(l) => Ok(l.config),
         Err(LoadError::Invalid(e)) => {

@@ -125,10 +125,12 @@ pub enum NodesCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Call a method on a paired node and print its answer as JSON
+    /// Call a method on a node and print its answer as JSON. With --node, straight to that
+    /// node; without, through the running gateway, which picks the connected node with the
+    /// lowest priority number that offers it (and says which on stderr)
     Invoke {
         #[arg(long = "node")]
-        node: String,
+        node: Option<String>,
         /// e.g. screen.snapshot, camera.snap, system.notify, tts.speak
         #[arg(long)]
         command: String,
@@ -277,7 +279,7 @@ fn main() -> ExitCode {
             node,
             command,
             params,
-        }) => nodes_cmd::invoke(&cli.global, &node, &command, params.as_deref()),
+        }) => nodes_cmd::invoke(&cli.global, node.as_deref(), &command, params.as_deref()),
         Command::Nodes(NodesCommand::Discover {
             tailscale_socket,
             port,

@@ -213,10 +213,13 @@ fn call(
 }
 
 /// `nodes invoke`: prints the node's answer as JSON.
-pub fn invoke(global: &Global, name: &str, command: &str, params: Option<&str>) -> u8 {
+pub fn invoke(global: &Global, name: Option<&str>, command: &str, params: Option<&str>) -> u8 {
     let params: Value = match params.map(serde_json::from_str).transpose() {
         Ok(p) => p.unwrap_or(Value::Null),
         Err(e) => return fail(false, format!("--params is not JSON: {e}")),
+    };
+    let Some(name) = name else {
+        return invoke_via_gateway(global, command, params);
     };
     match call(global, name, command, params, false) {
         Ok((_, payload)) => {
@@ -224,6 +227,47 @@ pub fn invoke(global: &Global, name: &str, command: &str, params: Option<&str>) 
             exit::OK
         }
         Err(code) => code,
+    }
+}
+
+/// `nodes invoke` without `--node`: the running gateway routes the call.
+fn invoke_via_gateway(global: &Global, command: &str, params: Value) -> u8 {
+    let config = match crate::client::client_config(global) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let addr = crate::paths::gateway_addr(&config);
+    let body = serde_json::json!({"command": command, "params": params});
+    // Longer than the gateway's own per-node timeout, so its fallback to the next node is seen.
+    let timeout = std::time::Duration::from_secs(120);
+    let token = config.gateway.auth.token();
+    match crate::client::post(&addr, "/api/nodes/invoke", token, &body, timeout) {
+        crate::client::Reply::NotRunning(why) => {
+            eprintln!("{}", crate::client::not_running(&addr, &why));
+            eprintln!("openclaw: or call a node directly with --node NAME");
+            exit::NOT_RUNNING
+        }
+        crate::client::Reply::Answer { status, body } => {
+            let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            if status == 200 {
+                eprintln!(
+                    "served by {}",
+                    v["node"].as_str().unwrap_or("an unnamed node")
+                );
+                println!("{}", v["payload"]);
+                return exit::OK;
+            }
+            let code = v["error"]["code"].as_str().unwrap_or("ERROR");
+            let message = v["error"]["message"].as_str().unwrap_or(body.trim());
+            match v["node"].as_str() {
+                Some(node) => eprintln!("openclaw: {node} refused ({code}): {message}"),
+                None if status == 401 => eprintln!(
+                    "openclaw: the gateway at {addr} needs its token: pass the config holding gateway.auth.token with --config"
+                ),
+                None => eprintln!("openclaw: {message} ({code})"),
+            }
+            exit::FAILURE
+        }
     }
 }
 
@@ -260,6 +304,14 @@ pub fn describe(global: &Global, name: &str, json_out: bool) -> u8 {
             caps.join(", ")
         }
     );
+    if let Some(missing) = d["unavailable"].as_object() {
+        for (method, reason) in missing {
+            println!(
+                "  unavailable:  {method}: {}",
+                reason.as_str().unwrap_or("?")
+            );
+        }
+    }
     exit::OK
 }
 

@@ -354,7 +354,7 @@ async fn start_nodes(state: Arc<GatewayState>) {
                 .nodes
                 .start(list, &state.config, Arc::new(key), state.stop.clone());
         }
-        Ok(Ok(None)) => {}
+        Ok(Ok(None)) => state.nodes.note_unpaired(&state.config, &[]),
         Ok(Err(e)) => tracing::error!(error = %e, "device nodes are not connected"),
         Err(e) => tracing::error!(error = %e, "device node task failed"),
     }

@@ -42,6 +42,8 @@ struct Link {
 /// Routes capability calls to paired nodes.
 pub struct NodeRouter {
     links: RwLock<Vec<Arc<Link>>>,
+    /// `device_nodes` entries in config that were never paired: shown, never connected.
+    unpaired: RwLock<Vec<NodeStatus>>,
     metrics: Arc<Metrics>,
 }
 
@@ -57,6 +59,14 @@ pub enum RouteError {
         "no connected device node offers {0}: pair one (`openclaw nodes pair`) or check `openclaw health`"
     )]
     NoNode(String),
+    /// The node answered with an error of its own (e.g. no camera): that is the answer.
+    #[error("{node}: {message}")]
+    Node {
+        node: String,
+        code: openclaw_protocol::ErrorCode,
+        message: String,
+    },
+    /// Every node offering the method timed out or dropped the connection.
     #[error("{0}")]
     Failed(String),
 }
@@ -65,16 +75,46 @@ impl NodeRouter {
     pub fn new(metrics: Arc<Metrics>) -> Self {
         Self {
             links: RwLock::new(Vec::new()),
+            unpaired: RwLock::new(Vec::new()),
             metrics,
         }
     }
 
     pub fn statuses(&self) -> Vec<NodeStatus> {
         let links = self.links.read().map(|l| l.clone()).unwrap_or_default();
-        links
+        let mut all: Vec<NodeStatus> = links
             .iter()
             .filter_map(|l| l.status.read().ok().map(|s| s.clone()))
-            .collect()
+            .collect();
+        if let Ok(unpaired) = self.unpaired.read() {
+            all.extend(unpaired.iter().cloned());
+        }
+        all
+    }
+
+    /// Records the `device_nodes` entries of `config` that no paired node matches by name.
+    pub fn note_unpaired(&self, config: &Config, paired: &[NodeRecord]) {
+        let unpaired = config
+            .device_nodes
+            .iter()
+            .filter(|(name, _)| !paired.iter().any(|p| &p.name == *name))
+            .map(|(name, c)| {
+                let address = std::net::SocketAddr::new(c.tailscale_ip, c.port).to_string();
+                NodeStatus {
+                    name: name.clone(),
+                    detail: format!(
+                        "in device_nodes but not paired: run `openclaw-node pair` on it, then `openclaw nodes pair {address} --code NNNNNN --name {name}`"
+                    ),
+                    address,
+                    priority: i64::from(c.priority),
+                    connected: false,
+                    capabilities: c.capabilities.clone(),
+                }
+            })
+            .collect();
+        if let Ok(mut u) = self.unpaired.write() {
+            *u = unpaired;
+        }
     }
 
     /// Starts one supervisor per paired node; `device_nodes` in config overrides address and
@@ -86,6 +126,7 @@ impl NodeRouter {
         key: Arc<DeviceKey>,
         stop: watch::Receiver<bool>,
     ) {
+        self.note_unpaired(config, &nodes);
         let mut links = Vec::new();
         for mut record in nodes {
             if let Some(c) = config.device_nodes.get(&record.name) {
@@ -228,10 +269,19 @@ impl NodeRouter {
                     self.metrics.node_invocation(&name, method, "success");
                     return Ok((name, v));
                 }
-                Ok(Err(NodeLinkError::Refused { message, .. })) => {
-                    // The node answered: its error is the answer (e.g. no camera).
+                Ok(Err(NodeLinkError::Refused {
+                    code: Some(code),
+                    message,
+                    ..
+                })) => {
+                    // The node answered: its error is the answer (e.g. no camera). A socket
+                    // closed mid-call (no code) falls through to the next node.
                     self.metrics.node_invocation(&name, method, "error");
-                    return Err(RouteError::Failed(format!("{name}: {message}")));
+                    return Err(RouteError::Node {
+                        node: name,
+                        code,
+                        message,
+                    });
                 }
                 Ok(Err(e)) => last = format!("{name}: {e}"),
                 Err(_) => last = format!("{name}: no answer within {} s", CALL_TIMEOUT.as_secs()),

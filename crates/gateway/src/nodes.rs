@@ -6,7 +6,7 @@ use futures_util::{SinkExt, StreamExt};
 use openclaw_pairing::identity::{Challenge, DeviceKey, device_id_of, verify_challenge};
 use openclaw_pairing::{ConfirmReply, GatewayStart, PeerIdentity, StartReply};
 use openclaw_protocol::node::{NodeConnect, NodeConnected, method};
-use openclaw_protocol::{ConnectChallenge, Frame, Request};
+use openclaw_protocol::{ConnectChallenge, ErrorCode, Frame, Request};
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
@@ -19,8 +19,13 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 pub enum NodeLinkError {
     #[error("cannot reach the node at {addr}: {reason}")]
     Unreachable { addr: String, reason: String },
-    #[error("the node at {addr} refused: {message}")]
-    Refused { addr: String, message: String },
+    #[error("the node at {addr} refused{}: {message}", code.map(|c| format!(" ({})", c.as_str())).unwrap_or_default())]
+    Refused {
+        addr: String,
+        /// The node's error code, when it answered a request (not when it closed the socket).
+        code: Option<ErrorCode>,
+        message: String,
+    },
     #[error("pairing with {addr} failed: {0}", addr = .1)]
     Pairing(openclaw_pairing::PairingError, String),
     #[error(
@@ -160,6 +165,7 @@ impl NodeConnection {
                 Some(Ok(Message::Close(frame))) => {
                     return Err(NodeLinkError::Refused {
                         addr: self.addr.clone(),
+                        code: None,
                         message: frame
                             .map(|f| f.reason.to_string())
                             .unwrap_or_else(|| "closed".into()),
@@ -194,6 +200,7 @@ impl NodeConnection {
                         (true, None, _) => Ok(Value::Null),
                         (false, _, Some(e)) => Err(NodeLinkError::Refused {
                             addr: self.addr.clone(),
+                            code: Some(e.code),
                             message: e.message,
                         }),
                         (false, _, None) => Err(self.protocol("error without detail".into())),
@@ -290,6 +297,7 @@ impl NodeConnection {
         verify_challenge(node_public_key, &theirs, &answer.signature).map_err(|_| {
             NodeLinkError::Refused {
                 addr: self.addr.clone(),
+                code: None,
                 message: "the node's signature does not match its paired key".into(),
             }
         })

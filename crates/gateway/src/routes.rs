@@ -19,6 +19,7 @@ use subtle::ConstantTimeEq;
 pub fn router(state: Arc<GatewayState>) -> axum::Router {
     let api = axum::Router::new()
         .route("/api/status", get(status))
+        .route("/api/nodes/invoke", axum::routing::post(invoke_node))
         .route("/v1/models", get(crate::openai_api::models))
         .route(
             "/v1/chat/completions",
@@ -135,6 +136,55 @@ pub async fn status_report(state: &GatewayState) -> Result<StatusReport, String>
         max_connections: u64::from(state.config.gateway.max_connections),
         channels,
     })
+}
+
+#[derive(serde::Deserialize)]
+struct InvokeBody {
+    command: String,
+    #[serde(default)]
+    params: serde_json::Value,
+}
+
+/// `POST /api/nodes/invoke {command, params}`: runs a node capability the way the agent's tools
+/// do (the connected node with the lowest priority number, falling back on timeout or
+/// disconnect) and answers `{node, payload}`.
+async fn invoke_node(
+    State(state): State<Arc<GatewayState>>,
+    body: Result<Json<InvokeBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                format!("the body must be {{\"command\": \"…\", \"params\": {{…}}}}: {e}"),
+            );
+        }
+    };
+    use crate::node_router::RouteError;
+    match state.nodes.invoke(&body.command, body.params).await {
+        Ok((node, payload)) => Json(json!({"node": node, "payload": payload})).into_response(),
+        Err(e @ RouteError::NoNode(_)) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            e.to_string(),
+        ),
+        Err(RouteError::Node {
+            node,
+            code,
+            message,
+        }) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({"error": ErrorShape::new(code, message), "node": node})),
+        )
+            .into_response(),
+        Err(e @ RouteError::Failed(_)) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            ErrorCode::Unavailable,
+            e.to_string(),
+        ),
+    }
 }
 
 async fn not_found(req: Request) -> Response {

@@ -965,3 +965,89 @@ fn capabilities_go_to_the_preferred_node_and_fall_back_when_it_dies() {
         "{err}"
     );
 }
+
+/// POST a raw body (which may be malformed JSON); the answer parsed as JSON.
+fn post_raw(gw: &TestGateway, path: &str, body: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent
+        .post(&gw.url(path))
+        .header("Content-Type", "application/json")
+        .send(body)
+        .unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[test]
+fn configured_but_unpaired_nodes_show_in_health_and_the_invoke_api_routes_and_explains() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let desk = TestNode::start(state.path(), "desk");
+    pair_node(dir.path(), &desk, "desk", 1);
+    let gw = TestGateway::start_in(dir, |c| {
+        c.device_nodes.insert(
+            "iphone".into(),
+            openclaw_config::DeviceNodeConfig {
+                tailscale_ip: "100.64.0.3".parse().unwrap(),
+                port: 18790,
+                capabilities: vec!["camera.snap".into()],
+                priority: 2,
+            },
+        );
+    });
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let nodes = loop {
+        let (_, report) = gw.health();
+        let nodes = report.checks.nodes.clone();
+        if nodes.as_ref().is_some_and(|c| c.detail.starts_with("1/2")) {
+            break nodes.unwrap();
+        }
+        assert!(Instant::now() < deadline, "{nodes:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(nodes.status, CheckStatus::Degraded);
+    assert!(
+        nodes.detail.contains(
+            "iphone at 100.64.0.3:18790: in device_nodes but not paired: run `openclaw-node pair` on it"
+        ),
+        "{}",
+        nodes.detail
+    );
+
+    // The HTTP invoke API: routed to the connected node, which says who served it.
+    let (status, v) = post_raw(
+        &gw,
+        "/api/nodes/invoke",
+        r#"{"command":"system.notify","params":{"title":"via api"}}"#,
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["node"], "desk");
+    assert_eq!(v["payload"]["delivered"], true);
+    assert_eq!(desk.notes.lock().unwrap().as_slice(), ["via api"]);
+    // The node's own error keeps its code and names the node.
+    let (status, v) = post_raw(
+        &gw,
+        "/api/nodes/invoke",
+        r#"{"command":"system.notify","params":{"body":"no title"}}"#,
+    );
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(v["node"], "desk");
+    assert_eq!(v["error"]["code"], "INVALID_REQUEST");
+    // No connected node offers it (the unpaired iphone does not count).
+    let (status, v) = post_raw(&gw, "/api/nodes/invoke", r#"{"command":"camera.snap"}"#);
+    assert_eq!(status, 503, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no connected device node offers camera.snap"),
+        "{v}"
+    );
+    let (status, v) = post_raw(&gw, "/api/nodes/invoke", r#"{"params":{}}"#);
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["code"], "INVALID_REQUEST");
+}

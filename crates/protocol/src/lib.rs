@@ -129,6 +129,22 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The wire spelling, e.g. `CAMERA_UNAVAILABLE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "INVALID_REQUEST",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::NotPaired => "NOT_PAIRED",
+            Self::NotFound => "NOT_FOUND",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::Unavailable => "UNAVAILABLE",
+            Self::Internal => "INTERNAL",
+            Self::CameraUnavailable => "CAMERA_UNAVAILABLE",
+            Self::CapabilityUnavailable => "CAPABILITY_UNAVAILABLE",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+        }
+    }
+
     pub fn is_retryable(self) -> bool {
         matches!(self, Self::RateLimited | Self::Unavailable)
     }

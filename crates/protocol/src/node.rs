@@ -96,4 +96,7 @@ pub struct NodeDescription {
     pub platform: String,
     pub version: String,
     pub capabilities: Vec<String>,
+    /// Capabilities this node has no working backend for, with the reason (method → why).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub unavailable: std::collections::BTreeMap<String, String>,
 }
