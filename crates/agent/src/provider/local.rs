@@ -272,8 +272,8 @@ fn backend() -> Result<&'static LlamaBackend, String> {
     static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
     BACKEND
         .get_or_init(|| {
-            let mut backend = LlamaBackend::init()
-                .map_err(|e| format!("cannot initialise llama.cpp: {e}"))?;
+            let mut backend =
+                LlamaBackend::init().map_err(|e| format!("cannot initialise llama.cpp: {e}"))?;
             // llama.cpp prints pages of load details to stderr; our own errors say what matters.
             backend.void_logs();
             Ok(backend)
@@ -306,7 +306,11 @@ fn worker(name: &str, settings: &LocalSettings, shared: &Shared, rx: &Receiver<J
                         s.state = ModelState::Unloaded;
                         s.memory_bytes = 0;
                     });
-                    tracing::info!(provider = name, idle_s = settings.idle_unload.as_secs(), "local model released after idle time");
+                    tracing::info!(
+                        provider = name,
+                        idle_s = settings.idle_unload.as_secs(),
+                        "local model released after idle time"
+                    );
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -579,8 +583,7 @@ fn take_utf8(bytes: &mut Vec<u8>) -> String {
         }
     };
     let rest = bytes.split_off(valid);
-    let text = String::from_utf8(std::mem::replace(bytes, rest)).unwrap_or_default();
-    text
+    String::from_utf8(std::mem::replace(bytes, rest)).unwrap_or_default()
 }
 
 fn generate(
@@ -680,11 +683,10 @@ fn generate(
     let mut filter = ToolCallFilter::default();
     let mut pending = Vec::new();
     let mut piece = Vec::new();
-    let mut pos = tokens.len();
     let mut generated = 0u64;
     let mut stop = StopReason::MaxTokens;
     let room = (n_ctx as usize).saturating_sub(tokens.len());
-    for _ in 0..(max_tokens as usize).min(room) {
+    for pos in tokens.len()..tokens.len() + (max_tokens as usize).min(room) {
         if job.cancelled() {
             return Err(cancelled(name));
         }
@@ -705,7 +707,6 @@ fn generate(
         batch
             .add(token, pos as i32, &[0], true)
             .map_err(|e| err(ErrorKind::Server, format!("llama.cpp batch: {e}")))?;
-        pos += 1;
         ctx.decode(&mut batch)
             .map_err(|e| err(ErrorKind::Server, format!("llama.cpp decode: {e}")))?;
     }
@@ -766,7 +767,10 @@ mod tests {
     #[test]
     fn filter_holds_back_a_possible_tool_call() {
         let mut f = ToolCallFilter::default();
-        assert_eq!(f.push("Let me check", true).as_deref(), Some("Let me check"));
+        assert_eq!(
+            f.push("Let me check", true).as_deref(),
+            Some("Let me check")
+        );
         assert_eq!(f.push(" <tool", true).as_deref(), Some(" "));
         assert_eq!(f.push("_call>{\"name\"", true), None);
         assert!(f.in_call);
