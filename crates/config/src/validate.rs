@@ -39,14 +39,19 @@ pub(crate) fn check(c: &Config) -> Vec<(String, String)> {
                     "must name a GGUF file (or leave it out for the default model in <data dir>/models/)".into(),
                 );
             }
-            if p.context_tokens.is_some_and(|n| !(256..=1_048_576).contains(&n)) {
+            if p.context_tokens
+                .is_some_and(|n| !(256..=1_048_576).contains(&n))
+            {
                 bad(
                     &format!("{path}.context_tokens"),
                     "must be between 256 and 1048576 tokens".into(),
                 );
             }
             if p.threads.is_some_and(|n| !(1..=256).contains(&n)) {
-                bad(&format!("{path}.threads"), "must be between 1 and 256".into());
+                bad(
+                    &format!("{path}.threads"),
+                    "must be between 1 and 256".into(),
+                );
             }
             if p.idle_unload_seconds == Some(0) {
                 bad(

@@ -271,12 +271,15 @@ fn local_provider_keys_are_checked_with_lines() {
     assert_eq!(
         spots(&err),
         [
-            (Some(8), "providers.mine.base_url".into()),
             (Some(4), "providers.mine.model_path".into()),
             (Some(5), "providers.mine.context_tokens".into()),
             (Some(6), "providers.mine.threads".into()),
             (Some(7), "providers.mine.idle_unload_seconds".into()),
+            (Some(8), "providers.mine.base_url".into()),
         ]
     );
-    assert!(err.to_string().contains("does not apply to `type: local`"), "{err}");
+    assert!(
+        err.to_string().contains("does not apply to `type: local`"),
+        "{err}"
+    );
 }
