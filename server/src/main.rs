@@ -7,6 +7,7 @@ mod backup_cmd;
 mod client;
 mod doctor;
 mod logging;
+mod models_cmd;
 mod nodes_cmd;
 mod output;
 mod paths;
@@ -90,6 +91,9 @@ pub enum Command {
     /// Pair and manage device nodes (screen, camera, notifications, speech on your devices)
     #[command(subcommand)]
     Nodes(NodesCommand),
+    /// Local GGUF chat models in <data dir>/models (the `local` provider runs them in-process)
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Run the production checklist against the config and the running gateway (exit 1 on a failure)
     Doctor {
         #[arg(long)]
@@ -148,6 +152,33 @@ pub enum NodesCommand {
         json: bool,
     },
     /// Forget a paired node
+    Remove {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelsCommand {
+    /// The models there, with the one the gateway uses marked
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a GGUF file in (checked for the GGUF signature first)
+    Add {
+        file: PathBuf,
+        /// File name to give it there [default: the file's own name]
+        #[arg(long)]
+        name: Option<String>,
+        /// Replace a model of the same name
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a model by name (as `models list` shows it; `.gguf` may be left out)
     Remove {
         name: String,
         #[arg(long)]
@@ -264,6 +295,16 @@ fn main() -> ExitCode {
             update::check(&cli.global, json, backup)
         }
         Command::Doctor { json } => doctor::run(&cli.global, json),
+        Command::Models(ModelsCommand::List { json }) => models_cmd::list(&cli.global, json),
+        Command::Models(ModelsCommand::Add {
+            file,
+            name,
+            force,
+            json,
+        }) => models_cmd::add(&cli.global, &file, name, force, json),
+        Command::Models(ModelsCommand::Remove { name, json }) => {
+            models_cmd::remove(&cli.global, &name, json)
+        }
         Command::Nodes(NodesCommand::Pair {
             address,
             code,

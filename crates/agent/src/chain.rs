@@ -125,6 +125,11 @@ impl ProviderChain {
         self.entries.is_empty()
     }
 
+    /// The providers in failover order.
+    pub fn providers(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
+        self.entries.iter().map(|e| &e.provider)
+    }
+
     pub fn states(&self) -> Vec<ProviderState> {
         let now = Instant::now();
         self.entries

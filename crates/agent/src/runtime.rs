@@ -111,6 +111,9 @@ pub struct Agent {
     unavailable: Vec<(String, String)>,
     /// Providers that are built but cannot answer as configured (no API key).
     misconfigured: Vec<String>,
+    /// With no provider configured and no model in the models dir: where the default model
+    /// would be (`/health` shows it as absent).
+    absent_local_model: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -156,8 +159,36 @@ const COMPACTION_PROMPT: &str = "You compress chat histories. Summarise the conv
 impl Agent {
     /// Builds the agent from config: providers in failover order, the built-in tools.
     pub fn new(config: Arc<Config>, store: Arc<Store>, telemetry: Arc<dyn Telemetry>) -> Self {
-        let named = config.providers();
-        let (providers, unavailable) = provider::from_config(&named);
+        Self::with_models_dir(config, store, telemetry, None)
+    }
+
+    /// [`Agent::new`], with the directory of local models (`<data dir>/models`): `local`
+    /// providers resolve their `model_path` against it, and with no provider configured at all
+    /// the default model there (when present) answers.
+    pub fn with_models_dir(
+        config: Arc<Config>,
+        store: Arc<Store>,
+        telemetry: Arc<dyn Telemetry>,
+        models_dir: Option<&std::path::Path>,
+    ) -> Self {
+        let mut named = config.providers();
+        let mut absent_local_model = None;
+        if named.is_empty()
+            && let Some(dir) = models_dir
+        {
+            match provider::default_model(dir) {
+                Some(path) => named.push(openclaw_config::NamedProvider {
+                    name: "local".into(),
+                    kind: openclaw_config::ProviderKind::Local,
+                    config: openclaw_config::ProviderConfig {
+                        model_path: Some(path.to_string_lossy().into_owned()),
+                        ..Default::default()
+                    },
+                }),
+                None => absent_local_model = Some(dir.join(provider::DEFAULT_MODEL_FILE)),
+            }
+        }
+        let (providers, unavailable) = provider::from_config_in(&named, models_dir);
         let misconfigured = named
             .iter()
             .filter(|p| {
@@ -215,7 +246,37 @@ impl Agent {
             session_locks: Mutex::new(HashMap::new()),
             unavailable,
             misconfigured,
+            absent_local_model,
         }
+    }
+
+    /// Every local model in the chain, and the default one when it is absent.
+    pub fn local_models(&self) -> Vec<provider::LocalModelStatus> {
+        let mut out: Vec<_> = self
+            .chain
+            .providers()
+            .filter_map(|p| p.local_status())
+            .collect();
+        if let Some(path) = &self.absent_local_model {
+            let state = if provider::LOCAL_MODEL_BUILT {
+                provider::ModelState::Absent
+            } else {
+                provider::ModelState::Unloaded
+            };
+            out.push(provider::LocalModelStatus {
+                provider: "local".into(),
+                path: path.clone(),
+                state,
+                memory_bytes: 0,
+                tools: None,
+                load_time: None,
+                queued: 0,
+                error: (!provider::LOCAL_MODEL_BUILT).then(|| {
+                    "this build has no embedded llama.cpp (feature `local-model`)".to_owned()
+                }),
+            });
+        }
+        out
     }
 
     pub fn tools(&self) -> &ToolRegistry {
@@ -361,6 +422,12 @@ impl Agent {
 
     fn not_configured_text(&self) -> String {
         let mut text = ChainError::NoProviders.to_string();
+        if let Some(path) = &self.absent_local_model {
+            text.push_str(&format!(
+                "; or, to answer offline with no API key, put a GGUF chat model at {} (scripts/fetch-model.sh fetches the default one, `openclaw models add FILE` copies one in)",
+                path.display()
+            ));
+        }
         for (name, why) in &self.unavailable {
             text.push_str(&format!(" (providers.{name} is configured, but {why})"));
         }

@@ -18,7 +18,48 @@ pub(crate) fn check(c: &Config) -> Vec<(String, String)> {
             );
             continue;
         };
-        if kind != ProviderKind::Local {
+        if kind == ProviderKind::Local {
+            for (key, set) in [
+                ("api_key", p.api_key.is_some()),
+                ("base_url", p.base_url.is_some()),
+                ("model", p.model.is_some()),
+            ] {
+                if set {
+                    bad(
+                        &format!("{path}.{key}"),
+                        format!(
+                            "`{key}` does not apply to `type: local` providers (they run the GGUF file at `model_path`)"
+                        ),
+                    );
+                }
+            }
+            if p.model_path.as_deref().is_some_and(|m| m.trim().is_empty()) {
+                bad(
+                    &format!("{path}.model_path"),
+                    "must name a GGUF file (or leave it out for the default model in <data dir>/models/)".into(),
+                );
+            }
+            if p.context_tokens
+                .is_some_and(|n| !(256..=1_048_576).contains(&n))
+            {
+                bad(
+                    &format!("{path}.context_tokens"),
+                    "must be between 256 and 1048576 tokens".into(),
+                );
+            }
+            if p.threads.is_some_and(|n| !(1..=256).contains(&n)) {
+                bad(
+                    &format!("{path}.threads"),
+                    "must be between 1 and 256".into(),
+                );
+            }
+            if p.idle_unload_seconds == Some(0) {
+                bad(
+                    &format!("{path}.idle_unload_seconds"),
+                    "must be at least 1 second".into(),
+                );
+            }
+        } else {
             for (key, set) in [
                 ("model_path", p.model_path.is_some()),
                 ("context_tokens", p.context_tokens.is_some()),

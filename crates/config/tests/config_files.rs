@@ -256,3 +256,30 @@ fn a_typed_provider_entry_is_checked_too() {
         ]
     );
 }
+
+#[test]
+fn local_provider_keys_are_checked_with_lines() {
+    let ok = openclaw_config::parse(
+        "providers:\n  local:\n    model_path: /m/model.gguf\n    context_tokens: 4096\n    threads: 2\n    max_tokens: 256\n    idle_unload_seconds: 60\n",
+        "config.yaml",
+        &env_of(&[]),
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    let err = errors(
+        "providers:\n  mine:\n    type: local\n    model_path: \"\"\n    context_tokens: 10\n    threads: 0\n    idle_unload_seconds: 0\n    base_url: http://x\n",
+    );
+    assert_eq!(
+        spots(&err),
+        [
+            (Some(4), "providers.mine.model_path".into()),
+            (Some(5), "providers.mine.context_tokens".into()),
+            (Some(6), "providers.mine.threads".into()),
+            (Some(7), "providers.mine.idle_unload_seconds".into()),
+            (Some(8), "providers.mine.base_url".into()),
+        ]
+    );
+    assert!(
+        err.to_string().contains("does not apply to `type: local`"),
+        "{err}"
+    );
+}

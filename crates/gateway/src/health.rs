@@ -1,8 +1,9 @@
 //! The health report: five checks and the guide's metrics, computed from live state.
 
 use crate::{GatewayState, sys};
+use openclaw_agent::provider::ModelState;
 use openclaw_protocol::health::Checks;
-use openclaw_protocol::{CheckResult, HealthMetrics, HealthReport};
+use openclaw_protocol::{CheckResult, HealthMetrics, HealthReport, LocalModelHealth};
 use std::sync::atomic::Ordering;
 
 const MB: f64 = 1024.0 * 1024.0;
@@ -71,6 +72,21 @@ pub async fn build_report(state: &GatewayState) -> HealthReport {
             avg_response_time_ms: round3(stats.avg_response_ms()),
             error_rate_24h: round3(stats.error_rate()),
         },
+        local_models: state
+            .agent
+            .local_models()
+            .into_iter()
+            .map(|m| LocalModelHealth {
+                provider: m.provider,
+                path: m.path.display().to_string(),
+                state: m.state.as_str().to_owned(),
+                memory_mb: round3(m.memory_bytes as f64 / MB),
+                tools: m.tools,
+                load_seconds: m.load_time.map(|d| round3(d.as_secs_f64())),
+                queued: m.queued as u64,
+                error: m.error,
+            })
+            .collect(),
     }
 }
 
@@ -99,11 +115,21 @@ fn gateway_check(state: &GatewayState) -> CheckResult {
 fn agent_check(state: &GatewayState) -> CheckResult {
     let chain = state.agent.chain().states();
     let unavailable = state.agent.unavailable_providers();
+    let locals = state.agent.local_models();
     if chain.is_empty() && unavailable.is_empty() {
-        return CheckResult::degraded(
+        let local_hint = locals
+            .first()
+            .map(|m| {
+                format!(
+                    ", or put a GGUF chat model at {} (scripts/fetch-model.sh)",
+                    m.path.display()
+                )
+            })
+            .unwrap_or_default();
+        return CheckResult::degraded(format!(
             "no LLM provider configured: add providers.anthropic.api_key or providers.openai.api_key \
-             (or an OpenAI-compatible base_url) to config.yaml",
-        );
+             (or an OpenAI-compatible base_url) to config.yaml{local_hint}"
+        ));
     }
     let mut problems: Vec<String> = unavailable
         .iter()
@@ -120,9 +146,34 @@ fn agent_check(state: &GatewayState) -> CheckResult {
             ));
         }
     }
+    for m in &locals {
+        match m.state {
+            ModelState::Absent => problems.push(format!(
+                "{}: no model file at {}",
+                m.provider,
+                m.path.display()
+            )),
+            ModelState::Failed => problems.push(format!(
+                "{}: {}",
+                m.provider,
+                m.error.as_deref().unwrap_or("the model failed to load")
+            )),
+            _ => {}
+        }
+    }
     let names: Vec<String> = chain
         .iter()
-        .map(|s| format!("{} ({})", s.name, s.model))
+        .map(|s| {
+            let local = locals.iter().find(|m| m.provider == s.name).map(|m| {
+                let tools = match m.tools {
+                    Some(true) => ", tools on",
+                    Some(false) => ", tools off: its chat template has no tool support",
+                    None => "",
+                };
+                format!(", {}{tools}", m.state.as_str())
+            });
+            format!("{} ({}{})", s.name, s.model, local.unwrap_or_default())
+        })
         .collect();
     let listed = if names.is_empty() {
         "none usable".to_owned()

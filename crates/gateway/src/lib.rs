@@ -182,10 +182,11 @@ fn new_state(
         store: options.store.clone(),
     });
     let nodes = Arc::new(node_router::NodeRouter::new(metrics.clone()));
-    let mut agent = Agent::new(
+    let mut agent = Agent::with_models_dir(
         options.config.clone(),
         options.store.clone(),
         telemetry.clone(),
+        Some(&options.data_dir.join("models")),
     );
     // Node capabilities become tools only where there is a node to serve them.
     let has_nodes =

@@ -114,6 +114,33 @@ pub struct HealthReport {
     pub uptime_seconds: f64,
     pub checks: Checks,
     pub metrics: HealthMetrics,
+    /// Models run in-process by `local` providers (beyond the guide's shape; left out when
+    /// there are none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub local_models: Vec<LocalModelHealth>,
+}
+
+/// One in-process model: where it is and whether it is in memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LocalModelHealth {
+    /// The provider's name in config (`local` for the default model).
+    pub provider: String,
+    pub path: String,
+    /// `absent` (no file), `unloaded` (on disk; loads on the next request), `loading`, `ready`,
+    /// or `failed` (the last load failed; `error` says why).
+    pub state: String,
+    /// Memory held by the loaded weights, 0 unless ready.
+    pub memory_mb: f64,
+    /// Whether the model is offered tools: `false` when its chat template has no tool support;
+    /// absent until the model has been loaded once (the template is inside the file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_seconds: Option<f64>,
+    /// Requests waiting behind the one being generated.
+    pub queued: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[cfg(test)]

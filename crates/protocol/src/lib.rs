@@ -13,7 +13,7 @@ pub mod health;
 pub mod node;
 pub mod status;
 
-pub use health::{CheckResult, CheckStatus, HealthMetrics, HealthReport};
+pub use health::{CheckResult, CheckStatus, HealthMetrics, HealthReport, LocalModelHealth};
 pub use status::StatusReport;
 
 /// Protocol revision spoken on the gateway WebSocket (the upstream gateway's framing, v4).

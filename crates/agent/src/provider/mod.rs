@@ -1,10 +1,20 @@
 //! LLM providers: the Anthropic Messages API and OpenAI Chat Completions (which also serves
-//! Ollama, llama.cpp server, vLLM and OpenRouter through `base_url`), both streamed over SSE.
+//! Ollama, llama.cpp server, vLLM and OpenRouter through `base_url`), both streamed over SSE,
+//! and (feature `local-model`) GGUF models run in-process by llama.cpp.
 
 mod anthropic;
+#[cfg(feature = "local-model")]
+mod local;
+mod local_types;
 mod openai;
 
 pub use anthropic::Anthropic;
+#[cfg(feature = "local-model")]
+pub use local::Local;
+pub use local_types::{
+    DEFAULT_MODEL_FILE, LocalModelStatus, LocalSettings, ModelState, default_model,
+    resolve_model_path,
+};
 pub use openai::OpenAi;
 
 use crate::error::{ErrorKind, ProviderError, parse_retry_after};
@@ -12,7 +22,8 @@ use crate::types::{ChatRequest, Completion, StreamEvent};
 use eventsource_stream::{Event, Eventsource};
 use futures_util::future::BoxFuture;
 use futures_util::{Stream, StreamExt};
-use openclaw_config::{NamedProvider, ProviderKind};
+use openclaw_config::{NamedProvider, ProviderConfig, ProviderKind};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -34,6 +45,10 @@ pub trait Provider: Send + Sync {
     /// Checks that the provider answers and accepts the key, without spending tokens (lists its
     /// models).
     fn check_access(&self) -> BoxFuture<'_, Result<(), ProviderError>>;
+    /// The model's state, for providers that run one in this process.
+    fn local_status(&self) -> Option<LocalModelStatus> {
+        None
+    }
 }
 
 /// `GET url` with the given headers; Ok on 2xx, the classified error otherwise.
@@ -80,6 +95,35 @@ pub type Unavailable = (String, String);
 
 /// Builds the providers named in config, in failover order, and lists those this build cannot run.
 pub fn from_config(providers: &[NamedProvider]) -> (Vec<Arc<dyn Provider>>, Vec<Unavailable>) {
+    from_config_in(providers, None)
+}
+
+/// The settings of a `local` provider: config values over the defaults. `models_dir`
+/// (`<data dir>/models`) resolves a relative or missing `model_path`; `None` when neither tells
+/// where the model is.
+pub fn local_settings(c: &ProviderConfig, models_dir: Option<&Path>) -> Option<LocalSettings> {
+    let path = resolve_model_path(c.model_path.as_deref(), models_dir)?;
+    let mut s = LocalSettings::new(path);
+    if let Some(n) = c.context_tokens {
+        s.context_tokens = n;
+    }
+    if let Some(n) = c.threads {
+        s.threads = n;
+    }
+    if let Some(n) = c.max_tokens {
+        s.max_tokens = n;
+    }
+    if let Some(n) = c.idle_unload_seconds {
+        s.idle_unload = Duration::from_secs(n);
+    }
+    Some(s)
+}
+
+/// [`from_config`], with the models directory that `local` providers resolve paths against.
+pub fn from_config_in(
+    providers: &[NamedProvider],
+    models_dir: Option<&Path>,
+) -> (Vec<Arc<dyn Provider>>, Vec<Unavailable>) {
     let mut built: Vec<Arc<dyn Provider>> = Vec::new();
     let mut skipped = Vec::new();
     for p in providers {
@@ -111,14 +155,44 @@ pub fn from_config(providers: &[NamedProvider]) -> (Vec<Arc<dyn Provider>>, Vec<
                 &p.name,
                 settings("https://api.openai.com/v1", "gpt-4o"),
             ))),
-            ProviderKind::Local => skipped.push((
-                p.name.clone(),
-                "the embedded llama.cpp provider is not part of this build yet".to_owned(),
-            )),
+            ProviderKind::Local => match local_settings(c, models_dir) {
+                None => skipped.push((
+                    p.name.clone(),
+                    "it has no model_path (and no data dir to look in)".to_owned(),
+                )),
+                Some(settings) => local_provider(&p.name, settings, &mut built, &mut skipped),
+            },
         }
     }
     (built, skipped)
 }
+
+#[cfg(feature = "local-model")]
+fn local_provider(
+    name: &str,
+    settings: LocalSettings,
+    built: &mut Vec<Arc<dyn Provider>>,
+    _skipped: &mut Vec<Unavailable>,
+) {
+    built.push(Arc::new(Local::new(name, settings)));
+}
+
+#[cfg(not(feature = "local-model"))]
+fn local_provider(
+    name: &str,
+    _settings: LocalSettings,
+    _built: &mut Vec<Arc<dyn Provider>>,
+    skipped: &mut Vec<Unavailable>,
+) {
+    skipped.push((
+        name.to_owned(),
+        "this build has no embedded llama.cpp (cargo feature `local-model` of openclaw-agent)"
+            .to_owned(),
+    ));
+}
+
+/// Whether this build can run `local` providers.
+pub const LOCAL_MODEL_BUILT: bool = cfg!(feature = "local-model");
 
 /// The process-wide HTTP client, built on first use (never at start-up).
 pub(crate) fn http_client() -> Result<&'static reqwest::Client, String> {

