@@ -24,7 +24,7 @@ fi
 need=()
 for pkg in chromium prometheus nginx docker-compose systemd openssl xvfb xauth dbus dbus-x11 dunst \
   speech-dispatcher speech-dispatcher-espeak-ng espeak-ng iproute2 \
-  pkg-config cmake clang libclang-dev libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev \
+  pkg-config cmake g++ clang libclang-dev libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev \
   libxcb1-dev libxcb-randr0-dev libspeechd-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
