@@ -560,6 +560,13 @@ pub struct DeviceNodeConfig {
     pub priority: u32,
 }
 
+impl DeviceNodeConfig {
+    /// `ip:port` as the gateway dials it (IPv6 in brackets).
+    pub fn address(&self) -> String {
+        std::net::SocketAddr::new(self.tailscale_ip, self.port).to_string()
+    }
+}
+
 fn default_node_port() -> u16 {
     DEFAULT_NODE_PORT
 }

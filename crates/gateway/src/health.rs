@@ -1,7 +1,7 @@
 //! The health report: five checks and the guide's metrics, computed from live state.
 
 use crate::{GatewayState, sys};
-use openclaw_agent::provider::ModelState;
+use openclaw_agent::provider::{LocalModelStatus, ModelState};
 use openclaw_protocol::health::Checks;
 use openclaw_protocol::{CheckResult, HealthMetrics, HealthReport, LocalModelHealth};
 use std::sync::atomic::Ordering;
@@ -36,9 +36,11 @@ pub async fn build_report(state: &GatewayState) -> HealthReport {
     let channels = state.channels.read().map(|c| c.clone()).unwrap_or_default();
     let connected_channels = channels.iter().filter(|c| c.connected).count() as u64;
 
+    // Read once: each local model's status looks at its file.
+    let locals = state.agent.local_models();
     let checks = Checks {
         gateway: gateway_check(state),
-        agent: agent_check(state),
+        agent: agent_check(state, &locals),
         channels: channels_check(&channels),
         memory: memory_check(state, &facts, rss),
         disk: disk_check(state),
@@ -72,9 +74,7 @@ pub async fn build_report(state: &GatewayState) -> HealthReport {
             avg_response_time_ms: round3(stats.avg_response_ms()),
             error_rate_24h: round3(stats.error_rate()),
         },
-        local_models: state
-            .agent
-            .local_models()
+        local_models: locals
             .into_iter()
             .map(|m| LocalModelHealth {
                 provider: m.provider,
@@ -112,10 +112,9 @@ fn gateway_check(state: &GatewayState) -> CheckResult {
     }
 }
 
-fn agent_check(state: &GatewayState) -> CheckResult {
+fn agent_check(state: &GatewayState, locals: &[LocalModelStatus]) -> CheckResult {
     let chain = state.agent.chain().states();
     let unavailable = state.agent.unavailable_providers();
-    let locals = state.agent.local_models();
     if chain.is_empty() && unavailable.is_empty() {
         let local_hint = locals
             .first()
@@ -146,7 +145,7 @@ fn agent_check(state: &GatewayState) -> CheckResult {
             ));
         }
     }
-    for m in &locals {
+    for m in locals {
         match m.state {
             ModelState::Absent => problems.push(format!(
                 "{}: no model file at {}",

@@ -99,7 +99,7 @@ impl NodeRouter {
             .iter()
             .filter(|(name, _)| !paired.iter().any(|p| &p.name == *name))
             .map(|(name, c)| {
-                let address = std::net::SocketAddr::new(c.tailscale_ip, c.port).to_string();
+                let address = c.address();
                 NodeStatus {
                     name: name.clone(),
                     detail: format!(
@@ -130,7 +130,7 @@ impl NodeRouter {
         let mut links = Vec::new();
         for mut record in nodes {
             if let Some(c) = config.device_nodes.get(&record.name) {
-                record.address = std::net::SocketAddr::new(c.tailscale_ip, c.port).to_string();
+                record.address = c.address();
                 record.priority = i64::from(c.priority);
             }
             let status = NodeStatus {

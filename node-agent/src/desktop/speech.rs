@@ -28,10 +28,7 @@ impl Speech for Tts {
         let failed = |what: &str, e: tts::Error| {
             CapabilityError::Failed(format!("the speech engine could not {what}: {e}"))
         };
-        let mut engine = self
-            .engine
-            .lock()
-            .map_err(|_| CapabilityError::Failed("the speech engine crashed earlier".into()))?;
+        let mut engine = self.engine.lock().map_err(|_| crashed())?;
         if let Some(name) = &p.voice {
             let voices = engine.voices().map_err(|e| failed("list its voices", e))?;
             let voice = voices
@@ -77,16 +74,12 @@ impl Speech for Tts {
             })?;
         drop(engine);
         // Answer once speech has really started, so "spoken" means the engine is producing audio.
-        let ids = self
-            .started
-            .ids
-            .lock()
-            .map_err(|_| CapabilityError::Failed("the speech engine crashed earlier".into()))?;
+        let ids = self.started.ids.lock().map_err(|_| crashed())?;
         let (mut ids, timeout) = self
             .started
             .changed
             .wait_timeout_while(ids, START_TIMEOUT, |ids| !ids.contains(&id))
-            .map_err(|_| CapabilityError::Failed("the speech engine crashed earlier".into()))?;
+            .map_err(|_| crashed())?;
         if timeout.timed_out() {
             return Err(CapabilityError::Failed(format!(
                 "the speech engine took the text but did not start speaking within {} s: check its audio output (speech-dispatcher's log)",
@@ -96,6 +89,11 @@ impl Speech for Tts {
         ids.retain(|i| *i != id);
         Ok(())
     }
+}
+
+/// A lock poisoned by a panic inside the engine on an earlier call.
+fn crashed() -> CapabilityError {
+    CapabilityError::Failed("the speech engine crashed earlier".into())
 }
 
 /// Maps a speed factor (1.0 = normal) onto the engine's own scale: below 1 between its minimum
