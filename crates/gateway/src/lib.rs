@@ -399,28 +399,32 @@ async fn after_start(state: Arc<GatewayState>, config_digest: Option<(PathBuf, S
     let Some((path, digest)) = config_digest else {
         return;
     };
-    let store = state.store.clone();
-    let previous = tokio::task::spawn_blocking(move || {
-        let previous = store.meta("config_sha256")?;
-        if previous.as_deref() != Some(digest.as_str()) {
-            store.set_meta("config_sha256", &digest)?;
+    let (store, audit) = (state.store.clone(), state.audit.clone());
+    // The event is on disk before the new digest is stored: a gateway stopped in between
+    // reports the change again on its next start rather than never.
+    let recorded = tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let previous = store.meta("config_sha256").map_err(|e| e.to_string())?;
+        if previous.as_deref() == Some(digest.as_str()) {
+            return Ok(());
         }
-        Ok::<_, openclaw_store::Error>((previous, digest))
-    })
-    .await;
-    match previous {
-        Ok(Ok((previous, digest))) if previous.as_deref() != Some(digest.as_str()) => {
-            state.audit.record(
+        audit
+            .record_now(
                 "config.changed",
                 serde_json::json!({
                     "path": path.display().to_string(),
                     "from_sha256": previous,
                     "to_sha256": digest,
                 }),
-            );
-        }
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "could not compare config digest"),
+            )
+            .map_err(|e| e.to_string())?;
+        store
+            .set_meta("config_sha256", &digest)
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    match recorded {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not compare or record the config digest"),
         Err(e) => tracing::warn!(error = %e, "config digest task failed"),
     }
 }
