@@ -97,3 +97,31 @@ async fn streams_an_answer_and_refuses_past_the_queue_bound() {
     }
     assert!(ok >= 1 && busy >= 1, "ok {ok}, busy {busy}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_idle_release_the_next_question_loads_the_model_again() {
+    let mut settings = LocalSettings::new(model());
+    settings.max_tokens = 24;
+    settings.threads = 2;
+    settings.idle_unload = Duration::from_millis(300);
+    let local = Local::new("local", settings);
+    let ask = || async {
+        let request = question();
+        let mut sink = |_: StreamEvent| {};
+        tokio::time::timeout(Duration::from_secs(60), local.complete(&request, &mut sink))
+            .await
+            .expect("answer within 60 s")
+    };
+    for round in 0..2 {
+        let done = ask().await.unwrap();
+        assert!(done.text.contains("Paris"), "round {round}: {done:?}");
+        assert_eq!(local.local_status().unwrap().state, ModelState::Ready);
+        // The worker drops the model and leaves; the next question starts a new one.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while local.local_status().unwrap().state != ModelState::Unloaded {
+            assert!(std::time::Instant::now() < deadline, "not released");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(local.local_status().unwrap().memory_bytes, 0);
+    }
+}

@@ -7,7 +7,8 @@
 //!   over, as for a remote provider's 529).
 //! - Nothing happens at start-up: the worker thread, the llama.cpp backend and the model are all
 //!   created by the first request. After `idle_unload` without a request the model is dropped,
-//!   so an idle gateway goes back to its few MB.
+//!   the worker thread ends and `openclaw-reclaim` hands the freed heap and the inference code's
+//!   pages back to the OS, so an idle gateway goes back to its few MB.
 //! - A request whose future is dropped (the client went away) sets its cancel flag; the worker
 //!   checks it between tokens, and skips requests cancelled while they waited.
 //! - The prompt is rendered with the chat template stored in the GGUF (llama.cpp's built-in
@@ -43,14 +44,17 @@ pub struct Local {
     label: String,
     settings: LocalSettings,
     shared: Arc<Shared>,
-    /// The worker's queue; created with the worker on the first request.
-    worker: Mutex<Option<SyncSender<Job>>>,
 }
 
-/// State the worker publishes for `/health`.
+/// What the provider and its worker thread share.
 struct Shared {
+    /// Published for `/health`.
     status: Mutex<Status>,
     queued: AtomicUsize,
+    /// The worker's queue: created with the worker by the first request, emptied by the worker
+    /// when it leaves after the idle time (under this lock, so no job can slip into a queue
+    /// nobody reads).
+    worker: Mutex<Option<SyncSender<Job>>>,
 }
 
 struct Status {
@@ -118,8 +122,8 @@ impl Local {
                     error: None,
                 }),
                 queued: AtomicUsize::new(0),
+                worker: Mutex::new(None),
             }),
-            worker: Mutex::new(None),
         }
     }
 
@@ -129,7 +133,7 @@ impl Local {
 
     /// Queues `job`, starting the worker on first use (or again, should it have died).
     fn submit(&self, job: Job) -> Result<(), ProviderError> {
-        let mut worker = self.worker.lock().unwrap_or_else(|p| p.into_inner());
+        let mut worker = self.shared.worker.lock().unwrap_or_else(|p| p.into_inner());
         let mut job = job;
         for _ in 0..2 {
             let tx = match worker.as_ref() {
@@ -297,28 +301,40 @@ fn set_status(shared: &Shared, f: impl FnOnce(&mut Status)) {
 fn worker(name: &str, settings: &LocalSettings, shared: &Shared, rx: &Receiver<Job>) {
     let mut loaded: Option<Loaded> = None;
     loop {
-        let job = if loaded.is_some() {
-            match rx.recv_timeout(settings.idle_unload) {
-                Ok(job) => job,
-                Err(RecvTimeoutError::Timeout) => {
-                    drop(loaded.take());
+        let job = match rx.recv_timeout(settings.idle_unload) {
+            Ok(job) => job,
+            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {
+                let was_loaded = loaded.take().is_some();
+                if was_loaded {
                     set_status(shared, |s| {
                         s.state = ModelState::Unloaded;
                         s.memory_bytes = 0;
                     });
-                    tracing::info!(
-                        provider = name,
-                        idle_s = settings.idle_unload.as_secs(),
-                        "local model released after idle time"
-                    );
-                    continue;
                 }
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-        } else {
-            match rx.recv() {
-                Ok(job) => job,
-                Err(_) => return,
+                // Leave, unless a job arrived meanwhile: `submit` sends while holding this lock,
+                // so once the slot is empty the next request starts a new worker.
+                let mut slot = shared.worker.lock().unwrap_or_else(|p| p.into_inner());
+                match rx.try_recv() {
+                    Ok(job) => job,
+                    Err(_) => {
+                        *slot = None;
+                        drop(slot);
+                        if was_loaded {
+                            // The model's memory is freed, but glibc keeps the freed heap and
+                            // the inference code stays mapped: hand both back so the idle
+                            // gateway returns to its few MB.
+                            let released = openclaw_reclaim::release_unused_memory();
+                            tracing::info!(
+                                provider = name,
+                                idle_s = settings.idle_unload.as_secs(),
+                                %released,
+                                "local model released after idle time"
+                            );
+                        }
+                        return;
+                    }
+                }
             }
         };
         shared.queued.fetch_sub(1, Ordering::Relaxed);
