@@ -11,8 +11,10 @@
 # How: run the release gateway under valgrind's callgrind through the usual scenarios (no
 # config; an OpenAI-compatible provider answering a chat turn, plain and streamed; a local model
 # present but not loaded), collect every function that ran, keep those the binary defines, in
-# their current address order. Symbols that later disappear (renamed, inlined) are ignored by
-# the linker, so a stale list only costs locality; re-run this after big changes.
+# their current address order. Done for the default build and for `--no-default-features`
+# (cargo features change the symbol hashes of the crates they touch), the two lists joined.
+# Symbols that later disappear (renamed, inlined) are ignored by the linker, so a stale list
+# only costs locality; re-run this after big changes.
 #
 # Usage: scripts/symbol-order.sh        (needs valgrind; installs it with apt when missing)
 set -euo pipefail
@@ -24,7 +26,6 @@ if ! command -v valgrind >/dev/null; then
     apt-get install -y -qq valgrind >/dev/null
 fi
 
-cargo build --release --locked -p openclaw-server
 bin="$CARGO_TARGET_DIR/release/openclaw"
 work="$(mktemp -d)"
 cleanup() {
@@ -108,20 +109,25 @@ trace() {
     echo "traced: $name" >&2
 }
 
-trace bare ""
-trace openai "providers:
-  openai:
-    api_key: sk-trace
-    base_url: http://127.0.0.1:$llm_port/v1
-    model: gpt-4o-mini
-" "$chat" "$chat_stream"
-trace local "providers:
-  local:
-    idle_unload_seconds: 60
-"
-
-nm --defined-only "$bin" >"$work/nm.txt"
-python3 - "$work" >server/symbol-order.txt <<'PY'
+# trace_build NAME CARGO_ARGS...: build, trace every scenario, list the functions that ran.
+trace_build() {
+    local build="$1"
+    shift
+    cargo build --release --locked -p openclaw-server "$@"
+    rm -f "$work"/*.callgrind
+    trace bare ""
+    trace openai "providers:
+      openai:
+        api_key: sk-trace
+        base_url: http://127.0.0.1:$llm_port/v1
+        model: gpt-4o-mini
+    " "$chat" "$chat_stream"
+    trace local "providers:
+      local:
+        idle_unload_seconds: 60
+    "
+    nm --defined-only "$bin" >"$work/nm.txt"
+    python3 - "$work" >"$work/$build.order" <<'PY'
 import glob, re, sys
 work = sys.argv[1]
 ran = set()
@@ -135,10 +141,15 @@ for line in open(f"{work}/nm.txt"):
     parts = line.split()
     if len(parts) == 3 and parts[1] in "tTwW" and parts[2] in ran:
         rows.append((int(parts[0], 16), parts[2]))
-seen = set()
 for _, name in sorted(rows):
-    if name not in seen:
-        seen.add(name)
-        print(name)
+    print(name)
 PY
+    echo "$build build: $(wc -l <"$work/$build.order") functions ran" >&2
+}
+
+# The lean build first, the default one last: the binary left in target/ is the default one.
+trace_build lean --no-default-features
+trace_build default
+# One list for both; a name shared by both builds is kept once, where it first appears.
+awk '!seen[$0]++' "$work/default.order" "$work/lean.order" >server/symbol-order.txt
 echo "server/symbol-order.txt: $(wc -l <server/symbol-order.txt) functions" >&2
