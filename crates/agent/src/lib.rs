@@ -18,4 +18,6 @@ pub use chain::{ChainError, ChainPolicy, ProviderChain};
 pub use error::{ErrorKind, ProviderError};
 pub use runtime::{Agent, AgentError, AgentEvent, Inbound, Reply, ReplyKind};
 pub use telemetry::{NoTelemetry, Telemetry};
-pub use types::{ChatRequest, Completion, StreamEvent, ToolCall, ToolSpec, Turn, Usage};
+pub use types::{
+    ChatRequest, Completion, StopReason, StreamEvent, ToolCall, ToolSpec, Turn, Usage,
+};

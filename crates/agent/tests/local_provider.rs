@@ -1,10 +1,11 @@
 //! The `local` provider with the real SmolLM2-135M-Instruct model (scripts/fetch-model.sh caches
-//! it in ~/.cache/openclaw/models): streaming, the bounded queue's busy error, status.
+//! it in ~/.cache/openclaw/models): streaming, the bounded queue's busy error, status, the idle
+//! release, and Hermes tool calls with a copy whose template declares tools.
 #![cfg(feature = "local-model")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use openclaw_agent::provider::{Local, LocalSettings, ModelState, Provider};
-use openclaw_agent::{ChatRequest, ErrorKind, StreamEvent, Turn};
+use openclaw_agent::{ChatRequest, ErrorKind, StopReason, StreamEvent, ToolCall, ToolSpec, Turn};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,4 +125,76 @@ async fn after_the_idle_release_the_next_question_loads_the_model_again() {
         }
         assert_eq!(local.local_status().unwrap().memory_bytes, 0);
     }
+}
+
+/// SmolLM2 with a chat template that declares tools (scripts/tool-model.sh).
+fn tool_model() -> PathBuf {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/tool-model.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .output()
+        .expect("run scripts/tool-model.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_with_tools_turns_tools_on_and_a_hermes_call_comes_back_parsed() {
+    let mut settings = LocalSettings::new(tool_model());
+    settings.max_tokens = 60;
+    settings.threads = 2;
+    let local = Local::new("local", settings);
+    let memory_search = ToolSpec {
+        name: "memory_search".into(),
+        description: "Search long-term memory for notes saved earlier.".into(),
+        parameters: serde_json::json!({"type": "object",
+            "properties": {"query": {"type": "string"}}, "required": ["query"]}),
+    };
+    // Earlier turns in which the assistant answered with calls (as the agent loop records them):
+    // 135M parameters follow a pattern better than an instruction. Greedy decoding makes the
+    // outcome the same on every run.
+    let mut turns = Vec::new();
+    for (i, topic) in ["coffee", "tea", "music"].iter().enumerate() {
+        turns.push(Turn::User(format!("Search my memory for {topic}.")));
+        turns.push(Turn::Assistant {
+            text: String::new(),
+            tool_calls: vec![ToolCall {
+                id: format!("c{i}"),
+                name: "memory_search".into(),
+                arguments: serde_json::json!({"query": topic}),
+            }],
+        });
+    }
+    turns.push(Turn::User("Search my memory for birthday.".into()));
+    let request = ChatRequest {
+        system: "You are a helpful assistant.".into(),
+        turns,
+        tools: vec![memory_search],
+        max_tokens: None,
+    };
+    let mut streamed = String::new();
+    let mut sink = |ev: StreamEvent| {
+        if let StreamEvent::TextDelta(t) = ev {
+            streamed.push_str(&t);
+        }
+    };
+    let done = tokio::time::timeout(Duration::from_secs(60), local.complete(&request, &mut sink))
+        .await
+        .expect("answer within 60 s")
+        .unwrap();
+    assert_eq!(local.local_status().unwrap().tools, Some(true));
+    assert_eq!(done.stop, StopReason::ToolUse, "{done:?}");
+    assert_eq!(done.tool_calls.len(), 1, "{done:?}");
+    assert_eq!(done.tool_calls[0].name, "memory_search");
+    assert_eq!(
+        done.tool_calls[0].arguments,
+        serde_json::json!({"query": "birthday"})
+    );
+    // The call's JSON was held back from the stream: nothing of it reached the user as text.
+    assert!(!streamed.contains("tool_call"), "{streamed:?}");
+    assert!(!streamed.contains("memory_search"), "{streamed:?}");
 }
