@@ -11,13 +11,13 @@
 //! Knobs: BENCH_RUNS (per side, default 10), BENCH_TOKENS (reply length, default 128),
 //! BENCH_THREADS (default 2).
 //!
-//! Measured 2026-11-29 on the 2-core dev VM (busy with another build; BENCH_RUNS=5, 128 tokens,
-//! 2 threads): bare TTFT p50 404.5 ms, 78.2 tokens/s; gateway TTFT p50 405.3 ms (+0.2%),
-//! 81.4 tokens/s (+4.1%, within noise); model load 120 ms bare, 115 ms in the gateway; prompt 95
-//! tokens on both sides. Gateway RSS idle 9.2 MiB, model ready 121.9 MiB, released 27.9 MiB (the
-//! allocator keeps part of the freed heap). Start-up (gateway bench, BENCH_RUNS=21): warm start
-//! median 3.83 ms with the feature, 4.25 ms without (noise); idle RSS 9.77 MB with, 8.12 MB
-//! without (the binary is 14.3 MB vs 8.0 MB; libstdc++ is linked statically, no libgomp).
+//! Measured 2026-11-29 on the 2-core dev VM (quiet; BENCH_RUNS=11, 128 tokens, 2 threads): bare
+//! TTFT p50 369.0 ms, 84.7 tokens/s; gateway TTFT p50 366.2 ms (-0.8%, noise), 87.2 tokens/s;
+//! model load 82 ms bare, 102 ms in the gateway; prompt 95 tokens on both sides. Gateway RSS idle
+//! 5.9 MiB, model ready 120.4 MiB, released 9.6 MiB (what stays is llama.cpp's process-wide
+//! tables: the 2.1 MiB Unicode flags table and 0.5 MiB of ggml f16 tables). Start-up (gateway
+//! bench, BENCH_RUNS=21): warm start median 3.69 ms with the feature, 3.40 ms without; idle RSS
+//! 5.56 MB with, 5.36 MB without (binary 13.9 MB vs 7.9 MB).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -152,6 +152,7 @@ fn gateway_run(gw: &GatewayProcess) -> (Run, u64) {
     let start = Instant::now();
     tcp.write_all(req.as_bytes()).unwrap();
     let mut seen = String::new();
+    let mut scanned = 0;
     let mut first = None;
     let mut last = start;
     let mut buf = [0u8; 16384];
@@ -160,13 +161,25 @@ fn gateway_run(gw: &GatewayProcess) -> (Run, u64) {
         if n == 0 {
             break;
         }
-        let chunk = String::from_utf8_lossy(&buf[..n]);
-        if chunk.contains("\"content\":\"") && !chunk.contains("\"content\":\"\"") {
-            let now = Instant::now();
-            first.get_or_insert(now);
-            last = now;
+        let now = Instant::now();
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        // Look at each complete SSE event line, not at the read: one read may carry the role
+        // chunk (empty content) and the first token together.
+        let complete = seen.rfind('\n').map_or(0, |i| i + 1);
+        for line in seen[scanned..complete].lines() {
+            let Some(event) = line
+                .strip_prefix("data: ")
+                .and_then(|d| serde_json::from_str::<Value>(d).ok())
+            else {
+                continue;
+            };
+            let content = &event["choices"][0]["delta"]["content"];
+            if content.as_str().is_some_and(|c| !c.is_empty()) {
+                first.get_or_insert(now);
+                last = now;
+            }
         }
-        seen.push_str(&chunk);
+        scanned = complete;
         if seen.contains("data: [DONE]") {
             break;
         }
