@@ -18,7 +18,11 @@ fn main() {
     if target != "x86_64-unknown-linux-gnu" || plain {
         return;
     }
-    let order = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("symbol-order.txt");
+    // Cargo's run-time value: a build script reused from another checkout keeps its old env!.
+    let Ok(manifest_dir) = std::env::var("CARGO_MANIFEST_DIR") else {
+        return;
+    };
+    let order = std::path::Path::new(&manifest_dir).join("symbol-order.txt");
     if order.is_file() {
         println!(
             "cargo:rustc-link-arg-bin=openclaw=-Wl,--symbol-ordering-file={}",

@@ -256,6 +256,19 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
     proc_status_number(pid, "VmRSS")
 }
 
+/// The repository's root directory.
+///
+/// From cargo's run-time `CARGO_MANIFEST_DIR`, not the compile-time `env!`: CI reuses one target
+/// dir across checkouts in different places, and a test binary cargo did not rebuild would
+/// otherwise point at a checkout that is gone (or at another, silently).
+pub fn repo_root() -> PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest
+        .parent()
+        .map_or(manifest.clone(), Path::to_path_buf)
+}
+
 /// Number of threads of a process.
 pub fn thread_count(pid: u32) -> Option<u64> {
     proc_status_number(pid, "Threads")
@@ -266,7 +279,7 @@ pub fn thread_count(pid: u32) -> Option<u64> {
 pub fn smollm2_model() -> Result<PathBuf> {
     static PATH: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
     PATH.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/fetch-model.sh");
+        let script = repo_root().join("scripts/fetch-model.sh");
         let out = Command::new("bash")
             .arg(&script)
             .env("FETCH_MODEL_CACHE_ONLY", "1")

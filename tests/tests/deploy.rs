@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn deploy_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+    openclaw_tests::repo_root().join("deploy")
 }
 
 fn run(cmd: &mut Command) -> (bool, String) {

@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 fn e2e_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("e2e");
+    let dir = openclaw_tests::repo_root().join("tests/e2e");
     assert!(
         dir.join("node_modules/playwright-core").exists()
             && dir.join("node_modules/openai").exists(),

@@ -10,8 +10,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/fetch-model.sh");
-
 fn write_exe(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -103,7 +101,7 @@ fn run(dir: &Path, bin: &Path) -> (i32, String) {
         }
     }
     let out = Command::new(which("bash"))
-        .arg(SCRIPT)
+        .arg(openclaw_tests::repo_root().join("scripts/fetch-model.sh"))
         .arg(dir.join("models"))
         .env_clear()
         .env("PATH", format!("{}:{}", bin.display(), tools.display()))

@@ -205,11 +205,12 @@ fn invalid_config_exits_78_listing_every_problem() {
 
 #[test]
 fn config_validate_accepts_the_example_and_reports_a_bad_port_override() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/config.example.yaml");
+    let example = openclaw_tests::repo_root().join("deploy/config.example.yaml");
     let dir = tempfile::tempdir().unwrap();
     let run = |env: &[(&str, &str)]| {
         let mut cmd = base_command(dir.path(), None);
-        cmd.args(["config", "validate", example])
+        cmd.args(["config", "validate"])
+            .arg(&example)
             .env("NO_COLOR", "1");
         for (k, v) in env {
             cmd.env(k, v);

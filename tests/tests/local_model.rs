@@ -11,7 +11,7 @@ use openclaw_tests::{
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -187,7 +187,7 @@ fn openai_client_plain_streamed_and_two_at_once() {
     )
     .unwrap();
     gw.wait_ready(Duration::from_secs(20)).unwrap();
-    let e2e = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("e2e");
+    let e2e = openclaw_tests::repo_root().join("tests/e2e");
     assert!(
         e2e.join("node_modules/openai").exists(),
         "tests/e2e/node_modules is missing: run ./scripts/install-deps.sh"

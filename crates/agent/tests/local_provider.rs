@@ -10,8 +10,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The repository root, from cargo's run-time CARGO_MANIFEST_DIR (a reused test binary's
+/// compile-time one may name a checkout that is gone).
+fn repo_root() -> PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest.join("../..")
+}
+
 fn model() -> PathBuf {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-model.sh");
+    let script = repo_root().join("scripts/fetch-model.sh");
     let out = std::process::Command::new("bash")
         .arg(&script)
         .env("FETCH_MODEL_CACHE_ONLY", "1")
@@ -129,7 +137,7 @@ async fn after_the_idle_release_the_next_question_loads_the_model_again() {
 
 /// SmolLM2 with a chat template that declares tools (scripts/tool-model.sh).
 fn tool_model() -> PathBuf {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/tool-model.sh");
+    let script = repo_root().join("scripts/tool-model.sh");
     let out = std::process::Command::new("bash")
         .arg(&script)
         .output()
