@@ -91,7 +91,7 @@ pub enum Command {
     /// Pair and manage device nodes (screen, camera, notifications, speech on your devices)
     #[command(subcommand)]
     Nodes(NodesCommand),
-    /// Local GGUF chat models in <data dir>/models (the `local` provider runs them in-process)
+    /// Local GGUF chat models in <data dir>/models (the `local` provider runs them with the built-in llama.cpp)
     #[command(subcommand)]
     Models(ModelsCommand),
     /// Run the production checklist against the config and the running gateway (exit 1 on a failure)
@@ -99,6 +99,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Internal: runs a local model for the gateway, which starts it and speaks to it on stdin
+    #[command(hide = true)]
+    ModelWorker,
 }
 
 #[derive(Subcommand, Debug)]
@@ -295,6 +298,13 @@ fn main() -> ExitCode {
             update::check(&cli.global, json, backup)
         }
         Command::Doctor { json } => doctor::run(&cli.global, json),
+        #[cfg(feature = "local-model")]
+        Command::ModelWorker => return openclaw_agent::provider::run_model_worker(),
+        #[cfg(not(feature = "local-model"))]
+        Command::ModelWorker => {
+            eprintln!("openclaw: this build has no local model support (feature `local-model`)");
+            exit::USAGE
+        }
         Command::Models(ModelsCommand::List { json }) => models_cmd::list(&cli.global, json),
         Command::Models(ModelsCommand::Add {
             file,

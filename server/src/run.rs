@@ -11,6 +11,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub fn gateway_run(global: &Global, host: Option<String>, port: Option<u16>) -> u8 {
+    // Local models run in a child (this binary again, `openclaw model-worker`): its exit gives
+    // all of llama.cpp's memory back, and a crash in it costs one answer, not the gateway.
+    // Nothing is started here; the first request to a local model starts it.
+    #[cfg(feature = "local-model")]
+    match std::env::current_exe() {
+        Ok(exe) => openclaw_agent::provider::run_local_models_in(exe, vec!["model-worker".into()]),
+        Err(e) => {
+            eprintln!("openclaw: cannot find this executable ({e}); local models run in-process")
+        }
+    }
     let (data_dir, _lock) = match claim_data_dir(global) {
         Ok(claimed) => claimed,
         Err(e) => {

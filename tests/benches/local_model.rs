@@ -5,7 +5,8 @@
 //! - gateway: `openclaw gateway run` (release build) with `providers.local`, streamed
 //!   `/v1/chat/completions` over a raw socket — TTFT is request written → first content delta,
 //!   tokens/s counts the deltas' tokens (`usage.completion_tokens`) after the first;
-//! - the gateway's RSS idle, with the model ready, and after `idle_unload_seconds`.
+//! - the gateway's RSS idle, with the model ready (and the model process's), and after
+//!   `idle_unload_seconds`.
 //!
 //! Run: `cargo build --release -p openclaw-server && cargo bench -p openclaw-tests --bench local_model`
 //! Knobs: BENCH_RUNS (per side, default 10), BENCH_TOKENS (reply length, default 128),
@@ -236,6 +237,10 @@ fn main() {
         gw_runs.push(gateway_run(&gw).0);
     }
     let loaded = rss_kib(pid).unwrap();
+    let model_process: u64 = openclaw_tests::child_pids(pid)
+        .into_iter()
+        .filter_map(rss_kib)
+        .sum();
     let (bt, bs) = summary("bare", &bare_runs);
     let (gt, gs) = summary("gateway", &gw_runs);
     println!(
@@ -256,10 +261,12 @@ fn main() {
     std::thread::sleep(Duration::from_millis(300));
     let released = rss_kib(pid).unwrap();
     println!(
-        "gateway RSS: idle {:.1} MiB, model ready {:.1} MiB, after idle_unload_seconds {:.1} MiB",
+        "gateway RSS: idle {:.1} MiB, model ready {:.1} MiB (+ model process {:.1} MiB), after idle_unload_seconds {:.1} MiB (model process gone: {})",
         idle as f64 / 1024.0,
         loaded as f64 / 1024.0,
-        released as f64 / 1024.0
+        model_process as f64 / 1024.0,
+        released as f64 / 1024.0,
+        openclaw_tests::child_pids(pid).is_empty()
     );
     gw.terminate(Duration::from_secs(15)).unwrap();
 }

@@ -269,6 +269,25 @@ pub fn repo_root() -> PathBuf {
         .map_or(manifest.clone(), Path::to_path_buf)
 }
 
+/// The child processes of `pid` (every thread's), from /proc.
+pub fn child_pids(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut children: Vec<u32> = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    children.sort_unstable();
+    children.dedup();
+    children
+}
+
 /// Number of threads of a process.
 pub fn thread_count(pid: u32) -> Option<u64> {
     proc_status_number(pid, "Threads")

@@ -6,7 +6,7 @@
 
 use openclaw_testkit::{FakeLlm, Script};
 use openclaw_tests::{
-    GatewayProcess, http_post_json, post_request, rss_kib, smollm2_model, thread_count,
+    GatewayProcess, child_pids, http_post_json, post_request, rss_kib, smollm2_model, thread_count,
 };
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -285,6 +285,10 @@ fn a_client_leaving_frees_the_worker_and_idle_releases_the_model() {
 
     let m = local_state(&gw);
     assert_eq!(m["state"], "ready", "{m}");
+    // The model runs in a child process (`openclaw model-worker`): the gateway itself stays small.
+    let children = child_pids(pid);
+    assert_eq!(children.len(), 1, "{children:?}");
+    let worker_rss = rss_kib(children[0]).unwrap();
     let loaded_rss = rss_kib(pid).unwrap();
     let loaded_threads = thread_count(pid).unwrap();
     // Released after idle_unload_seconds (3 s): the state, the worker thread and the resident
@@ -292,7 +296,10 @@ fn a_client_leaving_frees_the_worker_and_idle_releases_the_model() {
     let m = wait_state(&gw, "unloaded", Duration::from_secs(15));
     assert_eq!(m["memory_mb"], 0.0, "{m}");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !gw.stderr().contains("local model released after idle time") {
+    while !gw
+        .stderr()
+        .contains("local model released after idle time (its process ended)")
+    {
         assert!(Instant::now() < deadline, "{}", gw.stderr());
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -300,22 +307,24 @@ fn a_client_leaving_frees_the_worker_and_idle_releases_the_model() {
     let released_rss = rss_kib(pid).unwrap();
     let released_threads = thread_count(pid).unwrap();
     println!(
-        "RSS idle {idle_rss} KiB, loaded {loaded_rss} KiB, released {released_rss} KiB; \
-         threads {idle_threads} / {loaded_threads} / {released_threads}"
+        "gateway RSS idle {idle_rss} KiB, model loaded {loaded_rss} KiB (+ model process \
+         {worker_rss} KiB), released {released_rss} KiB; threads {idle_threads} / \
+         {loaded_threads} / {released_threads}"
     );
+    assert!(worker_rss > 60 * 1024, "model process {worker_rss} KiB");
+    // The model process has exited; the gateway is back where it was before the first question
+    // (the slack is the HTTP/JSON paths this test exercised, paged in since).
+    assert!(child_pids(pid).is_empty(), "{:?}", child_pids(pid));
     assert!(
-        loaded_rss > idle_rss + 60 * 1024,
-        "loaded {loaded_rss} KiB vs idle {idle_rss} KiB"
-    );
-    // The glibc heap is trimmed and the inference code unmapped: back within 4 MiB of idle.
-    // What stays is llama.cpp's process-wide state, made once and never freed: its Unicode
-    // flags table (2.1 MiB, built by the first tokenisation) and ggml's f16 tables (0.5 MiB).
-    assert!(
-        released_rss < idle_rss + 4 * 1024,
+        released_rss < idle_rss + 1024,
         "released {released_rss} KiB vs idle {idle_rss} KiB\n{}",
         gw.stderr()
     );
-    assert_eq!(released_threads, idle_threads, "the worker thread ended");
+    // (Fewer is fine: the runtime's blocking threads also end after 10 s idle.)
+    assert!(
+        released_threads <= idle_threads,
+        "the worker threads ended: {released_threads} vs {idle_threads}"
+    );
     gw.terminate(Duration::from_secs(15)).unwrap();
 }
 
@@ -437,4 +446,75 @@ fn models_cli_lists_adds_and_removes() {
     assert!(text.contains("no model"), "{text}");
     let (code, _, _) = cli(&["models", "bogus"]);
     assert_eq!(code, 64);
+}
+
+#[test]
+fn a_crash_of_the_model_process_costs_one_answer_not_the_gateway() {
+    let model = smollm2_model().unwrap();
+    let cfg = local_config(&model, "    max_tokens: 2000\n    context_tokens: 4096\n");
+    let mut gw = GatewayProcess::start(Some(&cfg), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let pid = gw.child.id();
+
+    // A long reply; once it streams, the model process is killed as by a fatal llama.cpp assert.
+    let mut tcp = TcpStream::connect(gw.addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let body = json!({"model": "openclaw", "stream": true, "messages": [{"role": "user",
+        "content": "Write a very long story about a dragon who learns to bake bread. Make it at least 2000 words."}]});
+    tcp.write_all(post_request(gw.addr, "/v1/chat/completions", None, &body).as_bytes())
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\"content\":\"") || seen.len() < 600 {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "stream ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let children = child_pids(pid);
+    assert_eq!(children.len(), 1, "{children:?}");
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &children[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    // The stream ends with an error that says what happened.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = tcp.read(&mut buf).unwrap_or(0);
+        seen.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&seen);
+        if n == 0 || text.contains("[DONE]") || text.contains("stopped unexpectedly") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{text}");
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        text.contains("the local model process stopped unexpectedly (killed by signal 9)"),
+        "{text}"
+    );
+
+    // The gateway is still up, says so in /health, and the next question starts a new process.
+    let (code, _) = gw.get("/ready").unwrap();
+    assert_eq!(code, 200);
+    let m = local_state(&gw);
+    assert_eq!(m["state"], "failed", "{m}");
+    assert!(
+        m["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("killed by signal 9"),
+        "{m}"
+    );
+    let (status, v) = chat_completion(gw.addr, QUESTION);
+    assert_eq!(status, 200, "{v}");
+    assert!(reply_text(&v).contains("Paris"), "{v}");
+    assert_eq!(local_state(&gw)["state"], "ready");
+    assert_eq!(child_pids(pid).len(), 1);
+    gw.terminate(Duration::from_secs(15)).unwrap();
 }

@@ -76,7 +76,7 @@ pub enum ProviderKind {
     Anthropic,
     /// OpenAI Chat Completions, and every server that speaks it (Ollama, vLLM, llama.cpp, OpenRouter).
     Openai,
-    /// llama.cpp in-process.
+    /// llama.cpp built into the binary (in a child process of the gateway).
     Local,
 }
 

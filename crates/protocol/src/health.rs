@@ -114,13 +114,13 @@ pub struct HealthReport {
     pub uptime_seconds: f64,
     pub checks: Checks,
     pub metrics: HealthMetrics,
-    /// Models run in-process by `local` providers (beyond the guide's shape; left out when
+    /// Models run by `local` providers (beyond the guide's shape; left out when
     /// there are none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub local_models: Vec<LocalModelHealth>,
 }
 
-/// One in-process model: where it is and whether it is in memory.
+/// One local model: where it is and whether it is in memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LocalModelHealth {
     /// The provider's name in config (`local` for the default model).

@@ -1,6 +1,7 @@
 //! Gives memory back to the operating system after a big, temporary user of it has gone.
 //!
-//! The local model (llama.cpp, in-process) leaves two kinds of memory behind when it is dropped,
+//! A local model run in-process (llama.cpp on a thread; the gateway runs it in a child process
+//! instead, but library users and tests may not) leaves two kinds of memory behind when dropped,
 //! and neither goes away by itself:
 //! - **heap**: glibc keeps freed memory in its arenas (one per thread that allocated; the model's
 //!   worker thread had its own) and only returns the top of each heap. `malloc_trim(0)` returns

@@ -1,19 +1,26 @@
-//! The `local` provider: a GGUF chat model run in-process by llama.cpp (`llama-cpp-2`).
+//! The `local` provider: a GGUF chat model run by the llama.cpp linked into this binary
+//! (`llama-cpp-2`), in a child process of the gateway (`process`) or, for library users and
+//! tests, on a thread of this one.
 //!
 //! Why it is shaped like this:
 //! - llama.cpp calls block for milliseconds to seconds, so they run on one dedicated worker
 //!   thread per provider, never on the async runtime. Requests reach it through a bounded queue;
 //!   past the bound the caller gets a "busy" error classified as overloaded (the chain may fail
 //!   over, as for a remote provider's 529).
-//! - Nothing happens at start-up: the worker thread, the llama.cpp backend and the model are all
-//!   created by the first request. After `idle_unload` without a request the model is dropped,
-//!   the worker thread ends and `openclaw-reclaim` hands the freed heap and the inference code's
-//!   pages back to the OS, so an idle gateway goes back to its few MB.
+//! - Nothing happens at start-up: the worker thread, the model process (or the llama.cpp backend)
+//!   and the model are all created by the first request. After `idle_unload` without a request
+//!   the model is dropped and the worker thread ends: the model process exits (all memory back);
+//!   in-process, `openclaw-reclaim` hands back the freed heap and the inference code's pages.
 //! - A request whose future is dropped (the client went away) sets its cancel flag; the worker
 //!   checks it between tokens, and skips requests cancelled while they waited.
 //! - The prompt is rendered with the chat template stored in the GGUF (llama.cpp's built-in
 //!   template engine). Tools are offered only when that template knows about tools; calls come
 //!   back Hermes/Qwen-style as `<tool_call>{"name": …, "arguments": {…}}</tool_call>`.
+
+#[path = "local_process.rs"]
+mod process;
+
+pub use process::{WorkerProcess, run_local_models_in, run_model_worker};
 
 use super::local_types::{LocalModelStatus, LocalSettings, ModelState};
 use super::{EventSink, Provider};
@@ -44,6 +51,8 @@ pub struct Local {
     label: String,
     settings: LocalSettings,
     shared: Arc<Shared>,
+    /// Where llama.cpp runs: a child process (the gateway) or this process (library use).
+    process: Option<WorkerProcess>,
 }
 
 /// What the provider and its worker thread share.
@@ -55,6 +64,22 @@ struct Shared {
     /// when it leaves after the idle time (under this lock, so no job can slip into a queue
     /// nobody reads).
     worker: Mutex<Option<SyncSender<Job>>>,
+}
+
+impl Shared {
+    fn new(state: ModelState) -> Self {
+        Self {
+            status: Mutex::new(Status {
+                state,
+                memory_bytes: 0,
+                tools: None,
+                load_time: None,
+                error: None,
+            }),
+            queued: AtomicUsize::new(0),
+            worker: Mutex::new(None),
+        }
+    }
 }
 
 struct Status {
@@ -113,17 +138,8 @@ impl Local {
             name: name.to_owned(),
             label,
             settings,
-            shared: Arc::new(Shared {
-                status: Mutex::new(Status {
-                    state,
-                    memory_bytes: 0,
-                    tools: None,
-                    load_time: None,
-                    error: None,
-                }),
-                queued: AtomicUsize::new(0),
-                worker: Mutex::new(None),
-            }),
+            shared: Arc::new(Shared::new(state)),
+            process: process::default_process(),
         }
     }
 
@@ -173,14 +189,18 @@ impl Local {
 
     fn spawn_worker(&self) -> Result<SyncSender<Job>, ProviderError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(self.settings.queue_size);
-        let (settings, shared, name) = (
+        let (settings, shared, name, how) = (
             self.settings.clone(),
             self.shared.clone(),
             self.name.clone(),
+            self.process.clone(),
         );
         std::thread::Builder::new()
             .name(format!("local-model-{}", self.name))
-            .spawn(move || worker(&name, &settings, &shared, &rx))
+            .spawn(move || match how {
+                Some(how) => process::process_worker(&name, &settings, &shared, &rx, &how),
+                None => worker(&name, &settings, &shared, &rx),
+            })
             .map_err(|e| {
                 self.error(
                     ErrorKind::Server,
@@ -298,45 +318,69 @@ fn set_status(shared: &Shared, f: impl FnOnce(&mut Status)) {
     f(&mut s);
 }
 
-fn worker(name: &str, settings: &LocalSettings, shared: &Shared, rx: &Receiver<Job>) {
-    let mut loaded: Option<Loaded> = None;
-    loop {
-        let job = match rx.recv_timeout(settings.idle_unload) {
-            Ok(job) => job,
-            Err(RecvTimeoutError::Disconnected) => return,
-            Err(RecvTimeoutError::Timeout) => {
-                let was_loaded = loaded.take().is_some();
-                if was_loaded {
-                    set_status(shared, |s| {
-                        s.state = ModelState::Unloaded;
-                        s.memory_bytes = 0;
-                    });
-                }
-                // Leave, unless a job arrived meanwhile: `submit` sends while holding this lock,
-                // so once the slot is empty the next request starts a new worker.
-                let mut slot = shared.worker.lock().unwrap_or_else(|p| p.into_inner());
-                match rx.try_recv() {
-                    Ok(job) => job,
-                    Err(_) => {
-                        *slot = None;
-                        drop(slot);
-                        if was_loaded {
-                            // The model's memory is freed, but glibc keeps the freed heap and
-                            // the inference code stays mapped: hand both back so the idle
-                            // gateway returns to its few MB.
-                            let released = openclaw_reclaim::release_unused_memory();
-                            tracing::info!(
-                                provider = name,
-                                idle_s = settings.idle_unload.as_secs(),
-                                %released,
-                                "local model released after idle time"
-                            );
-                        }
-                        return;
-                    }
+/// The next job, or `None` when the worker should leave: nothing arrived for `idle_unload`
+/// (then `on_idle` releases the model first) or the provider is gone.
+fn next_job(
+    settings: &LocalSettings,
+    shared: &Shared,
+    rx: &Receiver<Job>,
+    on_idle: impl FnOnce(),
+) -> Option<Job> {
+    match rx.recv_timeout(settings.idle_unload) {
+        Ok(job) => Some(job),
+        Err(RecvTimeoutError::Disconnected) => None,
+        Err(RecvTimeoutError::Timeout) => {
+            on_idle();
+            // Leave, unless a job arrived meanwhile: `submit` sends while holding this lock, so
+            // once the slot is empty the next request starts a new worker.
+            let mut slot = shared.worker.lock().unwrap_or_else(|p| p.into_inner());
+            match rx.try_recv() {
+                Ok(job) => Some(job),
+                Err(_) => {
+                    *slot = None;
+                    None
                 }
             }
-        };
+        }
+    }
+}
+
+fn mark_unloaded(shared: &Shared) {
+    set_status(shared, |s| {
+        s.state = ModelState::Unloaded;
+        s.memory_bytes = 0;
+    });
+}
+
+fn log_result(name: &str, started: Instant, result: &Result<Completion, ProviderError>) {
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(c) => tracing::debug!(
+            provider = name,
+            input_tokens = c.usage.input_tokens,
+            output_tokens = c.usage.output_tokens,
+            elapsed_ms,
+            "local generation done"
+        ),
+        Err(e) if e.message == CANCELLED => tracing::info!(
+            provider = name,
+            elapsed_ms,
+            "local generation cancelled: the client went away"
+        ),
+        Err(e) => tracing::debug!(provider = name, error = %e, "local generation failed"),
+    }
+}
+
+/// The worker thread when llama.cpp runs in this process.
+fn worker(name: &str, settings: &LocalSettings, shared: &Shared, rx: &Receiver<Job>) {
+    let mut loaded: Option<Loaded> = None;
+    let mut released = false;
+    while let Some(job) = next_job(settings, shared, rx, || {
+        if loaded.take().is_some() {
+            mark_unloaded(shared);
+            released = true;
+        }
+    }) {
         shared.queued.fetch_sub(1, Ordering::Relaxed);
         if job.cancelled() {
             continue;
@@ -355,22 +399,21 @@ fn worker(name: &str, settings: &LocalSettings, shared: &Shared, rx: &Receiver<J
         };
         let started = Instant::now();
         let result = generate(name, settings, model, &job);
-        match &result {
-            Ok(c) => tracing::debug!(
-                provider = name,
-                input_tokens = c.usage.input_tokens,
-                output_tokens = c.usage.output_tokens,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "local generation done"
-            ),
-            Err(e) if e.message == CANCELLED => tracing::info!(
-                provider = name,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "local generation cancelled: the client went away"
-            ),
-            Err(e) => tracing::debug!(provider = name, error = %e, "local generation failed"),
-        }
+        log_result(name, started, &result);
         let _ = job.events.send(WorkerMsg::Done(result));
+    }
+    if released {
+        // The model's memory is freed, but glibc keeps the freed heap and the inference code
+        // stays mapped: hand both back. (What llama.cpp keeps for the life of the process, its
+        // Unicode and f16 tables, stays: the reason the gateway runs models in a process of
+        // their own, see `process`.)
+        let released = openclaw_reclaim::release_unused_memory();
+        tracing::info!(
+            provider = name,
+            idle_s = settings.idle_unload.as_secs(),
+            %released,
+            "local model released after idle time"
+        );
     }
 }
 

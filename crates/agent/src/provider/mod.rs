@@ -1,6 +1,6 @@
 //! LLM providers: the Anthropic Messages API and OpenAI Chat Completions (which also serves
 //! Ollama, llama.cpp server, vLLM and OpenRouter through `base_url`), both streamed over SSE,
-//! and (feature `local-model`) GGUF models run in-process by llama.cpp.
+//! and (feature `local-model`) GGUF models run by the llama.cpp linked into this binary.
 
 mod anthropic;
 #[cfg(feature = "local-model")]
@@ -10,7 +10,7 @@ mod openai;
 
 pub use anthropic::Anthropic;
 #[cfg(feature = "local-model")]
-pub use local::Local;
+pub use local::{Local, WorkerProcess, run_local_models_in, run_model_worker};
 pub use local_types::{
     DEFAULT_MODEL_FILE, LocalModelStatus, LocalSettings, ModelState, default_model,
     resolve_model_path,
