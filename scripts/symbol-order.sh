@@ -9,8 +9,8 @@
 # `cargo bench -p openclaw-tests --bench gateway`).
 #
 # How: run the release gateway under valgrind's callgrind through the usual scenarios (no
-# config; an OpenAI-compatible provider answering a chat turn, plain and streamed; a local model
-# present but not loaded), collect every function that ran, keep those the binary defines, in
+# config; an OpenAI-compatible provider answering a chat turn, plain and streamed; the default
+# local model answering the same and released when idle), collect every function that ran, keep those the binary defines, in
 # their current address order. Done for the default build and for `--no-default-features`
 # (cargo features change the symbol hashes of the crates they touch), the two lists joined.
 # Symbols that later disappear (renamed, inlined) are ignored by the linker, so a stale list
@@ -27,6 +27,7 @@ if ! command -v valgrind >/dev/null; then
 fi
 
 bin="$CARGO_TARGET_DIR/release/openclaw"
+model="$(FETCH_MODEL_CACHE_ONLY=1 ./scripts/fetch-model.sh)"
 work="$(mktemp -d)"
 cleanup() {
     pkill -P $$ 2>/dev/null || true
@@ -84,7 +85,7 @@ trace() {
     local data="$work/$name"
     mkdir -p "$data/models"
     printf '%s' "$config" >"$data/config.yaml"
-    [ "$name" = local ] && head -c 4096 /dev/zero >"$data/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    [ "$name" = local ] && ln -sf "$model" "$data/models/SmolLM2-135M-Instruct.Q4_1.gguf"
     OPENCLAW_DATA_DIR="$data" valgrind --tool=callgrind --demangle=no \
         --callgrind-out-file="$work/$name.callgrind" \
         "$bin" gateway run --config "$data/config.yaml" --port "$port" >"$work/$name.log" 2>&1 &
@@ -103,7 +104,7 @@ trace() {
                 "http://127.0.0.1:$port/v1/chat/completions"
         done
     done
-    sleep 1
+    sleep 4
     kill -TERM "$pid"
     wait "$pid" || true
     echo "traced: $name" >&2
@@ -122,10 +123,13 @@ trace_build() {
         base_url: http://127.0.0.1:$llm_port/v1
         model: gpt-4o-mini
     " "$chat" "$chat_stream"
+    # The real model answers (in its own process, which callgrind does not follow), and is
+    # released after 2 s idle before the gateway stops: the release path is traced too.
     trace local "providers:
       local:
-        idle_unload_seconds: 60
-    "
+        idle_unload_seconds: 2
+        max_tokens: 8
+    " "$chat" "$chat_stream"
     nm --defined-only "$bin" >"$work/nm.txt"
     python3 - "$work" >"$work/$build.order" <<'PY'
 import glob, re, sys

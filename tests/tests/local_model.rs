@@ -109,6 +109,30 @@ fn reply_text(v: &Value) -> String {
         .to_owned()
 }
 
+/// Asks for a story of 2000 words, streamed, and reads until content is arriving; returns the
+/// open connection and what was read so far.
+fn start_long_reply(addr: SocketAddr) -> (TcpStream, Vec<u8>) {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let body = json!({"model": "openclaw", "stream": true, "messages": [{"role": "user",
+        "content": "Write a very long story about a dragon who learns to bake bread. Make it at least 2000 words."}]});
+    tcp.write_all(post_request(addr, "/v1/chat/completions", None, &body).as_bytes())
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\"content\":\"") || seen.len() < 600 {
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "stream ended early: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+        assert!(seen.len() < 1 << 20);
+    }
+    (tcp, seen)
+}
+
 fn local_config(model: &Path, extra: &str) -> String {
     format!(
         "providers:\n  local:\n    model_path: \"{}\"\n{extra}",
@@ -246,25 +270,8 @@ fn a_client_leaving_frees_the_worker_and_idle_releases_the_model() {
     let idle_rss = rss_kib(pid).unwrap();
     let idle_threads = thread_count(pid).unwrap();
 
-    // A long streamed reply; hang up after the first content chunk.
-    let mut tcp = TcpStream::connect(gw.addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = json!({"model": "openclaw", "stream": true, "messages": [{"role": "user",
-        "content": "Write a very long story about a dragon who learns to bake bread. Make it at least 2000 words."}]});
-    tcp.write_all(post_request(gw.addr, "/v1/chat/completions", None, &body).as_bytes())
-        .unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains("\"content\":\"") || seen.len() < 600 {
-        let n = tcp.read(&mut buf).unwrap();
-        assert!(
-            n > 0,
-            "stream ended early: {}",
-            String::from_utf8_lossy(&seen)
-        );
-        seen.extend_from_slice(&buf[..n]);
-        assert!(seen.len() < 1 << 20);
-    }
+    // A long streamed reply; hang up once it streams.
+    let (tcp, _) = start_long_reply(gw.addr);
     drop(tcp);
     let left = Instant::now();
 
@@ -457,23 +464,8 @@ fn a_crash_of_the_model_process_costs_one_answer_not_the_gateway() {
     let pid = gw.child.id();
 
     // A long reply; once it streams, the model process is killed as by a fatal llama.cpp assert.
-    let mut tcp = TcpStream::connect(gw.addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let body = json!({"model": "openclaw", "stream": true, "messages": [{"role": "user",
-        "content": "Write a very long story about a dragon who learns to bake bread. Make it at least 2000 words."}]});
-    tcp.write_all(post_request(gw.addr, "/v1/chat/completions", None, &body).as_bytes())
-        .unwrap();
-    let mut seen = Vec::new();
+    let (mut tcp, mut seen) = start_long_reply(gw.addr);
     let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains("\"content\":\"") || seen.len() < 600 {
-        let n = tcp.read(&mut buf).unwrap();
-        assert!(
-            n > 0,
-            "stream ended early: {}",
-            String::from_utf8_lossy(&seen)
-        );
-        seen.extend_from_slice(&buf[..n]);
-    }
     let children = child_pids(pid);
     assert_eq!(children.len(), 1, "{children:?}");
     let killed = std::process::Command::new("kill")

@@ -115,8 +115,12 @@ struct ModelProcess {
 
 impl ModelProcess {
     fn spawn(how: &WorkerProcess, name: &str, settings: &LocalSettings) -> Result<Self, String> {
+        use std::os::unix::process::CommandExt;
         let mut child = Command::new(&how.program)
             .args(&how.args)
+            // Its own process group: Ctrl-C in the gateway's terminal is the gateway's to handle
+            // (it ends the child by closing its stdin, also when the gateway itself is killed).
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
