@@ -18,15 +18,16 @@ fn main() {
     if target != "x86_64-unknown-linux-gnu" || plain {
         return;
     }
-    // Cargo's run-time value: a build script reused from another checkout keeps its old env!.
-    let Ok(manifest_dir) = std::env::var("CARGO_MANIFEST_DIR") else {
-        return;
-    };
-    let order = std::path::Path::new(&manifest_dir).join("symbol-order.txt");
-    if order.is_file() {
+    // A path relative to the workspace root, where cargo runs rustc (and so the linker): cargo
+    // reuses this script's output when the same target dir serves a checkout elsewhere (CI), so
+    // an absolute path here would point into the other checkout.
+    let here = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    if std::path::Path::new(&here)
+        .join("symbol-order.txt")
+        .is_file()
+    {
         println!(
-            "cargo:rustc-link-arg-bin=openclaw=-Wl,--symbol-ordering-file={}",
-            order.display()
+            "cargo:rustc-link-arg-bin=openclaw=-Wl,--symbol-ordering-file=server/symbol-order.txt"
         );
         // Functions renamed or inlined since the list was made are expected, not news.
         println!("cargo:rustc-link-arg-bin=openclaw=-Wl,--no-warn-symbol-ordering");
