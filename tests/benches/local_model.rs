@@ -12,13 +12,14 @@
 //! Knobs: BENCH_RUNS (per side, default 10), BENCH_TOKENS (reply length, default 128),
 //! BENCH_THREADS (default 2).
 //!
-//! Measured 2026-11-29 on the 2-core dev VM (quiet; BENCH_RUNS=11, 128 tokens, 2 threads): bare
-//! TTFT p50 369.0 ms, 84.7 tokens/s; gateway TTFT p50 366.2 ms (-0.8%, noise), 87.2 tokens/s;
-//! model load 82 ms bare, 102 ms in the gateway; prompt 95 tokens on both sides. Gateway RSS idle
-//! 5.9 MiB, model ready 120.4 MiB, released 9.6 MiB (what stays is llama.cpp's process-wide
-//! tables: the 2.1 MiB Unicode flags table and 0.5 MiB of ggml f16 tables). Start-up (gateway
-//! bench, BENCH_RUNS=21): warm start median 3.69 ms with the feature, 3.40 ms without; idle RSS
-//! 5.56 MB with, 5.36 MB without (binary 13.9 MB vs 7.9 MB).
+//! Bare and gateway runs alternate, so that both sides see the same machine.
+//!
+//! Measured 2026-11-29 on the 2-core dev VM (BENCH_RUNS=21, 128 tokens, 2 threads; the model
+//! runs in the gateway's child process `openclaw model-worker`): bare TTFT p50 347.4 ms,
+//! 100.6 tokens/s; gateway TTFT p50 340.0 ms (-2.1%, noise), 101.4 tokens/s (+0.8%); model
+//! load 78 ms bare, 77 ms in the model process; prompt 95 tokens on both sides. Gateway RSS idle
+//! 6.0 MiB, with the model ready 6.9 MiB (+ 122.2 MiB in the model process), after the idle
+//! release 7.1 MiB with the model process gone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -80,32 +81,49 @@ fn system_prompt() -> String {
     "You are Claw, a personal AI assistant. Personality: helpful, concise, proactive.\nThe current local time is Sunday 2026-11-29 12:00 (UTC).\nUse memory_save to remember lasting facts the user tells you, and memory_search to recall them.\n".to_owned()
 }
 
-fn bare(runs: usize, max_tokens: usize, threads: i32) -> (Duration, Vec<Run>, usize) {
-    let path = smollm2_model().unwrap();
-    let mut backend = LlamaBackend::init().unwrap();
-    backend.void_logs();
-    let t = Instant::now();
-    let model = LlamaModel::load_from_file(&backend, &path, &LlamaModelParams::default()).unwrap();
-    let load = t.elapsed();
-    let template = model.chat_template(None).unwrap();
-    let msgs = vec![
-        LlamaChatMessage::new("system".into(), system_prompt()).unwrap(),
-        LlamaChatMessage::new("user".into(), QUESTION.into()).unwrap(),
-    ];
-    let prompt = model.apply_chat_template(&template, &msgs, true).unwrap();
-    let vocab = model.vocab();
-    let mut out = Vec::new();
-    let mut prompt_tokens = 0;
-    for _ in 0..runs {
+/// llama-cpp-2 in this process, the model loaded once.
+struct Bare {
+    backend: LlamaBackend,
+    model: LlamaModel,
+    prompt: String,
+    load: Duration,
+}
+
+impl Bare {
+    fn load() -> Self {
+        let path = smollm2_model().unwrap();
+        let mut backend = LlamaBackend::init().unwrap();
+        backend.void_logs();
+        let t = Instant::now();
+        let model =
+            LlamaModel::load_from_file(&backend, &path, &LlamaModelParams::default()).unwrap();
+        let load = t.elapsed();
+        let template = model.chat_template(None).unwrap();
+        let msgs = vec![
+            LlamaChatMessage::new("system".into(), system_prompt()).unwrap(),
+            LlamaChatMessage::new("user".into(), QUESTION.into()).unwrap(),
+        ];
+        let prompt = model.apply_chat_template(&template, &msgs, true).unwrap();
+        Self {
+            backend,
+            model,
+            prompt,
+            load,
+        }
+    }
+
+    /// One run: context, prompt decode, first token (TTFT), then up to `max_tokens`.
+    fn run(&self, max_tokens: usize, threads: i32) -> (Run, usize) {
+        let (backend, model, prompt) = (&self.backend, &self.model, &self.prompt);
+        let vocab = model.vocab();
         let start = Instant::now();
         let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
-        prompt_tokens = tokens.len();
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(CONTEXT))
             .with_n_batch(512)
             .with_n_threads(threads)
             .with_n_threads_batch(threads);
-        let mut ctx = model.new_context(&backend, params).unwrap();
+        let mut ctx = model.new_context(backend, params).unwrap();
         let mut batch = LlamaBatch::new(512, 1);
         for (i, &tok) in tokens.iter().enumerate() {
             batch
@@ -131,13 +149,13 @@ fn bare(runs: usize, max_tokens: usize, threads: i32) -> (Duration, Vec<Run>, us
             ctx.decode(&mut batch).unwrap();
         }
         let first = first.expect("at least one token");
-        out.push(Run {
+        let run = Run {
             ttft: first - start,
             tokens: n,
             decode: first.elapsed(),
-        });
+        };
+        (run, tokens.len())
     }
-    (load, out, prompt_tokens)
 }
 
 /// One streamed request through the gateway: TTFT, tokens (from usage), first → last delta.
@@ -209,10 +227,11 @@ fn main() {
     let threads = env_num("BENCH_THREADS", 2);
     let model = smollm2_model().unwrap();
 
-    let (load, bare_runs, bare_prompt) = bare(runs, max_tokens as usize, threads as i32);
+    let bare = Bare::load();
+    let (_, bare_prompt) = bare.run(4, threads as i32);
     println!(
         "bare llama.cpp: model load {:.1} ms, prompt {bare_prompt} tokens",
-        load.as_secs_f64() * 1000.0
+        bare.load.as_secs_f64() * 1000.0
     );
 
     let cfg = format!(
@@ -232,8 +251,12 @@ fn main() {
         first.ttft.as_secs_f64() * 1000.0,
         health["local_models"][0]["load_seconds"]
     );
+    // Alternating, so that both sides see the same machine (another load on a 2-core VM moves
+    // the figures by more than the overhead being measured).
+    let mut bare_runs = Vec::new();
     let mut gw_runs = Vec::new();
     for _ in 0..runs {
+        bare_runs.push(bare.run(max_tokens as usize, threads as i32).0);
         gw_runs.push(gateway_run(&gw).0);
     }
     let loaded = rss_kib(pid).unwrap();
