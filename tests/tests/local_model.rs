@@ -510,3 +510,56 @@ fn a_crash_of_the_model_process_costs_one_answer_not_the_gateway() {
     assert_eq!(child_pids(pid).len(), 1);
     gw.terminate(Duration::from_secs(15)).unwrap();
 }
+
+#[test]
+fn stopping_like_systemd_lets_the_local_answer_in_flight_finish() {
+    let model = smollm2_model().unwrap();
+    // A drain long enough for the reply even on a loaded CI machine (the default is 10 s).
+    let cfg =
+        local_config(&model, "    max_tokens: 200\n") + "gateway:\n  drain_timeout_seconds: 90\n";
+    let mut gw = GatewayProcess::start(Some(&cfg), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let pid = gw.child.id();
+    let (mut tcp, mut seen) = start_long_reply(gw.addr);
+    let children = child_pids(pid);
+    assert_eq!(children.len(), 1, "{children:?}");
+
+    // systemd's stop: SIGTERM to every process of the service's cgroup at once.
+    for p in [children[0], pid] {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &p.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    }
+    // The gateway drains: the reply runs to its end (≤ 200 tokens) and the stream closes properly.
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tcp.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        assert!(seen.len() < 1 << 20);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.contains("data: [DONE]"), "{text}");
+    assert!(
+        text.contains("\"finish_reason\":\"length\"")
+            || text.contains("\"finish_reason\":\"stop\""),
+        "{text}"
+    );
+    assert!(!text.contains("stopped unexpectedly"), "{text}");
+    let (status, _) = gw.terminate(Duration::from_secs(90)).unwrap();
+    assert!(status.success(), "{status:?}\n{}", gw.stderr());
+    // The model process went with it (its stdin closed).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{}", children[0])).exists()
+        && !std::fs::read_to_string(format!("/proc/{}/stat", children[0]))
+            .unwrap_or_default()
+            .contains(") Z")
+    {
+        assert!(Instant::now() < deadline, "model process still running");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -386,6 +386,15 @@ pub(super) fn process_worker(
 /// Entry point of `openclaw model-worker`: serves `generate` requests from stdin until it closes.
 /// Writes nothing but protocol lines to stdout.
 pub fn run_model_worker() -> ExitCode {
+    // SIGTERM/SIGINT are for the gateway: systemd stops a service by signalling its whole
+    // cgroup, and a model process that died then would fail the answers the gateway is still
+    // draining. This process ends when the gateway closes its stdin (or dies, which closes it).
+    let ignored = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(signal, ignored.clone()) {
+            eprintln!("openclaw model-worker: cannot set up signal {signal}: {e}");
+        }
+    }
     let stdin = std::io::stdin();
     let mut first = String::new();
     if stdin.lock().read_line(&mut first).is_err() || first.is_empty() {
