@@ -135,6 +135,37 @@ async fn after_the_idle_release_the_next_question_loads_the_model_again() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_provider_ends_its_worker_and_releases_the_model() {
+    let mut settings = LocalSettings::new(model());
+    settings.max_tokens = 8;
+    settings.threads = 2;
+    // Its own name: the other tests here run their workers at the same time.
+    let local = Local::new("dropped", settings);
+    let request = question();
+    let mut sink = |_: StreamEvent| {};
+    local.complete(&request, &mut sink).await.unwrap();
+    let thread_count = || {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .flatten()
+            .filter(|t| {
+                std::fs::read_to_string(t.path().join("comm"))
+                    // Thread names are cut to 15 bytes: "local-model-dro".
+                    .is_ok_and(|c| c.starts_with("local-model-dro"))
+            })
+            .count()
+    };
+    assert_eq!(thread_count(), 1, "the worker is running");
+    drop(local);
+    // The default idle time is 5 minutes: the worker must not wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while thread_count() > 0 {
+        assert!(std::time::Instant::now() < deadline, "worker still running");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// SmolLM2 with a chat template that declares tools (scripts/tool-model.sh).
 fn tool_model() -> PathBuf {
     let script = repo_root().join("scripts/tool-model.sh");

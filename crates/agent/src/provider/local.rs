@@ -122,6 +122,18 @@ impl CancelOnDrop {
     }
 }
 
+impl Drop for Local {
+    /// The queue's sender lives in `Shared`, which the worker also holds: drop it here so the
+    /// worker sees the provider gone and ends now (releasing the model), not at the idle time.
+    fn drop(&mut self) {
+        self.shared
+            .worker
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+    }
+}
+
 impl Local {
     pub fn new(name: &str, settings: LocalSettings) -> Self {
         let label = settings
