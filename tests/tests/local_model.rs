@@ -319,11 +319,17 @@ fn a_client_leaving_frees_the_worker_and_idle_releases_the_model() {
          {loaded_threads} / {released_threads}"
     );
     assert!(worker_rss > 60 * 1024, "model process {worker_rss} KiB");
-    // The model process has exited; the gateway is back where it was before the first question
-    // (the slack is the HTTP/JSON paths this test exercised, paged in since).
+    // The model process has exited. The gateway never held the model: while it was loaded, and
+    // after, the gateway is where it was before the first question, give or take the HTTP/JSON
+    // code this test paged in (under 1 MiB measured; an in-process model left 2.2 MiB behind
+    // even after trimming, and held 100+ MiB while loaded).
     assert!(child_pids(pid).is_empty(), "{:?}", child_pids(pid));
     assert!(
-        released_rss < idle_rss + 1024,
+        loaded_rss < idle_rss + 2 * 1024,
+        "gateway with the model loaded {loaded_rss} KiB vs idle {idle_rss} KiB"
+    );
+    assert!(
+        released_rss < idle_rss + 2 * 1024,
         "released {released_rss} KiB vs idle {idle_rss} KiB\n{}",
         gw.stderr()
     );
