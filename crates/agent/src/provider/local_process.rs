@@ -207,6 +207,14 @@ impl ModelProcess {
         }
         let mut cancel_sent = false;
         loop {
+            // Checked on every message, not only when none came for a while: tokens arrive
+            // every few ms, so a check on the timeout alone may never run.
+            if !cancel_sent && job.cancelled() {
+                cancel_sent = true;
+                if self.send(&ToWorker::Cancel).is_err() {
+                    return (Err(self.died(name, shared)), true);
+                }
+            }
             match self.lines.recv_timeout(Duration::from_millis(50)) {
                 Ok(Ok(FromWorker::Loaded {
                     memory_bytes,
@@ -258,14 +266,7 @@ impl ModelProcess {
                     mark_failed(shared, &message);
                     return (Err(err(ErrorKind::Malformed, message)), true);
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    if !cancel_sent && job.cancelled() {
-                        cancel_sent = true;
-                        if self.send(&ToWorker::Cancel).is_err() {
-                            return (Err(self.died(name, shared)), true);
-                        }
-                    }
-                }
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     return (Err(self.died(name, shared)), true);
                 }
