@@ -14,7 +14,9 @@
 # their current address order. Done for the default build and for `--no-default-features`
 # (cargo features change the symbol hashes of the crates they touch), the two lists joined.
 # Symbols that later disappear (renamed, inlined) are ignored by the linker, so a stale list
-# only costs locality; re-run this after big changes.
+# only costs locality. Rust symbol hashes change with a crate's dependencies and features: re-run
+# this after adding a dependency to a workspace crate (the gateway bench prints how much of the
+# list the binary still has) and after big changes.
 #
 # Usage: scripts/symbol-order.sh        (needs valgrind; installs it with apt when missing)
 set -euo pipefail

@@ -146,6 +146,7 @@ fn main() {
         bin.display(),
         std::fs::metadata(&bin).unwrap().len()
     );
+    symbol_order_coverage(&bin);
 
     // Start-up: first start (no database yet) and warm start (existing database), interleaved.
     let mut first = Vec::new();
@@ -241,4 +242,36 @@ fn main() {
         thread_count(pid).unwrap()
     );
     stop(child);
+}
+
+/// How much of server/symbol-order.txt the binary still has. Cargo features and dependency
+/// changes rename a crate's symbols (their hash), and a list that no longer matches costs idle
+/// RSS silently: a low figure means "run scripts/symbol-order.sh".
+fn symbol_order_coverage(bin: &std::path::Path) {
+    let list = openclaw_tests::repo_root().join("server/symbol-order.txt");
+    let Ok(listed) = std::fs::read_to_string(&list) else {
+        println!("symbol order: {} missing", list.display());
+        return;
+    };
+    let Ok(out) = std::process::Command::new("nm")
+        .arg("--defined-only")
+        .arg(bin)
+        .output()
+    else {
+        println!("symbol order: nm not found, coverage not checked");
+        return;
+    };
+    let present: std::collections::HashSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        .collect();
+    let listed: Vec<&str> = listed.lines().filter(|l| !l.is_empty()).collect();
+    let found = listed
+        .iter()
+        .filter(|name| present.contains(**name))
+        .count();
+    println!(
+        "symbol order: {found} of {} listed functions are in this binary (fresh: about three in four, the rest being the lean build's; clearly fewer means: run scripts/symbol-order.sh)",
+        listed.len()
+    );
 }
