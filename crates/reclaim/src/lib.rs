@@ -49,17 +49,19 @@ pub fn release_unused_memory() -> Released {
     }
 }
 
+/// Returns glibc's free heap pages (every arena) to the OS; false where that is not glibc.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
-fn trim_heap() -> bool {
+pub fn trim_heap() -> bool {
     // SAFETY: malloc_trim only walks glibc's own arenas under their locks; it takes no pointers
     // from us and is documented as safe to call at any time from any thread.
     unsafe { libc::malloc_trim(0) };
     true
 }
 
+/// Returns glibc's free heap pages (every arena) to the OS; false where that is not glibc.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim_heap() -> bool {
+pub fn trim_heap() -> bool {
     false
 }
 

@@ -347,6 +347,9 @@ pub(super) fn process_worker(
             drop(p);
             if was_loaded {
                 mark_unloaded(shared);
+                // The gateway never held the model; what its threads freed while relaying the
+                // answers (their malloc arenas) goes back too.
+                openclaw_reclaim::trim_heap();
                 tracing::info!(
                     provider = name,
                     idle_s = settings.idle_unload.as_secs(),
