@@ -414,6 +414,11 @@ fn worker(name: &str, settings: &LocalSettings, shared: &Shared, rx: &Receiver<J
         log_result(name, started, &result);
         let _ = job.events.send(WorkerMsg::Done(result));
     }
+    // Leaving because the provider is gone drops a loaded model here, before the release below.
+    if loaded.take().is_some() {
+        mark_unloaded(shared);
+        released = true;
+    }
     if released {
         // The model's memory is freed, but glibc keeps the freed heap and the inference code
         // stays mapped: hand both back. (What llama.cpp keeps for the life of the process, its
