@@ -209,9 +209,12 @@ impl Local {
         );
         std::thread::Builder::new()
             .name(format!("local-model-{}", self.name))
-            .spawn(move || match how {
-                Some(how) => process::process_worker(&name, &settings, &shared, &rx, &how),
-                None => worker(&name, &settings, &shared, &rx),
+            .spawn(move || {
+                let mut engine: Box<dyn Engine> = match how {
+                    Some(how) => Box::new(process::InChild::new(how)),
+                    None => Box::<InProcess>::default(),
+                };
+                worker(&name, &settings, &shared, &rx, engine.as_mut());
             })
             .map_err(|e| {
                 self.error(
@@ -383,54 +386,85 @@ fn log_result(name: &str, started: Instant, result: &Result<Completion, Provider
     }
 }
 
-/// The worker thread when llama.cpp runs in this process.
-fn worker(name: &str, settings: &LocalSettings, shared: &Shared, rx: &Receiver<Job>) {
-    let mut loaded: Option<Loaded> = None;
-    let mut released = false;
-    while let Some(job) = next_job(settings, shared, rx, || {
-        if loaded.take().is_some() {
+/// Where a worker runs the model: on its own thread ([`InProcess`]) or in a child
+/// (`process::InChild`). The worker loop around it (queue, idle time, cancelled jobs, logging) is
+/// the same for both.
+trait Engine {
+    /// Answers `job`, loading the model first when it is not in memory.
+    fn answer(
+        &mut self,
+        name: &str,
+        settings: &LocalSettings,
+        shared: &Shared,
+        job: &Job,
+    ) -> Result<Completion, ProviderError>;
+    /// Drops the model if one is in memory, saying how its memory went back.
+    fn release(&mut self) -> Option<String>;
+}
+
+/// The worker thread: serves jobs until the provider is gone or nothing came for `idle_unload`.
+fn worker(
+    name: &str,
+    settings: &LocalSettings,
+    shared: &Shared,
+    rx: &Receiver<Job>,
+    engine: &mut dyn Engine,
+) {
+    let release = |engine: &mut dyn Engine, why: &str| {
+        if let Some(how) = engine.release() {
             mark_unloaded(shared);
-            released = true;
+            tracing::info!(
+                provider = name,
+                idle_s = settings.idle_unload.as_secs(),
+                "local model released {why} ({how})"
+            );
         }
+    };
+    while let Some(job) = next_job(settings, shared, rx, || {
+        release(&mut *engine, "after idle time")
     }) {
         shared.queued.fetch_sub(1, Ordering::Relaxed);
         if job.cancelled() {
             continue;
         }
-        if loaded.is_none() {
-            match load(name, settings, shared) {
-                Ok(l) => loaded = Some(l),
-                Err(e) => {
-                    let _ = job.events.send(WorkerMsg::Done(Err(e)));
-                    continue;
-                }
-            }
-        }
-        let Some(model) = loaded.as_ref() else {
-            continue;
-        };
         let started = Instant::now();
-        let result = generate(name, settings, model, &job);
+        let result = engine.answer(name, settings, shared, &job);
         log_result(name, started, &result);
         let _ = job.events.send(WorkerMsg::Done(result));
     }
-    // Leaving because the provider is gone drops a loaded model here, before the release below.
-    if loaded.take().is_some() {
-        mark_unloaded(shared);
-        released = true;
+    release(engine, "as its provider is gone");
+}
+
+/// llama.cpp on the worker thread itself (library users and tests).
+#[derive(Default)]
+struct InProcess {
+    loaded: Option<Loaded>,
+}
+
+impl Engine for InProcess {
+    fn answer(
+        &mut self,
+        name: &str,
+        settings: &LocalSettings,
+        shared: &Shared,
+        job: &Job,
+    ) -> Result<Completion, ProviderError> {
+        let model = match self.loaded.take() {
+            Some(model) => model,
+            None => load(name, settings, shared)?,
+        };
+        let result = generate(name, settings, &model, job);
+        self.loaded = Some(model);
+        result
     }
-    if released {
+
+    fn release(&mut self) -> Option<String> {
+        drop(self.loaded.take()?);
         // The model's memory is freed, but glibc keeps the freed heap and the inference code
         // stays mapped: hand both back. (What llama.cpp keeps for the life of the process, its
         // Unicode and f16 tables, stays: the reason the gateway runs models in a process of
         // their own, see `process`.)
-        let released = openclaw_reclaim::release_unused_memory();
-        tracing::info!(
-            provider = name,
-            idle_s = settings.idle_unload.as_secs(),
-            %released,
-            "local model released after idle time"
-        );
+        Some(openclaw_reclaim::release_unused_memory().to_string())
     }
 }
 
@@ -897,9 +931,9 @@ mod tests {
         assert!(b.is_empty());
     }
 
-    #[test]
-    fn messages_render_tools_and_results() {
-        let request = ChatRequest {
+    /// A conversation with one tool call and its result, and the tool offered.
+    pub(super) fn a_tool_round() -> ChatRequest {
+        ChatRequest {
             system: "Be brief.".into(),
             turns: vec![
                 Turn::User("hi".into()),
@@ -924,7 +958,12 @@ mod tests {
                 parameters: serde_json::json!({"type": "object"}),
             }],
             max_tokens: None,
-        };
+        }
+    }
+
+    #[test]
+    fn messages_render_tools_and_results() {
+        let request = a_tool_round();
         let with = messages(&request, 0, true);
         assert_eq!(with.len(), 4);
         assert!(with[0].1.contains("<tools>") && with[0].1.contains("memory_search"));

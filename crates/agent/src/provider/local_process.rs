@@ -14,8 +14,7 @@
 //! stdin ends the child.
 
 use super::{
-    Job, LocalSettings, ModelState, Shared, WorkerMsg, generate, load, log_result, mark_unloaded,
-    next_job, set_status,
+    Engine, Job, LocalSettings, ModelState, Shared, WorkerMsg, generate, load, set_status,
 };
 use crate::error::{ErrorKind, ProviderError};
 use crate::types::{ChatRequest, Completion};
@@ -252,10 +251,8 @@ impl ModelProcess {
                 Ok(Ok(FromWorker::Delta { text })) => {
                     let _ = job.events.send(WorkerMsg::Delta(text));
                 }
-                Ok(Ok(FromWorker::Done { mut completion })) => {
-                    completion.provider = name.to_owned();
-                    return (Ok(completion), false);
-                }
+                // The child names the provider: `init` gave it our name.
+                Ok(Ok(FromWorker::Done { completion })) => return (Ok(completion), false),
                 Ok(Ok(FromWorker::Failed { kind, message })) => {
                     return (Err(err(kind_from_label(&kind), message)), false);
                 }
@@ -332,58 +329,49 @@ fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
-/// The worker thread when models run in a child process.
-pub(super) fn process_worker(
-    name: &str,
-    settings: &LocalSettings,
-    shared: &Shared,
-    rx: &Receiver<Job>,
-    how: &WorkerProcess,
-) {
-    let mut process: Option<ModelProcess> = None;
-    while let Some(job) = next_job(settings, shared, rx, || {
-        if let Some(p) = process.take() {
-            let was_loaded = p.loaded;
-            drop(p);
-            if was_loaded {
-                mark_unloaded(shared);
-                // The gateway never held the model; what its threads freed while relaying the
-                // answers (their malloc arenas) goes back too.
-                openclaw_reclaim::trim_heap();
-                tracing::info!(
-                    provider = name,
-                    idle_s = settings.idle_unload.as_secs(),
-                    "local model released after idle time (its process ended)"
-                );
-            }
-        }
-    }) {
-        shared.queued.fetch_sub(1, Ordering::Relaxed);
-        if job.cancelled() {
-            continue;
-        }
-        if process.is_none() {
-            match ModelProcess::spawn(how, name, settings) {
-                Ok(p) => process = Some(p),
-                Err(message) => {
-                    mark_failed(shared, &message);
-                    tracing::error!(provider = name, "{message}");
-                    let error = ProviderError::new(name, ErrorKind::Server, None, message);
-                    let _ = job.events.send(WorkerMsg::Done(Err(error)));
-                    continue;
-                }
-            }
-        }
-        let Some(p) = process.as_mut() else {
-            continue;
+/// The model in a child process, started by the first request it gets.
+pub(super) struct InChild {
+    how: WorkerProcess,
+    process: Option<ModelProcess>,
+}
+
+impl InChild {
+    pub(super) fn new(how: WorkerProcess) -> Self {
+        Self { how, process: None }
+    }
+}
+
+impl Engine for InChild {
+    fn answer(
+        &mut self,
+        name: &str,
+        settings: &LocalSettings,
+        shared: &Shared,
+        job: &Job,
+    ) -> Result<Completion, ProviderError> {
+        let mut process = match self.process.take() {
+            Some(p) => p,
+            None => ModelProcess::spawn(&self.how, name, settings).map_err(|message| {
+                mark_failed(shared, &message);
+                tracing::error!(provider = name, "{message}");
+                ProviderError::new(name, ErrorKind::Server, None, message)
+            })?,
         };
-        let started = Instant::now();
-        let (result, gone) = p.answer(name, shared, &job);
-        if gone {
-            process = None;
+        let (result, gone) = process.answer(name, shared, job);
+        if !gone {
+            self.process = Some(process);
         }
-        log_result(name, started, &result);
-        let _ = job.events.send(WorkerMsg::Done(result));
+        result
+    }
+
+    fn release(&mut self) -> Option<String> {
+        let process = self.process.take()?;
+        let was_loaded = process.loaded;
+        drop(process);
+        // The gateway never held the model; what its threads freed while relaying the answers
+        // (their malloc arenas) goes back too.
+        openclaw_reclaim::trim_heap();
+        was_loaded.then(|| "its process ended".to_owned())
     }
 }
 
@@ -541,26 +529,11 @@ fn write_line(msg: &FromWorker) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{StopReason, ToolCall, Turn, Usage};
+    use crate::types::{StopReason, Usage};
 
     #[test]
     fn protocol_lines_round_trip() {
-        let request = ChatRequest {
-            system: "s".into(),
-            turns: vec![
-                Turn::User("hi".into()),
-                Turn::Assistant {
-                    text: String::new(),
-                    tool_calls: vec![ToolCall {
-                        id: "1".into(),
-                        name: "memory_search".into(),
-                        arguments: serde_json::json!({"query": "tea"}),
-                    }],
-                },
-            ],
-            tools: Vec::new(),
-            max_tokens: Some(5),
-        };
+        let request = super::super::tests::a_tool_round();
         let line = serde_json::to_string(&ToWorker::Generate {
             request: request.clone(),
         })
