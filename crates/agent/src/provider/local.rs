@@ -360,6 +360,19 @@ fn next_job(
     }
 }
 
+/// No model in memory, and why: `absent` (no file) or `failed` (a bad file, a dead process).
+fn mark_failed(shared: &Shared, absent: bool, message: &str) {
+    set_status(shared, |s| {
+        s.state = if absent {
+            ModelState::Absent
+        } else {
+            ModelState::Failed
+        };
+        s.error = Some(message.to_owned());
+        s.memory_bytes = 0;
+    });
+}
+
 fn mark_unloaded(shared: &Shared) {
     set_status(shared, |s| {
         s.state = ModelState::Unloaded;
@@ -471,15 +484,7 @@ impl Engine for InProcess {
 fn load(name: &str, settings: &LocalSettings, shared: &Shared) -> Result<Loaded, ProviderError> {
     let path = &settings.model_path;
     let fail = |message: String| {
-        set_status(shared, |s| {
-            s.state = if path.is_file() {
-                ModelState::Failed
-            } else {
-                ModelState::Absent
-            };
-            s.error = Some(message.clone());
-            s.memory_bytes = 0;
-        });
+        mark_failed(shared, !path.is_file(), &message);
         tracing::error!(provider = name, "{message}");
         // Retryable on purpose: a broken local model should let the chain move on.
         ProviderError::new(name, ErrorKind::Server, None, message)

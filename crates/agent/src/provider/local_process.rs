@@ -14,7 +14,8 @@
 //! stdin ends the child.
 
 use super::{
-    Engine, Job, LocalSettings, ModelState, Shared, WorkerMsg, generate, load, set_status,
+    Engine, Job, LocalSettings, ModelState, Shared, WorkerMsg, generate, load, mark_failed,
+    set_status,
 };
 use crate::error::{ErrorKind, ProviderError};
 use crate::types::{ChatRequest, Completion};
@@ -237,15 +238,7 @@ impl ModelProcess {
                     );
                 }
                 Ok(Ok(FromWorker::LoadFailed { absent, message })) => {
-                    set_status(shared, |s| {
-                        s.state = if absent {
-                            ModelState::Absent
-                        } else {
-                            ModelState::Failed
-                        };
-                        s.error = Some(message.clone());
-                        s.memory_bytes = 0;
-                    });
+                    mark_failed(shared, absent, &message);
                     tracing::error!(provider = name, "{message}");
                 }
                 Ok(Ok(FromWorker::Delta { text })) => {
@@ -260,7 +253,7 @@ impl ModelProcess {
                     // Not our protocol any more: stop it rather than guess.
                     let _ = self.child.kill();
                     let _ = self.child.wait();
-                    mark_failed(shared, &message);
+                    mark_failed(shared, false, &message);
                     return (Err(err(ErrorKind::Malformed, message)), true);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -284,7 +277,7 @@ impl ModelProcess {
         let message = format!(
             "the local model process stopped unexpectedly ({how}) while answering; the gateway is unaffected and starts a new one with the next request"
         );
-        mark_failed(shared, &message);
+        mark_failed(shared, false, &message);
         tracing::error!(provider = name, "{message}");
         ProviderError::new(name, ErrorKind::Server, None, message)
     }
@@ -299,14 +292,6 @@ impl Drop for ModelProcess {
             let _ = self.child.wait();
         }
     }
-}
-
-fn mark_failed(shared: &Shared, message: &str) {
-    set_status(shared, |s| {
-        s.state = ModelState::Failed;
-        s.error = Some(message.to_owned());
-        s.memory_bytes = 0;
-    });
 }
 
 fn wait_briefly(child: &mut Child) -> Option<ExitStatus> {
@@ -352,7 +337,7 @@ impl Engine for InChild {
         let mut process = match self.process.take() {
             Some(p) => p,
             None => ModelProcess::spawn(&self.how, name, settings).map_err(|message| {
-                mark_failed(shared, &message);
+                mark_failed(shared, false, &message);
                 tracing::error!(provider = name, "{message}");
                 ProviderError::new(name, ErrorKind::Server, None, message)
             })?,
