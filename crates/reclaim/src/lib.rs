@@ -1,15 +1,18 @@
-//! Gives memory back to the operating system after a big, temporary user of it has gone.
+//! Gives memory back to the operating system once the code and data that needed it are done.
 //!
-//! A local model run in-process (llama.cpp on a thread; the gateway runs it in a child process
-//! instead, but library users and tests may not) leaves two kinds of memory behind when dropped,
-//! and neither goes away by itself:
-//! - **heap**: glibc keeps freed memory in its arenas (one per thread that allocated; the model's
-//!   worker thread had its own) and only returns the top of each heap. `malloc_trim(0)` returns
-//!   every whole free page of every arena.
-//! - **code**: the inference code (several MB of llama.cpp/ggml in our own executable) stays
-//!   mapped after it last ran, and mapped file pages count in the process's RSS. Dropping the
-//!   executable's clean mappings with `MADV_DONTNEED` unmaps them; the pages stay in the kernel's
-//!   page cache, so the next call into any of that code is a minor fault, not a disk read.
+//! Two kinds of memory stay counted in a process's RSS after their last use, and neither goes
+//! away by itself:
+//! - **heap**: glibc keeps freed memory in its arenas (one per thread that allocated) and only
+//!   returns the top of each heap. `malloc_trim(0)` returns every whole free page of every arena.
+//! - **mapped code and constants**: every page of the executable and of the shared libraries
+//!   (libc, libm, …) that ran once stays mapped, 64 KiB at a time (the kernel maps the pages
+//!   around a faulting one). Dropping the clean, read-only, file-backed mappings with
+//!   `MADV_DONTNEED` unmaps them; the pages stay in the kernel's page cache, so the next call into
+//!   any of that code is a minor fault, not a disk read.
+//!
+//! Two callers: the gateway once after start-up (configuration parsing, SQLite's open, the CLI
+//! and logging set-up never run again; 5.6 MB → 2 MB idle), and a local model run in-process when
+//! it is released (several MB of llama.cpp's code and heap).
 //!
 //! This is the only crate of the workspace that uses `unsafe`; each use says why it is sound.
 //! On anything but Linux with glibc, [`release_unused_memory`] does nothing and says so.
@@ -21,31 +24,32 @@ use std::fmt;
 pub struct Released {
     /// Whether glibc's arenas were trimmed (false off glibc).
     pub heap_trimmed: bool,
-    /// Bytes of the executable's clean mappings that were dropped (resident or not).
-    pub code_bytes_dropped: u64,
+    /// Bytes of clean read-only file mappings that were dropped (resident or not).
+    pub mapped_bytes_dropped: u64,
 }
 
 impl fmt::Display for Released {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "heap {}, {} KiB of code mappings dropped",
+            "heap {}, {} KiB of file mappings dropped",
             if self.heap_trimmed {
                 "trimmed"
             } else {
                 "not trimmed (not glibc)"
             },
-            self.code_bytes_dropped / 1024
+            self.mapped_bytes_dropped / 1024
         )
     }
 }
 
-/// Returns free heap pages to the OS and drops the executable's clean file-backed mappings from
-/// this process's page tables. Cheap (a few hundred µs); call it after freeing something big.
+/// Returns free heap pages to the OS and drops the clean read-only file mappings (code and
+/// constants of the executable and its shared libraries) from this process's page tables. Cheap
+/// (a few hundred µs); what is still used faults back in at its next use.
 pub fn release_unused_memory() -> Released {
     Released {
         heap_trimmed: trim_heap(),
-        code_bytes_dropped: drop_clean_code_pages(),
+        mapped_bytes_dropped: drop_clean_file_pages(),
     }
 }
 
@@ -67,21 +71,19 @@ pub fn trim_heap() -> bool {
 
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-fn drop_clean_code_pages() -> u64 {
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
-        return 0;
-    };
+fn drop_clean_file_pages() -> u64 {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
         return 0;
     };
     let mut dropped = 0;
-    for mapping in clean_read_only_mappings(&smaps, &exe.to_string_lossy()) {
-        // SAFETY: `mapping` is a private, read-only (never writable) mapping of our executable
-        // file with no dirty or anonymous pages, i.e. every page equals the file's bytes. For such
-        // a mapping MADV_DONTNEED only removes the page-table entries: the next access faults the
-        // identical page back in from the page cache. No Rust object lives in it (it is code and
-        // constants), so no reference can observe a change. The relocated (RELRO) and writable
-        // segments are dirty or writable and are never selected.
+    for mapping in clean_read_only_file_mappings(&smaps) {
+        // SAFETY: `mapping` is a private, read-only (never writable) mapping of a file with no
+        // anonymous (copied-on-write) or swapped pages, i.e. every page equals the file's bytes.
+        // For such a mapping MADV_DONTNEED only removes the page-table entries: the next access
+        // faults the identical page back in from the page cache (the mapping keeps the file
+        // open, even if it was deleted or replaced since). No Rust object lives in it (it is
+        // code and constants), so no reference can observe a change. Relocated (RELRO) and
+        // writable segments have anonymous pages or are writable and are never selected.
         let result = unsafe {
             rustix::mm::madvise(
                 mapping.start as *mut std::ffi::c_void,
@@ -97,7 +99,7 @@ fn drop_clean_code_pages() -> u64 {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn drop_clean_code_pages() -> u64 {
+fn drop_clean_file_pages() -> u64 {
     0
 }
 
@@ -114,8 +116,8 @@ impl Mapping {
     }
 }
 
-/// The mappings of `exe` that are private, never writable, and have no dirty or anonymous pages.
-fn clean_read_only_mappings(smaps: &str, exe: &str) -> Vec<Mapping> {
+/// The file mappings that are private, never writable, and have no anonymous or swapped pages.
+fn clean_read_only_file_mappings(smaps: &str) -> Vec<Mapping> {
     let mut found = Vec::new();
     let mut current: Option<(Mapping, bool)> = None; // (mapping, still clean)
     let finish = |entry: Option<(Mapping, bool)>, found: &mut Vec<Mapping>| {
@@ -127,8 +129,10 @@ fn clean_read_only_mappings(smaps: &str, exe: &str) -> Vec<Mapping> {
         if let Some(header) = parse_header(line) {
             finish(current.take(), &mut found);
             let (range, perms, path) = header;
-            // Readable, not writable, private (a shared mapping's pages are not ours to drop).
-            let selected = path == exe
+            // A file (not [vdso], [stack] or anonymous memory), readable, never writable, private
+            // (a shared mapping's pages are not ours to drop), and not a device.
+            let selected = path.starts_with('/')
+                && !path.starts_with("/dev/")
                 && perms.as_bytes()[0] == b'r'
                 && perms.as_bytes()[1] == b'-'
                 && perms.as_bytes()[3] == b'p';
@@ -145,6 +149,14 @@ fn clean_read_only_mappings(smaps: &str, exe: &str) -> Vec<Mapping> {
             // ("Private_Dirty" is no guide: it also counts page-cache pages not yet written back,
             // e.g. of a binary the linker has just written.)
             if matches!(key, "Anonymous:" | "Swap:") && kb != 0 {
+                *clean = false;
+            }
+            // I/O or raw-PFN memory (a driver's), or locked in RAM on purpose: leave it.
+            if key == "VmFlags:"
+                && line
+                    .split_whitespace()
+                    .any(|f| matches!(f, "io" | "pf" | "lo"))
+            {
                 *clean = false;
             }
         }
@@ -176,6 +188,7 @@ mod tests {
     use super::*;
 
     const EXE: &str = "/usr/bin/openclaw";
+    const LIBC: &str = "/usr/lib/x86_64-linux-gnu/libc.so.6";
 
     fn entry(range: &str, perms: &str, path: &str, anon_kb: u64, flags: &str) -> String {
         format!(
@@ -187,61 +200,71 @@ mod tests {
     }
 
     #[test]
-    fn picks_only_the_executables_clean_read_only_private_mappings() {
+    fn picks_only_clean_read_only_private_file_mappings() {
         let smaps = [
             entry("1000-2000", "r--p", EXE, 0, "rd mr mw me"),
             entry("2000-5000", "r-xp", EXE, 0, "rd ex mr me"),
             // RELRO after relocation: read-only now, but its pages are our copies.
             entry("5000-6000", "r--p", EXE, 8, "rd mr me ac"),
             entry("6000-7000", "rw-p", EXE, 4, "rd wr mr mw me ac"),
+            entry("7000-8000", "r-xp", LIBC, 0, "rd ex mr me"),
+            entry("8000-9000", "r--s", EXE, 0, "rd mr me"),
+            entry("9000-a000", "rw-p", "", 4, "rd wr mr mw me ac"),
+            entry("a000-b000", "r-xp", "[vdso]", 0, "rd ex mr mw me de"),
+            entry("b000-c000", "r--p", "/dev/dri/renderD128", 0, "rd mr me"),
+            entry("c000-d000", "r--p", "/opt/driver.bin", 0, "rd mr me io pf"),
+            entry("d000-e000", "r-xp", "/opt/pinned.so", 0, "rd ex mr me lo"),
             entry(
-                "7000-8000",
+                "e000-f000",
                 "r-xp",
-                "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                "/opt/my apps/lib x.so",
                 0,
                 "rd ex mr me",
             ),
-            entry("8000-9000", "r--s", EXE, 0, "rd mr me"),
-            entry("9000-a000", "rw-p", "", 4, "rd wr mr mw me ac"),
         ]
         .concat();
-        let found = clean_read_only_mappings(&smaps, EXE);
+        let found = clean_read_only_file_mappings(&smaps);
+        let ranges: Vec<_> = found.iter().map(|m| (m.start, m.end)).collect();
         assert_eq!(
-            found,
+            ranges,
             vec![
-                Mapping {
-                    start: 0x1000,
-                    end: 0x2000
-                },
-                Mapping {
-                    start: 0x2000,
-                    end: 0x5000
-                },
+                (0x1000, 0x2000),
+                (0x2000, 0x5000),
+                (0x7000, 0x8000),
+                (0xe000, 0xf000)
             ]
         );
-    }
-
-    #[test]
-    fn a_path_with_spaces_is_matched_whole() {
-        let exe = "/opt/my apps/openclaw";
-        let smaps = entry("2000-5000", "r-xp", exe, 0, "rd ex mr me");
-        assert_eq!(clean_read_only_mappings(&smaps, exe).len(), 1);
-        assert!(clean_read_only_mappings(&smaps, "/opt/my").is_empty());
     }
 
     #[test]
     fn malformed_lines_are_skipped() {
         assert!(parse_header("not a mapping").is_none());
         assert!(parse_header("zz-10 r-xp 0 0 0 /x").is_none());
-        assert!(clean_read_only_mappings("garbage\n\n", EXE).is_empty());
+        assert!(clean_read_only_file_mappings("garbage\n\n").is_empty());
     }
 
     #[cfg(target_os = "linux")]
     #[test]
     fn releasing_in_this_process_keeps_it_running() {
-        // Drop our own test binary's code pages and keep executing: every page faults back in.
+        // Drop our own test binary's and libc's code pages and keep executing: every page
+        // faults back in.
+        let rss_file_kib = || {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let line = status.lines().find(|l| l.starts_with("RssFile:")).unwrap();
+            line.split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        };
+        let before = rss_file_kib();
         let released = release_unused_memory();
-        assert!(released.code_bytes_dropped > 0, "{released}");
+        let after = rss_file_kib();
+        assert!(released.mapped_bytes_dropped > 0, "{released}");
+        assert!(
+            after < before,
+            "file-backed RSS {before} KiB -> {after} KiB"
+        );
         let v: Vec<u64> = (0..1000).map(|i| i * 3).collect();
         assert_eq!(v.iter().sum::<u64>(), 1_498_500);
         #[cfg(target_env = "gnu")]
