@@ -180,7 +180,7 @@ const RELEASE_START_UP_MEMORY_AFTER: std::time::Duration = std::time::Duration::
 /// Gives back, once, what start-up left mapped: the code of the CLI, the configuration parser,
 /// logging set-up and SQLite's open never runs again, yet its pages (and libc's) stay in RSS,
 /// 64 KiB per touched window. What the gateway still runs faults back in at its next use (a
-/// minor fault: the pages stay in the page cache). On the bench: idle 5.6 MB → about 2 MB,
+/// minor fault: the pages stay in the page cache). On the bench: idle 5.4 MB → 2.3 MB,
 /// and after serving requests it settles below where it was.
 async fn release_start_up_memory() {
     tokio::time::sleep(RELEASE_START_UP_MEMORY_AFTER).await;
