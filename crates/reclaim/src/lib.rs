@@ -11,8 +11,8 @@
 //!   any of that code is a minor fault, not a disk read.
 //!
 //! Two callers: the gateway once after start-up (configuration parsing, SQLite's open, the CLI
-//! and logging set-up never run again; idle RSS 5.4 MB → 2.3 MB), and a local model run in-process when
-//! it is released (several MB of llama.cpp's code and heap).
+//! and logging set-up never run again; idle RSS 5.4 MB → 2.3 MB), and a local model run
+//! in-process when it is released (several MB of llama.cpp's code and heap).
 //!
 //! This is the only crate of the workspace that uses `unsafe`; each use says why it is sound.
 //! On anything but Linux with glibc, [`release_unused_memory`] does nothing and says so.
@@ -83,7 +83,8 @@ fn drop_clean_file_pages() -> u64 {
         // faults the identical page back in from the page cache (the mapping keeps the file
         // open, even if it was deleted or replaced since). No Rust object lives in it (it is
         // code and constants), so no reference can observe a change. Relocated (RELRO) and
-        // writable segments have anonymous pages or are writable and are never selected.
+        // writable segments have anonymous pages or are writable and are never selected. The
+        // kernel drops such pages by itself under memory pressure; this only does it early.
         let result = unsafe {
             rustix::mm::madvise(
                 mapping.start as *mut std::ffi::c_void,

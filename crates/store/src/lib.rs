@@ -732,11 +732,11 @@ mod tests {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok");
-        // Nothing but the database is left behind.
+        // The temporary file is gone.
         let names: Vec<_> = std::fs::read_dir(first.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| !n.starts_with("openclaw.db"))
+            .filter(|n| n.contains(".creating-"))
             .collect();
         assert!(names.is_empty(), "{names:?}");
     }
