@@ -161,8 +161,17 @@ const EMPTY_DB: &[u8] = include_bytes!("empty.db");
 /// (0.65 ms of CPU), then syncs six times to switch a new file to WAL. The image is written under
 /// a temporary name, synced once and then linked to its name, which fails if another process got
 /// there first: 2.3 ms → 0.6 ms here. A crash leaves no database or a whole one, never half of
-/// one; a leftover temporary file is only ever replaced.
+/// one (at worst an unused `openclaw.db.creating-*` file beside it, safe to delete).
 fn create_if_missing(path: &Path) -> Result<()> {
+    create_if_missing_linking_with(path, |from, to| std::fs::hard_link(from, to))
+}
+
+/// [`create_if_missing`] with the hard-link call given, so tests can stand for a file system
+/// without hard links.
+fn create_if_missing_linking_with(
+    path: &Path,
+    hard_link: impl Fn(&Path, &Path) -> std::io::Result<()>,
+) -> Result<()> {
     let create_err = |source| Error::Create {
         path: path.to_owned(),
         source,
@@ -189,7 +198,7 @@ fn create_if_missing(path: &Path) -> Result<()> {
         std::io::Write::write_all(&mut file, EMPTY_DB)?;
         file.sync_all()?;
         drop(file);
-        match std::fs::hard_link(&tmp, path) {
+        match hard_link(&tmp, path) {
             Ok(()) => {}
             // Another process made it meanwhile: theirs is the database.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -694,6 +703,15 @@ mod tests {
         (rows, version)
     }
 
+    /// Temporary files `create_if_missing` left in `dir` (there should be none).
+    fn leftover_temporaries(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.contains(".creating-"))
+            .collect()
+    }
+
     #[test]
     fn empty_image_is_the_migrated_schema() {
         let dir = tempfile::tempdir().unwrap();
@@ -732,13 +750,29 @@ mod tests {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok");
-        // The temporary file is gone.
-        let names: Vec<_> = std::fs::read_dir(first.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| n.contains(".creating-"))
-            .collect();
-        assert!(names.is_empty(), "{names:?}");
+        let leftovers = leftover_temporaries(first.path());
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn without_hard_links_the_database_is_renamed_into_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        let unsupported = |_: &Path, _: &Path| Err(std::io::ErrorKind::Unsupported.into());
+        create_if_missing_linking_with(&path, unsupported).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), EMPTY_DB);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        // An existing database is never replaced, whatever the link call says.
+        store.set_meta("k", "v").unwrap();
+        drop(store);
+        create_if_missing_linking_with(&path, unsupported).unwrap();
+        assert_eq!(
+            Store::open(&path).unwrap().meta("k").unwrap().as_deref(),
+            Some("v")
+        );
+        let leftovers = leftover_temporaries(dir.path());
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
     #[test]
@@ -754,17 +788,8 @@ mod tests {
         for store in &stores {
             assert_eq!(store.meta("k").unwrap().as_deref(), Some("v"));
         }
-        let leftovers = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .contains("creating")
-            })
-            .count();
-        assert_eq!(leftovers, 0);
+        let leftovers = leftover_temporaries(dir.path());
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
     #[test]
