@@ -39,6 +39,22 @@ impl ErrorKind {
             Self::Config => "config",
         }
     }
+
+    /// The kind a [`label`](Self::label) names (a retry-after is not part of a label); an
+    /// unknown label is a server error.
+    pub fn from_label(label: &str) -> Self {
+        match label {
+            "rate_limited" => Self::RateLimited { retry_after: None },
+            "overloaded" => Self::Overloaded,
+            "timeout" => Self::Timeout,
+            "connection" => Self::Connection,
+            "malformed" => Self::Malformed,
+            "auth" => Self::Auth,
+            "bad_request" => Self::BadRequest,
+            "config" => Self::Config,
+            _ => Self::Server,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,6 +163,24 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_survives_its_label() {
+        for kind in [
+            ErrorKind::RateLimited { retry_after: None },
+            ErrorKind::Overloaded,
+            ErrorKind::Server,
+            ErrorKind::Timeout,
+            ErrorKind::Connection,
+            ErrorKind::Malformed,
+            ErrorKind::Auth,
+            ErrorKind::BadRequest,
+            ErrorKind::Config,
+        ] {
+            assert_eq!(ErrorKind::from_label(kind.label()), kind);
+        }
+        assert_eq!(ErrorKind::from_label("anything else"), ErrorKind::Server);
+    }
 
     #[test]
     fn classification() {

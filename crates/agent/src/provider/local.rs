@@ -373,6 +373,14 @@ fn mark_failed(shared: &Shared, absent: bool, message: &str) {
     });
 }
 
+/// The model could not be brought into memory: status and log say why, and the request gets a
+/// server error, retryable on purpose, so that the chain moves on past a broken local model.
+fn load_failure(name: &str, shared: &Shared, absent: bool, message: String) -> ProviderError {
+    mark_failed(shared, absent, &message);
+    tracing::error!(provider = name, "{message}");
+    ProviderError::new(name, ErrorKind::Server, None, message)
+}
+
 fn mark_unloaded(shared: &Shared) {
     set_status(shared, |s| {
         s.state = ModelState::Unloaded;
@@ -483,12 +491,7 @@ impl Engine for InProcess {
 
 fn load(name: &str, settings: &LocalSettings, shared: &Shared) -> Result<Loaded, ProviderError> {
     let path = &settings.model_path;
-    let fail = |message: String| {
-        mark_failed(shared, !path.is_file(), &message);
-        tracing::error!(provider = name, "{message}");
-        // Retryable on purpose: a broken local model should let the chain move on.
-        ProviderError::new(name, ErrorKind::Server, None, message)
-    };
+    let fail = |message: String| load_failure(name, shared, !path.is_file(), message);
     // llama.cpp only says "null result" for a missing file; say which file and why.
     if let Err(e) = std::fs::File::open(path) {
         return Err(fail(format!(

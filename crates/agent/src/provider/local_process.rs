@@ -14,8 +14,8 @@
 //! stdin ends the child.
 
 use super::{
-    Engine, Job, LocalSettings, ModelState, Shared, WorkerMsg, generate, load, mark_failed,
-    set_status,
+    Engine, Job, LocalSettings, ModelState, Shared, WorkerMsg, generate, load, load_failure,
+    mark_failed, set_status,
 };
 use crate::error::{ErrorKind, ProviderError};
 use crate::types::{ChatRequest, Completion};
@@ -86,20 +86,6 @@ enum FromWorker {
         kind: String,
         message: String,
     },
-}
-
-fn kind_from_label(label: &str) -> ErrorKind {
-    match label {
-        "rate_limited" => ErrorKind::RateLimited { retry_after: None },
-        "overloaded" => ErrorKind::Overloaded,
-        "timeout" => ErrorKind::Timeout,
-        "connection" => ErrorKind::Connection,
-        "malformed" => ErrorKind::Malformed,
-        "auth" => ErrorKind::Auth,
-        "bad_request" => ErrorKind::BadRequest,
-        "config" => ErrorKind::Config,
-        _ => ErrorKind::Server,
-    }
 }
 
 /// A running model process, seen from the gateway.
@@ -180,10 +166,7 @@ impl ModelProcess {
             .stdin
             .as_mut()
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        let mut line = serde_json::to_string(msg).map_err(std::io::Error::other)?;
-        line.push('\n');
-        stdin.write_all(line.as_bytes())?;
-        stdin.flush()
+        write_json_line(stdin, msg)
     }
 
     /// One request, start to end. `Err(.., true)` when the process is gone or unusable.
@@ -247,7 +230,7 @@ impl ModelProcess {
                 // The child names the provider: `init` gave it our name.
                 Ok(Ok(FromWorker::Done { completion })) => return (Ok(completion), false),
                 Ok(Ok(FromWorker::Failed { kind, message })) => {
-                    return (Err(err(kind_from_label(&kind), message)), false);
+                    return (Err(err(ErrorKind::from_label(&kind), message)), false);
                 }
                 Ok(Err(message)) => {
                     // Not our protocol any more: stop it rather than guess.
@@ -336,11 +319,8 @@ impl Engine for InChild {
     ) -> Result<Completion, ProviderError> {
         let mut process = match self.process.take() {
             Some(p) => p,
-            None => ModelProcess::spawn(&self.how, name, settings).map_err(|message| {
-                mark_failed(shared, false, &message);
-                tracing::error!(provider = name, "{message}");
-                ProviderError::new(name, ErrorKind::Server, None, message)
-            })?,
+            None => ModelProcess::spawn(&self.how, name, settings)
+                .map_err(|message| load_failure(name, shared, false, message))?,
         };
         let (result, gone) = process.answer(name, shared, job);
         if !gone {
@@ -497,18 +477,17 @@ fn failed(e: &ProviderError) -> FromWorker {
 
 /// One protocol line to stdout; the parent gone means there is nobody left to answer.
 fn write_line(msg: &FromWorker) {
-    let Ok(mut line) = serde_json::to_string(msg) else {
-        return;
-    };
-    line.push('\n');
-    let mut out = std::io::stdout().lock();
-    if out
-        .write_all(line.as_bytes())
-        .and_then(|()| out.flush())
-        .is_err()
-    {
+    if write_json_line(&mut std::io::stdout().lock(), msg).is_err() {
         std::process::exit(0);
     }
+}
+
+/// One message of the protocol, either way: its JSON, a newline, flushed.
+fn write_json_line(out: &mut impl Write, msg: &impl Serialize) -> std::io::Result<()> {
+    let mut line = serde_json::to_string(msg).map_err(std::io::Error::other)?;
+    line.push('\n');
+    out.write_all(line.as_bytes())?;
+    out.flush()
 }
 
 #[cfg(test)]
@@ -545,23 +524,6 @@ mod tests {
             serde_json::from_str::<FromWorker>(&line),
             Ok(FromWorker::Done { .. })
         ));
-    }
-
-    #[test]
-    fn error_kinds_survive_the_trip_by_label() {
-        for kind in [
-            ErrorKind::Overloaded,
-            ErrorKind::Server,
-            ErrorKind::Timeout,
-            ErrorKind::Connection,
-            ErrorKind::Malformed,
-            ErrorKind::Auth,
-            ErrorKind::BadRequest,
-            ErrorKind::Config,
-        ] {
-            assert_eq!(kind_from_label(kind.label()), kind);
-        }
-        assert_eq!(kind_from_label("anything else"), ErrorKind::Server);
     }
 
     #[test]
