@@ -293,6 +293,20 @@ pub fn thread_count(pid: u32) -> Option<u64> {
     proc_status_number(pid, "Threads")
 }
 
+/// The lines `child` writes to its (piped) stdout, as they come: read by a thread of their own,
+/// so a test can wait for one with a time-out.
+pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Read to the end even when nobody listens any more: a full pipe would block the child.
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
 /// Held by every test that runs a local model, so that one model generates at a time in a test
 /// binary (cargo runs a binary's tests on as many threads as there are cores).
 ///

@@ -10,7 +10,6 @@
 use base64::Engine as _;
 use openclaw_tests::{base_command, free_port, workspace_bin};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -65,13 +64,7 @@ impl Desktop {
             .stderr(Stdio::null())
             .spawn()
             .expect("xvfb-run (Debian xvfb) — run ./scripts/install-deps.sh");
-        let stdout = session.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = openclaw_tests::stdout_lines(&mut session);
         let (mut pid, mut code, mut advertised, mut unavailable) = (None, None, None, Vec::new());
         let deadline = Instant::now() + Duration::from_secs(60);
         while code.is_none() {

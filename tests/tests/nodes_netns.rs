@@ -8,7 +8,6 @@
 
 use openclaw_tests::{openclaw_bin, workspace_bin};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -130,13 +129,7 @@ impl NodeProcess {
             .stderr(Stdio::null())
             .spawn()
             .expect("xvfb-run (Debian xvfb)");
-        let stdout = session.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let rx = openclaw_tests::stdout_lines(&mut session);
         let (mut pid, mut code) = (None, None);
         let deadline = Instant::now() + Duration::from_secs(60);
         while code.is_none() {

@@ -5,7 +5,6 @@
 use openclaw_testkit::tailscale::{FakeTailscaled, Peer};
 use openclaw_tests::{free_port, workspace_bin};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -48,13 +47,7 @@ fn start_node_with(state: &Path, expiry: u64, extra: &[&str]) -> (NodeProcess, V
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = openclaw_tests::stdout_lines(&mut child);
     let mut lines = Vec::new();
     let code = loop {
         let line = rx
