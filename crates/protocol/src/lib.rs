@@ -200,6 +200,25 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn error_code_as_str_is_its_wire_spelling() {
+        use ErrorCode::*;
+        for code in [
+            InvalidRequest,
+            Unauthorized,
+            NotPaired,
+            NotFound,
+            RateLimited,
+            Unavailable,
+            Internal,
+            CameraUnavailable,
+            CapabilityUnavailable,
+            PayloadTooLarge,
+        ] {
+            assert_eq!(json!(code), json!(code.as_str()));
+        }
+    }
+
+    #[test]
     fn frames_use_the_documented_shapes() {
         let req: Frame = serde_json::from_value(
             json!({"type":"req","id":"1","method":"health","params":{"a":1}}),
