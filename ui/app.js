@@ -72,7 +72,10 @@ function wire(client) {
 
 async function start() {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
-  const client = new GatewayClient(url, { token: localStorage.getItem('openclaw.token') });
+  // The gateway puts its generated token in the page it serves over loopback; a configured
+  // token is entered once and kept in this browser.
+  const pageToken = document.querySelector('meta[name="openclaw-token"]')?.content;
+  const client = new GatewayClient(url, { token: pageToken || localStorage.getItem('openclaw.token') });
   wire(client);
   try {
     const hello = await client.connect();

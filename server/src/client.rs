@@ -65,6 +65,29 @@ fn request(
     }
 }
 
+/// The token to send the running gateway: `gateway.auth.token`, else the one the gateway
+/// generated in its data dir (readable by its owner only, which is who runs this CLI).
+pub fn token(global: &Global, config: &Config) -> Option<String> {
+    if let Some(t) = config.gateway.auth.token() {
+        return Some(t.to_owned());
+    }
+    let data_dir = paths::data_dir(global).ok()?;
+    openclaw_gateway::access::generated_token(&data_dir)
+}
+
+/// What to say when the gateway refused our token (HTTP 401).
+pub fn refused_token(addr: &str, sent: bool) -> String {
+    if sent {
+        format!(
+            "openclaw: the gateway at {addr} refused our token: run this with the gateway's config (--config, for gateway.auth.token) and data dir (--data-dir, for its generated token)"
+        )
+    } else {
+        format!(
+            "openclaw: the gateway at {addr} needs its token and none was found: pass the gateway's config (--config) and data dir (--data-dir)"
+        )
+    }
+}
+
 pub fn not_running(addr: &str, why: &str) -> String {
     format!(
         "openclaw: the gateway is not running (nothing answered at {addr}: {why}).\n\
@@ -94,7 +117,9 @@ pub fn health(global: &Global, json: bool, allow_degraded: bool) -> u8 {
         Err(code) => return code,
     };
     let addr = paths::gateway_addr(&config);
-    let body = match get(&addr, "/health", None) {
+    // With the token the report names paths and addresses; without it, it still answers.
+    let token = token(global, &config);
+    let body = match get(&addr, "/health", token.as_deref()) {
         Reply::NotRunning(why) => {
             if json {
                 println!(
@@ -177,21 +202,14 @@ pub fn status(global: &Global, json: bool) -> u8 {
         Err(code) => return code,
     };
     let addr = paths::gateway_addr(&config);
-    let token = config.gateway.auth.token();
-    match get(&addr, "/api/status", token) {
+    let token = token(global, &config);
+    match get(&addr, "/api/status", token.as_deref()) {
         Reply::NotRunning(why) => {
             offline_status(global, &config, &addr, &why, json);
             exit::NOT_RUNNING
         }
         Reply::Answer { status: 401, .. } => {
-            eprintln!(
-                "openclaw: the gateway at {addr} refused {}: set gateway.auth.token in the config passed with --config",
-                if token.is_some() {
-                    "our token"
-                } else {
-                    "us (it needs a token)"
-                }
-            );
+            eprintln!("{}", refused_token(&addr, token.is_some()));
             exit::FAILURE
         }
         Reply::Answer { status, body } => match serde_json::from_str::<StatusReport>(&body) {

@@ -24,13 +24,12 @@ fn level(l: LogLevel) -> LevelFilter {
 /// (`openclaw.log.1` is the newest of them).
 fn rotating_writer(config: &LoggingConfig, file: &Path) -> Result<FileRotate<AppendCount>> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)
+    openclaw_gateway::files::create_private_dir(dir)
         .with_context(|| format!("cannot create log directory {}: set logging.file to a writable path, or pass --data-dir", dir.display()))?;
-    // Open once ourselves: the rotation crate cannot report an open failure.
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(file)
+    // Open once ourselves: the rotation crate cannot report an open failure. Logs quote
+    // conversations and addresses: owner-only, and so are the rotated files (mode below).
+    openclaw_gateway::files::append_private(file)
+        .and_then(|_| openclaw_gateway::files::restrict(file, 0o600))
         .with_context(|| {
             format!(
                 "cannot open log file {}: set logging.file to a writable path",
@@ -44,8 +43,17 @@ fn rotating_writer(config: &LoggingConfig, file: &Path) -> Result<FileRotate<App
         AppendCount::new(config.max_files as usize),
         ContentLimit::BytesSurpassed(max_bytes.max(1)),
         Compression::None,
-        None,
+        Some(private_append()),
     ))
+}
+
+/// How the rotation crate opens each new log file: appending, created 0600.
+fn private_append() -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
 }
 
 /// Installs the global subscriber: stderr always, plus the rotated log file.

@@ -259,6 +259,11 @@ pub enum ConfigCommand {
 
 fn main() -> ExitCode {
     openclaw_gateway::mark_process_start();
+    // Everything openclaw writes (database, logs, audit log, backups, tokens, keys) is the
+    // owner's alone, whatever umask the shell or service manager gave us; the code that
+    // creates those files asks for 0600/0700 itself as well.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -240,8 +240,8 @@ fn invoke_via_gateway(global: &Global, command: &str, params: Value) -> u8 {
     let body = serde_json::json!({"command": command, "params": params});
     // Longer than the gateway's own per-node timeout, so its fallback to the next node is seen.
     let timeout = std::time::Duration::from_secs(120);
-    let token = config.gateway.auth.token();
-    match crate::client::post(&addr, "/api/nodes/invoke", token, &body, timeout) {
+    let token = crate::client::token(global, &config);
+    match crate::client::post(&addr, "/api/nodes/invoke", token.as_deref(), &body, timeout) {
         crate::client::Reply::NotRunning(why) => {
             eprintln!("{}", crate::client::not_running(&addr, &why));
             eprintln!("openclaw: or call a node directly with --node NAME");
@@ -261,9 +261,9 @@ fn invoke_via_gateway(global: &Global, command: &str, params: Value) -> u8 {
             let message = v["error"]["message"].as_str().unwrap_or(body.trim());
             match v["node"].as_str() {
                 Some(node) => eprintln!("openclaw: {node} refused ({code}): {message}"),
-                None if status == 401 => eprintln!(
-                    "openclaw: the gateway at {addr} needs its token: pass the config holding gateway.auth.token with --config"
-                ),
+                None if status == 401 => {
+                    eprintln!("{}", crate::client::refused_token(&addr, token.is_some()))
+                }
                 None => eprintln!("openclaw: {message} ({code})"),
             }
             exit::FAILURE

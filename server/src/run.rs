@@ -57,8 +57,15 @@ pub fn gateway_run(global: &Global, host: Option<String>, port: Option<u16>) -> 
 /// read, since the config file may be one it replaced.
 fn claim_data_dir(global: &Global) -> Result<(PathBuf, std::fs::File)> {
     let data_dir = paths::data_dir(global)?;
-    std::fs::create_dir_all(&data_dir)
+    openclaw_gateway::files::create_private_dir(&data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    // One made by an older version (or by hand) may be open to every user.
+    if let Err(e) = openclaw_gateway::files::restrict(&data_dir, 0o700) {
+        eprintln!(
+            "openclaw: warning: cannot make the data dir {} private (0700): {e}",
+            data_dir.display()
+        );
+    }
     let lock = paths::lock_data_dir(&data_dir)?.ok_or_else(|| {
         anyhow::anyhow!(
             "another gateway (or a restore) is using the data dir {}; see `openclaw status`",
@@ -106,7 +113,7 @@ fn start(
 
     let store = if config.memory.persistence {
         let db_dir = paths::under_data_dir(&data_dir, config.memory.storage_path.as_deref(), "");
-        std::fs::create_dir_all(&db_dir)
+        openclaw_gateway::files::create_private_dir(&db_dir)
             .with_context(|| format!("cannot create database directory {}", db_dir.display()))?;
         Store::open_in_dir(&db_dir)?
     } else {
@@ -124,7 +131,11 @@ fn start(
             config.logging.audit.file.as_deref(),
             "logs/audit.log",
         )
-    }));
+    }))
+    .with_rotation(openclaw_gateway::audit::Rotation {
+        max_bytes: config.logging.max_size_mb.saturating_mul(1024 * 1024),
+        keep: config.logging.max_files as usize,
+    });
     let config_digest = match (&loaded.file, &loaded.text) {
         (Some(file), Some(text)) => {
             Some((file.clone(), hex::encode(Sha256::digest(text.as_bytes()))))

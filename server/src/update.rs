@@ -69,6 +69,14 @@ fn fetch(url: &str) -> Result<Release, String> {
     })
 }
 
+/// What `update check` (and doctor) say when no feed is set.
+pub const NOT_CONFIGURED: &str = "no update feed is configured, so nothing was checked: set update.feed_url in config.yaml to your release feed (a GitHub releases API URL ending in /releases/latest)";
+
+/// The newest release's tag at `url` (doctor's check that the feed answers).
+pub fn fetch_latest_tag(url: &str) -> Result<String, String> {
+    fetch(url).map(|r| r.tag_name)
+}
+
 fn version_of(tag: &str) -> Result<semver::Version, String> {
     semver::Version::parse(tag.trim_start_matches('v'))
         .map_err(|e| format!("the release tag `{tag}` is not a version ({e})"))
@@ -86,8 +94,19 @@ pub fn check(global: &Global, json_out: bool, backup: bool) -> u8 {
             return exit::FAILURE;
         }
     };
-    let feed = loaded.config.update.feed_url.clone();
     let current = env!("CARGO_PKG_VERSION");
+    let Some(feed) = loaded.config.update.feed_url.clone() else {
+        if json_out {
+            println!(
+                "{}",
+                json!({"status": "not_configured", "current": current, "feed": null,
+                       "error": NOT_CONFIGURED})
+            );
+        } else {
+            println!("you run openclaw {current}; {NOT_CONFIGURED}");
+        }
+        return exit::OK;
+    };
     let release = fetch(&feed).and_then(|r| version_of(&r.tag_name).map(|v| (r, v)));
     let (release, latest) = match release {
         Ok(r) => r,

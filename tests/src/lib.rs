@@ -158,6 +158,14 @@ impl GatewayProcess {
         self.dir.path()
     }
 
+    /// The token the gateway generated in its data dir (none when one is configured):
+    /// what `/api`, `/ws` and `/v1` need. Written before the gateway answers.
+    pub fn token(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("gateway.token"))
+            .ok()
+            .map(|t| t.trim().to_owned())
+    }
+
     /// `openclaw <args>` as a client of this gateway (same config, port and data dir).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         let mut cmd = base_command(self.dir.path(), self.config.as_deref());

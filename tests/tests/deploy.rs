@@ -139,6 +139,11 @@ fn a_real_prometheus_scrapes_the_gateway_and_loads_the_rules() {
 fn systemd_analyze_verifies_the_unit_without_warnings() {
     let dir = tempfile::tempdir().unwrap();
     let unit = std::fs::read_to_string(deploy_dir().join("openclaw.service")).unwrap();
+    // What the service writes (database, logs, backups, tokens) is its user's alone.
+    assert!(
+        unit.lines().any(|l| l.trim() == "UMask=0077"),
+        "the unit must set UMask=0077:\n{unit}"
+    );
     // The unit names the installed path; point it at the binary built here.
     let unit = unit.replace(
         "/usr/local/bin/openclaw",

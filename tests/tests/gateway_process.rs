@@ -220,7 +220,7 @@ fn config_validate_accepts_the_example_and_reports_a_bad_port_override() {
     let vars = [
         ("ANTHROPIC_API_KEY", "a"),
         ("OPENAI_API_KEY", "b"),
-        ("OPENCLAW_GATEWAY_TOKEN", "c"),
+        ("OPENCLAW_GATEWAY_TOKEN", "c-0123456789abcdef"),
         ("TELEGRAM_BOT_TOKEN", "d"),
         ("SLACK_BOT_TOKEN", "e"),
         ("SLACK_APP_TOKEN", "f"),

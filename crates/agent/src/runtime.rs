@@ -21,7 +21,24 @@ pub struct Inbound {
     /// The sender within the channel (chat id, user id, WebChat session key).
     pub peer: String,
     pub text: String,
+    /// Where the message came from when `peer` is the client's own choice (a WebChat session
+    /// key): rate limits and the new-conversation cap then hold per source, so a fresh key
+    /// per message escapes neither. `None` for channels, whose platform names the sender.
+    pub source: Option<String>,
 }
+
+/// The key rate limits count under: the source when the client picks its own peer name,
+/// else the (channel, peer) sender.
+fn limit_key(channel: &str, peer: &str, source: Option<&str>) -> String {
+    match source {
+        Some(source) => format!("{channel}@{source}"),
+        None => format!("{channel}:{peer}"),
+    }
+}
+
+/// New conversations one source may open per minute (WebChat session keys are the client's
+/// choice; each one is a row in the sessions table).
+pub const NEW_SESSIONS_PER_MINUTE: u32 = 10;
 
 /// What the agent reports while it works on a message.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +97,29 @@ pub enum AgentError {
 struct Limits {
     messages: Option<(DefaultKeyedRateLimiter<String>, u32)>,
     tool_calls: Option<(DefaultKeyedRateLimiter<String>, u32)>,
+    new_sessions: Option<(DefaultKeyedRateLimiter<String>, u32)>,
+}
+
+impl Limits {
+    /// Forgets keys whose buckets have refilled (a key per sender or source would otherwise
+    /// stay forever).
+    fn prune(&self) {
+        for (limiter, _) in [&self.messages, &self.tool_calls, &self.new_sessions]
+            .into_iter()
+            .flatten()
+        {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    fn keys(&self) -> usize {
+        [&self.messages, &self.tool_calls, &self.new_sessions]
+            .into_iter()
+            .flatten()
+            .map(|(l, _)| l.len())
+            .sum()
+    }
 }
 
 fn limiter(per_minute: u32) -> Option<(DefaultKeyedRateLimiter<String>, u32)> {
@@ -122,6 +162,48 @@ impl std::fmt::Debug for Agent {
             .field("chain", &self.chain)
             .field("tools", &self.tools)
             .finish()
+    }
+}
+
+/// A conversation's turn lock, removed from the map when its last user lets go (the map is
+/// keyed by sender, which clients choose: it must not keep every key it ever saw).
+struct SessionLock<'a> {
+    map: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    key: String,
+    lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<'a> SessionLock<'a> {
+    async fn acquire(
+        map: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+        key: String,
+    ) -> SessionLock<'a> {
+        let lock = {
+            let mut locks = map.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(key.clone()).or_default().clone()
+        };
+        let mut this = SessionLock {
+            map,
+            key,
+            lock: Some(lock.clone()),
+            guard: None,
+        };
+        // If this future is dropped while waiting, Drop still removes an unused entry.
+        this.guard = Some(lock.lock_owned().await);
+        this
+    }
+}
+
+impl Drop for SessionLock<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut locks = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        drop(self.lock.take());
+        // Only the map's own reference left: nobody holds or waits for this conversation.
+        if locks.get(&self.key).is_some_and(|l| Arc::strong_count(l) == 1) {
+            locks.remove(&self.key);
+        }
     }
 }
 
@@ -229,11 +311,13 @@ impl Agent {
             Limits {
                 messages: limiter(rl.default_messages_per_minute),
                 tool_calls: limiter(rl.default_tool_calls_per_minute),
+                new_sessions: limiter(NEW_SESSIONS_PER_MINUTE),
             }
         } else {
             Limits {
                 messages: None,
                 tool_calls: None,
+                new_sessions: None,
             }
         };
         Self {
@@ -307,7 +391,7 @@ impl Agent {
         msg: Inbound,
         on_event: &mut (dyn FnMut(AgentEvent) + Send),
     ) -> Result<Reply, AgentError> {
-        let key = format!("{}:{}", msg.channel, msg.peer);
+        let key = limit_key(&msg.channel, &msg.peer, msg.source.as_deref());
         if let Some((wait, n)) = over_limit(&self.limits.messages, &key) {
             return Ok(Reply::notice(
                 ReplyKind::RateLimited,
@@ -324,11 +408,22 @@ impl Agent {
             ));
         }
 
-        let lock = {
-            let mut locks = self.session_locks.lock().unwrap_or_else(|p| p.into_inner());
-            locks.entry(key).or_default().clone()
-        };
-        let _turn = lock.lock().await;
+        if msg.source.is_some() && self.limits.new_sessions.is_some() {
+            let (store, channel, peer) = (self.store.clone(), msg.channel.clone(), msg.peer.clone());
+            let exists = blocking(move || store.session_exists(&channel, &peer)).await?;
+            if !exists && let Some((wait, n)) = over_limit(&self.limits.new_sessions, &key) {
+                return Ok(Reply::notice(
+                    ReplyKind::RateLimited,
+                    format!(
+                        "Too many new conversations from here (limit: {n} per minute). Keep using one, or try again in {} s.",
+                        wait.as_secs().max(1)
+                    ),
+                ));
+            }
+        }
+
+        let session_key = format!("{}:{}", msg.channel, msg.peer);
+        let _turn = SessionLock::acquire(&self.session_locks, session_key).await;
 
         let now = jiff::Timestamp::now().as_second();
         let (channel, peer, text) = (msg.channel.clone(), msg.peer.clone(), msg.text.clone());
@@ -363,6 +458,7 @@ impl Agent {
         let ctx = ToolContext {
             channel: msg.channel.clone(),
             peer: msg.peer.clone(),
+            source: msg.source.clone(),
         };
         let turns = turns.into_iter().map(|(_, t)| t).collect();
         let reply = self.run_rounds(system, turns, &ctx, true, on_event).await?;
@@ -387,15 +483,19 @@ impl Agent {
 
     /// Answers a conversation the caller keeps (the OpenAI-compatible endpoint): nothing is
     /// stored, `turns` is the whole history. `allow_reset`: see [`ProviderChain::complete`].
+    ///
+    /// `source` is where the request came from; the rate limit holds per source when given
+    /// (the `user` a client names is its own choice).
     pub async fn respond(
         &self,
         peer: &str,
+        source: Option<&str>,
         turns: Vec<Turn>,
         extra_system: Option<&str>,
         allow_reset: bool,
         on_event: &mut (dyn FnMut(AgentEvent) + Send),
     ) -> Result<Reply, AgentError> {
-        let key = format!("api:{peer}");
+        let key = limit_key("api", peer, source);
         if let Some((wait, n)) = over_limit(&self.limits.messages, &key) {
             return Ok(Reply::notice(
                 ReplyKind::RateLimited,
@@ -415,6 +515,7 @@ impl Agent {
         let ctx = ToolContext {
             channel: "api".into(),
             peer: peer.to_owned(),
+            source: source.map(str::to_owned),
         };
         self.run_rounds(system, turns, &ctx, allow_reset, on_event)
             .await
@@ -545,7 +646,7 @@ impl Agent {
         let max_rounds = self.config.agent.max_tool_rounds.max(1);
         let mut usage = Usage::default();
         let mut text = String::new();
-        let key = format!("{}:{}", ctx.channel, ctx.peer);
+        let key = limit_key(&ctx.channel, &ctx.peer, ctx.source.as_deref());
         for round in 1..=max_rounds {
             // The last round offers no tools, so the model must answer in words.
             let tools = if round < max_rounds {
@@ -642,6 +743,17 @@ impl Agent {
     }
 
     /// Deletes memories older than `memory.prune_after_days`; returns how many went.
+    /// Drops state kept per client-chosen key that is no longer needed: rate-limit buckets
+    /// that have refilled, and locks of conversations no turn is using. Returns how many
+    /// entries are left (rate-limit keys, session locks).
+    pub fn prune_idle_state(&self) -> (usize, usize) {
+        self.limits.prune();
+        let mut locks = self.session_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.shrink_to_fit();
+        (self.limits.keys(), locks.len())
+    }
+
     pub async fn prune_memories(&self) -> Result<usize, AgentError> {
         let days = i64::from(self.config.memory.prune_after_days);
         if days == 0 {

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 pub struct ToolContext {
     pub channel: String,
     pub peer: String,
+    /// Where the conversation's messages come from when the peer is the client's own choice
+    /// (see `Inbound::source`).
+    pub source: Option<String>,
 }
 
 pub trait Tool: Send + Sync {
@@ -266,6 +269,7 @@ mod tests {
         ToolContext {
             channel: "test".into(),
             peer: "p".into(),
+            source: None,
         }
     }
 

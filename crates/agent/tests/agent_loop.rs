@@ -29,6 +29,7 @@ fn msg(text: &str) -> Inbound {
         channel: "webchat".into(),
         peer: "alice".into(),
         text: text.into(),
+        source: None,
     }
 }
 
@@ -275,7 +276,7 @@ async fn without_a_provider_every_reply_says_what_to_configure() {
         reply.text
     );
     let reply = a
-        .respond("x", vec![Turn::User("hi".into())], None, false, &mut |_| {})
+        .respond("x", None, vec![Turn::User("hi".into())], None, false, &mut |_| {})
         .await
         .unwrap();
     assert_eq!(reply.kind, ReplyKind::NotConfigured);
@@ -290,6 +291,7 @@ async fn stateless_respond_uses_the_given_history_and_stores_nothing() {
     let reply = a
         .respond(
             "client",
+            None,
             vec![Turn::User("2+2?".into())],
             Some("Answer with a number."),
             false,

@@ -12,7 +12,7 @@ mod validate;
 
 pub use load::{ConfigError, Problem, parse};
 pub use schema::*;
-pub use validate::parse_schedule;
+pub use validate::{MIN_TOKEN_CHARS, parse_schedule};
 
 /// Environment lookup used for `${VAR}` expansion and overrides.
 pub trait Env {

@@ -52,19 +52,14 @@ pub struct Config {
 }
 
 /// Where `openclaw update check` looks for releases.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+///
+/// There is no default feed on purpose: a built-in URL would make whoever controls that name
+/// the update source of every install that never chose one.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpdateConfig {
-    /// A release in the GitHub releases API format (`…/releases/latest`).
-    pub feed_url: String,
-}
-
-impl Default for UpdateConfig {
-    fn default() -> Self {
-        Self {
-            feed_url: "https://api.github.com/repos/openclaw-rs/openclaw-rs/releases/latest".into(),
-        }
-    }
+    /// A release in the GitHub releases API format (`…/releases/latest`); unset: no checks.
+    pub feed_url: Option<String>,
 }
 
 /// Named providers, kept in file order (that order is the failover order).
@@ -219,6 +214,12 @@ pub struct GatewayConfig {
     /// How long SIGTERM waits for open requests and sockets before exiting.
     pub drain_timeout_seconds: u64,
     pub health: HealthThresholds,
+    /// Browser origins (`https://chat.example.com`) allowed on the WebSocket and on
+    /// state-changing routes besides the gateway's own pages and the tray app.
+    pub allowed_origins: Vec<String>,
+    /// Host names (`chat.example.com`, as a reverse proxy forwards them) the gateway answers to
+    /// besides loopback names and its bind address.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for GatewayConfig {
@@ -230,6 +231,8 @@ impl Default for GatewayConfig {
             auth: GatewayAuth::default(),
             drain_timeout_seconds: 10,
             health: HealthThresholds::default(),
+            allowed_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
         }
     }
 }

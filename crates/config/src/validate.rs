@@ -99,11 +99,45 @@ pub(crate) fn check(c: &Config) -> Vec<(String, String)> {
     if c.agent.tool_timeout_seconds == 0 {
         bad("agent.tool_timeout_seconds", "must be at least 1".into());
     }
-    if !(c.update.feed_url.starts_with("http://") || c.update.feed_url.starts_with("https://")) {
+    if let Some(url) = &c.update.feed_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
         bad(
             "update.feed_url",
-            format!("`{}` is not an http:// or https:// URL", c.update.feed_url),
+            format!("`{url}` is not an http:// or https:// URL"),
         );
+    }
+    if let Some(token) = c.gateway.auth.token.as_ref().map(|t| t.expose())
+        && !token.is_empty()
+        && token.chars().count() < MIN_TOKEN_CHARS
+    {
+        bad(
+            "gateway.auth.token",
+            format!(
+                "is {} characters; a gateway token needs at least {MIN_TOKEN_CHARS} (e.g. `openssl rand -hex 32`), or leave it out on a loopback gateway and one is generated",
+                token.chars().count()
+            ),
+        );
+    }
+    for (i, origin) in c.gateway.allowed_origins.iter().enumerate() {
+        if let Err(m) = check_origin(origin) {
+            bad(&format!("gateway.allowed_origins[{i}]"), m);
+        }
+    }
+    for (i, host) in c.gateway.allowed_hosts.iter().enumerate() {
+        if host.is_empty()
+            || host.contains(['/', ':', ' ', '*'])
+            || !host
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '.' || ch == '-')
+        {
+            bad(
+                &format!("gateway.allowed_hosts[{i}]"),
+                format!(
+                    "`{host}` is not a host name: write the name alone, as in `chat.example.com` (no scheme, port, path or wildcard)"
+                ),
+            );
+        }
     }
     if c.gateway.port == 0 {
         bad("gateway.port", "must be a TCP port from 1 to 65535".into());
@@ -170,6 +204,24 @@ pub(crate) fn check(c: &Config) -> Vec<(String, String)> {
         }
     }
     out
+}
+
+/// Shortest `gateway.auth.token` accepted: anything shorter can be guessed online.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn check_origin(origin: &str) -> Result<(), String> {
+    let hint = "write it as a browser sends it: scheme://host[:port], as in `https://chat.example.com`";
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return Err(format!("`{origin}` is not an origin; {hint}"));
+    };
+    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+        return Err(format!("`{origin}` has no valid scheme; {hint}"));
+    }
+    if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '*']) {
+        return Err(format!("`{origin}` must not have a path, query or wildcard; {hint}"));
+    }
+    Ok(())
 }
 
 /// Parses `backup.schedule`: five fields (minute hour day month weekday), or six with seconds first.

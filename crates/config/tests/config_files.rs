@@ -16,7 +16,7 @@ fn guide_env() -> impl Fn(&str) -> Option<String> {
     env_of(&[
         ("ANTHROPIC_API_KEY", "sk-ant-test"),
         ("OPENAI_API_KEY", "sk-test"),
-        ("OPENCLAW_GATEWAY_TOKEN", "gw-token"),
+        ("OPENCLAW_GATEWAY_TOKEN", "gw-token-0123456789abcdef"),
         ("TELEGRAM_BOT_TOKEN", "123:abc"),
         ("SLACK_BOT_TOKEN", "xoxb-1"),
         ("SLACK_APP_TOKEN", "xapp-1"),
@@ -59,7 +59,7 @@ fn the_shipped_example_validates() {
         "`failover` alias"
     );
     assert_eq!(c.gateway.host, "0.0.0.0");
-    assert_eq!(c.gateway.auth.token(), Some("gw-token"));
+    assert_eq!(c.gateway.auth.token(), Some("gw-token-0123456789abcdef"));
     assert_eq!(
         c.channels.enabled(),
         ["whatsapp", "telegram", "slack", "webchat"]
@@ -282,4 +282,37 @@ fn local_provider_keys_are_checked_with_lines() {
         err.to_string().contains("does not apply to `type: local`"),
         "{err}"
     );
+}
+
+#[test]
+fn short_tokens_and_malformed_origins_or_hosts_are_refused() {
+    let err = errors(
+        "gateway:\n  auth:\n    token: \"short\"\n  allowed_origins:\n    - \"https://chat.example.com/app\"\n    - \"chat.example.com\"\n  allowed_hosts:\n    - \"https://chat.example.com\"\n",
+    );
+    assert_eq!(
+        spots(&err),
+        [
+            (Some(3), "gateway.auth.token".to_owned()),
+            (Some(5), "gateway.allowed_origins[0]".to_owned()),
+            (Some(6), "gateway.allowed_origins[1]".to_owned()),
+            (Some(8), "gateway.allowed_hosts[0]".to_owned()),
+        ]
+    );
+    let text = err.to_string();
+    assert!(text.contains("at least 16"), "{text}");
+    let ok = parse(
+        "gateway:\n  auth:\n    token: \"0123456789abcdef\"\n  allowed_origins: [\"https://chat.example.com\"]\n  allowed_hosts: [\"chat.example.com\"]\n",
+        "config.yaml",
+        &env_of(&[]),
+    )
+    .unwrap();
+    assert_eq!(ok.gateway.allowed_hosts, ["chat.example.com"]);
+}
+
+#[test]
+fn there_is_no_default_update_feed() {
+    let c = parse("", "config.yaml", &env_of(&[])).unwrap();
+    assert_eq!(c.update.feed_url, None);
+    let err = errors("update:\n  feed_url: \"ftp://example.com/feed\"\n");
+    assert_eq!(spots(&err), [(Some(2), "update.feed_url".to_owned())]);
 }

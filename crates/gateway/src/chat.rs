@@ -108,6 +108,17 @@ pub async fn send(conn: &mut Conn, state: &GatewayState, req: &Request) -> bool 
         Ok(peer) => peer,
         Err(e) => return conn.reply(&req.id, Err(e)).await,
     };
+    let Some(_slot) = state.chat_slot() else {
+        return conn
+            .reply(
+                &req.id,
+                Err(ErrorShape::new(
+                    ErrorCode::Unavailable,
+                    "the assistant is answering too many messages at once; try again in a moment",
+                )),
+            )
+            .await;
+    };
     let run_id = format!("run-{:016x}", rand::random::<u64>());
     if !conn.reply(&req.id, Ok(json!({ "runId": run_id }))).await {
         return false;
@@ -117,6 +128,7 @@ pub async fn send(conn: &mut Conn, state: &GatewayState, req: &Request) -> bool 
         channel: "webchat".into(),
         peer,
         text: text.to_owned(),
+        source: Some(conn.remote.ip().to_string()),
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AgentEvent>();
     let mut on_event = move |ev| {

@@ -16,7 +16,58 @@ struct StoreFacts {
     active_sessions: u64,
 }
 
-pub async fn build_report(state: &GatewayState) -> HealthReport {
+/// How much a report may show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// For a client with the token: file paths and addresses included.
+    Full,
+    /// For anyone (`/health` is open): the same checks and figures, with the data dir, the
+    /// database and model files, node addresses and the bind address replaced by names.
+    Public,
+}
+
+/// Replaces what only the token holder may see with a neutral name.
+struct Redactor(Vec<(String, String)>);
+
+impl Redactor {
+    fn for_state(state: &GatewayState, locals: &[LocalModelStatus]) -> Self {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        // Files under the data dir read as `<data dir>/…` (the rule below); others by name.
+        for m in locals.iter().filter(|m| !m.path.starts_with(&state.data_dir)) {
+            let name = m
+                .path
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "<model file>".into());
+            pairs.push((m.path.display().to_string(), name));
+        }
+        if let Some(db) = state.store.path().filter(|p| !p.starts_with(&state.data_dir)) {
+            pairs.push((db.display().to_string(), "<database>".into()));
+            if let Some(dir) = db.parent() {
+                pairs.push((dir.display().to_string(), "<database dir>".into()));
+            }
+        }
+        pairs.push((state.data_dir.display().to_string(), "<data dir>".into()));
+        for n in state.nodes.statuses() {
+            pairs.push((n.address.clone(), "<node address>".into()));
+        }
+        pairs.push((state.local_addr.to_string(), "<bind address>".into()));
+        // Longest first, so a file inside the data dir is named, not half-replaced.
+        pairs.retain(|(from, _)| !from.is_empty());
+        pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        Self(pairs)
+    }
+
+    fn apply(&self, text: &mut String) {
+        for (from, to) in &self.0 {
+            if text.contains(from.as_str()) {
+                *text = text.replace(from.as_str(), to);
+            }
+        }
+    }
+}
+
+pub async fn build_report(state: &GatewayState, detail: Detail) -> HealthReport {
     let now = sys::unix_now();
     let store = state.store.clone();
     let facts = tokio::task::spawn_blocking(move || -> Result<StoreFacts, String> {
@@ -55,7 +106,8 @@ pub async fn build_report(state: &GatewayState) -> HealthReport {
         Ok(f) => (f.stats, f.active_sessions),
         Err(_) => (openclaw_store::WindowStats::default(), 0),
     };
-    HealthReport {
+    let redactor = (detail == Detail::Public).then(|| Redactor::for_state(state, &locals));
+    let mut report = HealthReport {
         status: checks.overall(),
         timestamp: jiff::Timestamp::now()
             .round(jiff::Unit::Millisecond)
@@ -87,7 +139,31 @@ pub async fn build_report(state: &GatewayState) -> HealthReport {
                 error: m.error,
             })
             .collect(),
+    };
+    if let Some(r) = redactor {
+        let c = &mut report.checks;
+        for check in [
+            Some(&mut c.gateway),
+            Some(&mut c.agent),
+            Some(&mut c.channels),
+            Some(&mut c.memory),
+            Some(&mut c.disk),
+            c.backup.as_mut(),
+            c.nodes.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            r.apply(&mut check.detail);
+        }
+        for m in &mut report.local_models {
+            r.apply(&mut m.path);
+            if let Some(e) = m.error.as_mut() {
+                r.apply(e);
+            }
+        }
     }
+    report
 }
 
 fn round3(x: f64) -> f64 {
@@ -97,9 +173,15 @@ fn round3(x: f64) -> f64 {
 fn gateway_check(state: &GatewayState) -> CheckResult {
     let open = state.connections.load(Ordering::Relaxed);
     let max = u64::from(state.config.gateway.max_connections);
+    let connecting = state.pre_auth.len();
     let detail = format!(
-        "listening on {}; {open}/{max} WebSocket clients",
-        state.local_addr
+        "listening on {}; {open}/{max} WebSocket clients{}",
+        state.local_addr,
+        if connecting > 0 {
+            format!(" ({connecting} connecting)")
+        } else {
+            String::new()
+        }
     );
     if state.is_draining() {
         CheckResult::unhealthy(format!("shutting down; {detail}"))

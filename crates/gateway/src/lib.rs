@@ -7,10 +7,13 @@
 //! config files or environment variables (the caller does), speak SQL (the store does) or talk
 //! to LLM providers or chat platforms directly.
 
+pub mod access;
 pub mod audit;
 mod backup_schedule;
 mod chat;
+pub mod files;
 mod health;
+mod listen;
 pub mod metrics;
 pub mod node_router;
 pub mod node_tls;
@@ -25,7 +28,7 @@ mod ws;
 use openclaw_agent::Agent;
 use openclaw_config::Config;
 use openclaw_store::Store;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,7 +39,7 @@ use tokio::sync::watch;
 
 pub use audit::AuditLog;
 pub use backup_schedule::{BackupPlan, BackupStatus};
-pub use health::build_report;
+pub use health::{Detail, build_report};
 pub use metrics::Metrics;
 pub use telemetry::GatewayTelemetry;
 
@@ -50,6 +53,12 @@ pub enum Error {
     UnsafeBind { addr: SocketAddr },
     #[error("gateway I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot read or create the gateway token {path}: {source}")]
+    Token {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Refuses a non-loopback bind unless a gateway token is configured.
@@ -106,9 +115,21 @@ pub struct GatewayState {
     pub channels: std::sync::RwLock<Vec<ChannelState>>,
     /// Outcome of scheduled backups; `None` when they are off.
     pub backup_status: std::sync::RwLock<Option<BackupStatus>>,
+    /// Host, origin and token rules.
+    pub access: access::Access,
+    /// Keeps refused requests from flooding the audit log.
+    refusals: access::RefusalThrottle,
+    /// WebSockets upgraded but not yet past `connect` (their own small budget).
+    pre_auth: ws::PreAuth,
+    /// Agent turns running at once, over every way in.
+    chat_slots: Arc<tokio::sync::Semaphore>,
     draining: AtomicBool,
     stop: watch::Receiver<bool>,
 }
+
+/// Agent turns that may run at once (WebChat and the OpenAI API together); more are told
+/// the gateway is busy. Each holds a provider request or a local model's queue slot.
+pub const MAX_CONCURRENT_TURNS: usize = 32;
 
 impl GatewayState {
     pub fn uptime(&self) -> Duration {
@@ -117,6 +138,38 @@ impl GatewayState {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Counts, logs and (throttled) audits a refused request. The path is cut short and
+    /// loses its query: both come from the client.
+    pub(crate) fn refused(&self, remote: SocketAddr, surface: &str, why: routes::Refusal) {
+        self.metrics.auth_failures.inc();
+        let surface = access::audit_path(surface);
+        let reason = why.reason();
+        tracing::warn!(%remote, surface, reason, "request refused");
+        match self.refusals.admit(Instant::now()) {
+            access::Throttled::Skip => {}
+            access::Throttled::Write { suppressed_before } => {
+                if suppressed_before > 0 {
+                    self.audit.record(
+                        "auth.failure.suppressed",
+                        serde_json::json!({
+                            "count": suppressed_before,
+                            "window_seconds": access::AUDIT_WINDOW.as_secs(),
+                        }),
+                    );
+                }
+                self.audit.record(
+                    "auth.failure",
+                    serde_json::json!({ "remote": remote.to_string(), "surface": surface, "reason": reason }),
+                );
+            }
+        }
+    }
+
+    /// A slot for one agent turn, or `None` when [`MAX_CONCURRENT_TURNS`] are running.
+    pub(crate) fn chat_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.chat_slots.clone().try_acquire_owned().ok()
     }
 
     /// Records one handled message in metrics and in the 24h counters. `status` is `success`,
@@ -152,6 +205,7 @@ impl GatewayState {
 fn new_state(
     local_addr: SocketAddr,
     options: Options,
+    access: access::Access,
     stop: watch::Receiver<bool>,
 ) -> Arc<GatewayState> {
     let channels = options
@@ -167,15 +221,23 @@ fn new_state(
             detail: format!("not connected: this build has no {name} driver yet"),
         })
         .collect();
+    // Series for every way in this process serves (WebChat and the OpenAI API always) and
+    // every provider (`local` when none is configured: the default model), so the guide's
+    // families are present from the first scrape.
+    let mut served = options.config.channels.enabled();
+    for always in ["webchat", "api"] {
+        if !served.contains(&always) {
+            served.push(always);
+        }
+    }
+    let mut providers: Vec<&str> = options.config.providers.keys().map(String::as_str).collect();
+    if providers.is_empty() {
+        providers.push("local");
+    }
     let metrics = Arc::new(Metrics::new(
         sys::unix_now_f64() - START.elapsed().as_secs_f64(),
-        &options.config.channels.enabled(),
-        &options
-            .config
-            .providers
-            .keys()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        &served,
+        &providers,
     ));
     let telemetry = Arc::new(GatewayTelemetry {
         metrics: metrics.clone(),
@@ -216,9 +278,35 @@ fn new_state(
         backup_status: std::sync::RwLock::new(
             options.backup.as_ref().map(|_| BackupStatus::default()),
         ),
+        access,
+        refusals: access::RefusalThrottle::default(),
+        pre_auth: ws::PreAuth::default(),
+        chat_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_TURNS)),
         draining: AtomicBool::new(false),
         stop,
     })
+}
+
+/// The access rules for a gateway on `local_addr`: the configured token, or else the one
+/// generated in the data dir (read, or made on first start: a few microseconds).
+fn access_for(local_addr: SocketAddr, options: &Options) -> Result<access::Access, Error> {
+    let gw = &options.config.gateway;
+    let (token, source) = match gw.auth.token() {
+        Some(t) => (t.to_owned(), access::TokenSource::Configured),
+        None => {
+            let path = options.data_dir.join(access::TOKEN_FILE);
+            let token = access::load_or_create_token(&options.data_dir)
+                .map_err(|source| Error::Token { path: path.clone(), source })?;
+            (token, access::TokenSource::Generated(path))
+        }
+    };
+    Ok(access::Access::new(
+        token,
+        source,
+        local_addr,
+        &gw.allowed_hosts,
+        &gw.allowed_origins,
+    ))
 }
 
 /// Process start, as near as a library can tell: see [`mark_process_start`].
@@ -255,10 +343,11 @@ impl Gateway {
     pub fn new(listener: TcpListener, options: Options) -> Result<Self, Error> {
         let local_addr = listener.local_addr()?;
         check_bind(local_addr, &options.config)?;
+        let access = access_for(local_addr, &options)?;
         let config_digest = options.config_digest.clone();
         let backup = options.backup.clone();
         let (stop_tx, stop_rx) = watch::channel(false);
-        let state = new_state(local_addr, options, stop_rx);
+        let state = new_state(local_addr, options, access, stop_rx);
         Ok(Self {
             listener,
             state,
@@ -295,18 +384,12 @@ impl Gateway {
         tokio::spawn(start_nodes(state.clone()));
 
         let app = routes::router(state.clone());
-        let mut graceful_rx = stop_rx.clone();
-        // Streamed replies are many small frames: send each at once, not after Nagle's delay.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let server = axum::serve(
+        let server = listen::serve(
             listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = graceful_rx.wait_for(|stop| *stop).await;
-        });
+            app,
+            listen::connection_cap(state.config.gateway.max_connections),
+            stop_rx.clone(),
+        );
         let signal_state = state.clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -323,7 +406,7 @@ impl Gateway {
             tokio::time::sleep(drain).await;
         };
         tokio::select! {
-            result = server.into_future() => result?,
+            () = server => {}
             () = deadline => {
                 tracing::warn!(
                     open = state.connections.load(Ordering::Relaxed),

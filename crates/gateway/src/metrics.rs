@@ -409,7 +409,15 @@ impl Metrics {
             .clone()
     }
 
-    /// The exposition text, with process metrics read now.
+    /// The Prometheus text format 0.0.4 (what `promtool check metrics` and older scrapers
+    /// read), with process metrics read now. prometheus-client writes OpenMetrics, which
+    /// names a counter family without `_total` in HELP/TYPE while its samples carry it, and
+    /// ends with `# EOF`; 0.0.4 names the family as its samples do and has no EOF or UNIT.
+    pub fn encode_text(&self) -> String {
+        openmetrics_to_text(&self.encode())
+    }
+
+    /// The OpenMetrics exposition, with process metrics read now.
     pub fn encode(&self) -> String {
         if let Some(rss) = crate::sys::resident_memory_bytes() {
             self.resident_memory.set(rss as f64);
@@ -421,9 +429,55 @@ impl Metrics {
     }
 }
 
+/// Rewrites an OpenMetrics exposition as text format 0.0.4 (see [`Metrics::encode_text`]).
+pub fn openmetrics_to_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 64 * counters.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|prefix| {
+            let rest = line.strip_prefix(prefix)?;
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(l.trim_end()),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_format_names_counter_families_as_their_samples() {
+        let m = Metrics::new(1.0, &["webchat"], &["local"]);
+        m.message_received("webchat");
+        let text = m.encode_text();
+        assert!(text.contains("# HELP openclaw_messages_received_total Total messages received"), "{text}");
+        assert!(text.contains("# TYPE openclaw_messages_received_total counter\n"), "{text}");
+        assert!(text.contains("openclaw_messages_received_total{channel=\"webchat\"} 1\n"), "{text}");
+        assert!(text.contains("# TYPE openclaw_response_time_seconds histogram\n"), "{text}");
+        assert!(text.contains("# TYPE openclaw_active_sessions gauge\n"), "{text}");
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(!text.contains("# TYPE openclaw_messages_received counter"), "{text}");
+        // OpenMetrics keeps its own spelling.
+        let om = m.encode();
+        assert!(om.contains("# TYPE openclaw_messages_received counter"), "{om}");
+        assert!(om.trim_end().ends_with("# EOF"), "{om}");
+    }
 
     #[test]
     fn families_and_labels_are_the_guides() {

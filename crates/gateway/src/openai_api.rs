@@ -6,13 +6,15 @@
 
 use crate::GatewayState;
 use crate::chat::{MAX_MESSAGE_BYTES, tracked};
+use crate::routes::{MAX_COMPLETION_BODY, read_json_body};
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use openclaw_agent::{AgentEvent, ReplyKind, Turn};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -121,7 +123,15 @@ fn completion_id() -> String {
     format!("chatcmpl-{:024x}", rand::random::<u128>() >> 32)
 }
 
-pub async fn chat_completions(State(state): State<Arc<GatewayState>>, body: Bytes) -> Response {
+pub async fn chat_completions(
+    State(state): State<Arc<GatewayState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+) -> Response {
+    let body = match read_json_body(request, MAX_COMPLETION_BODY).await {
+        Ok(b) => b,
+        Err(e) => return oai_error(e.status(), "invalid_request_error", None, e.message()),
+    };
     let req: CompletionRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -177,11 +187,27 @@ pub async fn chat_completions(State(state): State<Arc<GatewayState>>, body: Byte
         .clone()
         .filter(|u| !u.is_empty() && u.len() <= 128)
         .unwrap_or_else(|| "default".into());
+    let Some(slot) = state.chat_slot() else {
+        return oai_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            Some("overloaded"),
+            "the assistant is answering too many requests at once; retry shortly",
+        );
+    };
+    let call = Call {
+        model: req.model,
+        peer,
+        source: remote.ip().to_string(),
+        turns,
+        extra,
+        _slot: slot,
+    };
     if req.stream {
         let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
-        stream(state, req.model, peer, turns, extra, include_usage).await
+        stream(state, call, include_usage).await
     } else {
-        complete(state, req.model, peer, turns, extra).await
+        complete(state, call).await
     }
 }
 
@@ -193,19 +219,36 @@ fn usage_json(u: &openclaw_agent::Usage) -> Value {
     })
 }
 
-async fn complete(
-    state: Arc<GatewayState>,
+/// One accepted completion request, holding its turn slot until it is answered.
+struct Call {
     model: String,
     peer: String,
+    source: String,
     turns: Vec<Turn>,
     extra: Option<String>,
-) -> Response {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+async fn complete(state: Arc<GatewayState>, call: Call) -> Response {
+    let Call {
+        model,
+        peer,
+        source,
+        turns,
+        extra,
+        _slot,
+    } = call;
     let result = tracked(
         &state,
         "api",
-        state
-            .agent
-            .respond(&peer, turns, extra.as_deref(), true, &mut |_| {}),
+        state.agent.respond(
+            &peer,
+            Some(&source),
+            turns,
+            extra.as_deref(),
+            true,
+            &mut |_| {},
+        ),
     )
     .await;
     match result {
@@ -253,19 +296,21 @@ fn chunk(id: &str, created: i64, model: &str, delta: Value, finish: Option<&str>
     Bytes::from(format!("data: {c}\n\n"))
 }
 
-async fn stream(
-    state: Arc<GatewayState>,
-    model: String,
-    peer: String,
-    turns: Vec<Turn>,
-    extra: Option<String>,
-    include_usage: bool,
-) -> Response {
+async fn stream(state: Arc<GatewayState>, call: Call, include_usage: bool) -> Response {
+    let Call {
+        model,
+        peer,
+        source,
+        turns,
+        extra,
+        _slot: slot,
+    } = call;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Out>();
     let id = completion_id();
     let created = crate::sys::unix_now();
     let task_tx = tx.clone();
     tokio::spawn(async move {
+        let _slot = slot;
         let tx = task_tx;
         let started = AtomicBool::new(false);
         let mut on_event = {
@@ -295,9 +340,14 @@ async fn stream(
         let turn = tracked(
             &state,
             "api",
-            state
-                .agent
-                .respond(&peer, turns, extra.as_deref(), false, &mut on_event),
+            state.agent.respond(
+                &peer,
+                Some(&source),
+                turns,
+                extra.as_deref(),
+                false,
+                &mut on_event,
+            ),
         );
         let result = tokio::select! {
             r = turn => r,

@@ -101,6 +101,19 @@ impl TestGateway {
         self.thread.take().map_or(Ok(()), |t| t.join().unwrap())
     }
 
+    /// The token the gateway takes: generated in its data dir unless one was configured.
+    fn token(&self) -> String {
+        crate::access::generated_token(self._dir.path())
+            .or_else(|| self.state.config.gateway.auth.token().map(str::to_owned))
+            .expect("a gateway always has a token")
+    }
+
+    /// `/health` as the token holder sees it (paths and addresses included).
+    fn full_health(&self) -> (u16, HealthReport) {
+        let (status, body) = self.get_with("/health", Some(&self.token()));
+        (status, serde_json::from_str(&body).unwrap())
+    }
+
     fn audit_text(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("logs/audit.log")).unwrap_or_default()
     }
@@ -419,11 +432,16 @@ fn websocket_handshake_methods_and_malformed_frames() {
 fn max_connections_turns_extra_clients_away_with_a_reason() {
     let gw = TestGateway::start(|c| c.gateway.max_connections = 2);
     let mut a = gw.ws();
-    assert_eq!(handshake(&mut a, None)["ok"], true);
+    assert_eq!(handshake(&mut a, Some(&gw.token()))["ok"], true);
     let mut b = gw.ws();
-    assert_eq!(handshake(&mut b, None)["ok"], true);
+    assert_eq!(handshake(&mut b, Some(&gw.token()))["ok"], true);
 
+    // The third authenticates, then is told the gateway is full (slots count only
+    // authenticated clients, so idle strangers cannot take them).
     let mut c = gw.ws();
+    let refused = handshake(&mut c, Some(&gw.token()));
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert_eq!(refused["error"]["code"], "UNAVAILABLE", "{refused}");
     let (code, reason) = read_close(&mut c);
     assert_eq!(code, close::TRY_AGAIN_LATER);
     assert!(reason.contains("max_connections (2)"), "{reason}");
@@ -440,7 +458,7 @@ fn max_connections_turns_extra_clients_away_with_a_reason() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut d = gw.ws();
-    assert_eq!(handshake(&mut d, None)["ok"], true);
+    assert_eq!(handshake(&mut d, Some(&gw.token()))["ok"], true);
     assert!(
         gw.get("/metrics")
             .1
@@ -452,7 +470,7 @@ fn max_connections_turns_extra_clients_away_with_a_reason() {
 fn shutdown_closes_sockets_with_going_away_and_returns() {
     let mut gw = TestGateway::start(|_| {});
     let mut ws = gw.ws();
-    assert_eq!(handshake(&mut ws, None)["ok"], true);
+    assert_eq!(handshake(&mut ws, Some(&gw.token()))["ok"], true);
     let started = Instant::now();
     let stop = gw.stop.take().unwrap();
     stop.send(()).unwrap();
@@ -508,7 +526,11 @@ fn post_json(gw: &TestGateway, path: &str, body: Value) -> (u16, String, String)
         .http_status_as_error(false)
         .build()
         .into();
-    let mut resp = agent.post(&gw.url(path)).send_json(&body).unwrap();
+    let mut resp = agent
+        .post(&gw.url(path))
+        .header("Authorization", &format!("Bearer {}", gw.token()))
+        .send_json(&body)
+        .unwrap();
     let status = resp.status().as_u16();
     let ctype = resp
         .headers()
@@ -530,7 +552,7 @@ fn webchat_streams_deltas_then_a_final_reply() {
     let _ = read_json(&mut ws);
     send_json(
         &mut ws,
-        json!({"type":"req","id":"c","method":"connect","params":{"client":{"name":"webchat"}}}),
+        json!({"type":"req","id":"c","method":"connect","params":{"client":{"name":"webchat"},"auth":{"token":gw.token()}}}),
     );
     assert_eq!(read_json(&mut ws)["ok"], true);
     send_json(
@@ -599,7 +621,7 @@ fn webchat_client_leaving_mid_reply_cancels_the_provider_call() {
     ));
     let gw = TestGateway::start(with_fake(&fake));
     let mut ws = gw.ws();
-    assert_eq!(handshake(&mut ws, None)["ok"], true);
+    assert_eq!(handshake(&mut ws, Some(&gw.token()))["ok"], true);
     send_json(
         &mut ws,
         json!({"type":"req","id":"m","method":"chat.send","params":{"text":"go"}}),
@@ -748,7 +770,7 @@ fn without_a_provider_chat_replies_say_what_to_configure() {
     assert_eq!(status, 200);
     assert!(body.contains("providers.anthropic.api_key"), "{body}");
     let mut ws = gw.ws();
-    assert_eq!(handshake(&mut ws, None)["ok"], true);
+    assert_eq!(handshake(&mut ws, Some(&gw.token()))["ok"], true);
     send_json(
         &mut ws,
         json!({"type":"req","id":"m","method":"chat.send","params":{"text":"hi"}}),
@@ -975,6 +997,7 @@ fn post_raw(gw: &TestGateway, path: &str, body: &str) -> (u16, Value) {
     let mut resp = agent
         .post(&gw.url(path))
         .header("Content-Type", "application/json")
+        .header("Authorization", &format!("Bearer {}", gw.token()))
         .send(body)
         .unwrap();
     let status = resp.status().as_u16();
@@ -1001,7 +1024,7 @@ fn configured_but_unpaired_nodes_show_in_health_and_the_invoke_api_routes_and_ex
     });
     let deadline = Instant::now() + Duration::from_secs(15);
     let nodes = loop {
-        let (_, report) = gw.health();
+        let (_, report) = gw.full_health();
         let nodes = report.checks.nodes.clone();
         if nodes.as_ref().is_some_and(|c| c.detail.starts_with("1/2")) {
             break nodes.unwrap();
@@ -1051,3 +1074,5 @@ fn configured_but_unpaired_nodes_show_in_health_and_the_invoke_api_routes_and_ex
     assert_eq!(status, 400, "{v}");
     assert_eq!(v["error"]["code"], "INVALID_REQUEST");
 }
+
+mod access;

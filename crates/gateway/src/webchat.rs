@@ -12,21 +12,50 @@ const STYLE: &str = include_str!("../../../ui/style.css");
 /// The page may load only its own scripts and talk only to its own gateway.
 const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
 
-fn file(content_type: &'static str, body: &'static str) -> Response {
+fn file(content_type: &'static str, body: impl Into<axum::body::Body>) -> Response {
+    file_cached(content_type, "no-cache", body)
+}
+
+fn file_cached(
+    content_type: &'static str,
+    cache: &'static str,
+    body: impl Into<axum::body::Body>,
+) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
+            (header::CACHE_CONTROL, cache),
             (header::CONTENT_SECURITY_POLICY, CSP),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }
 
-pub async fn index() -> Response {
-    file("text/html; charset=utf-8", INDEX)
+/// Where the page's token goes: a `<meta name="openclaw-token">` the page reads.
+const TOKEN_SLOT: &str = "<meta name=\"openclaw-token\" content=\"\">";
+
+/// The page, carrying the generated token when it is asked for directly over loopback: a
+/// same-origin read, which no other site's page can make (the `Host` and `Origin` rules stop
+/// rebinding and cross-origin requests before this). A configured token is never put in the
+/// page; the user enters it once.
+pub async fn index(
+    axum::extract::State(state): axum::extract::State<std::sync::Arc<crate::GatewayState>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    match state.access.page_token() {
+        Some(token) if state.access.is_direct_loopback(&headers) => {
+            let page = INDEX.replacen(
+                TOKEN_SLOT,
+                &format!("<meta name=\"openclaw-token\" content=\"{token}\">"),
+                1,
+            );
+            // The token is in the page: no cache may keep it.
+            file_cached("text/html; charset=utf-8", "no-store", page)
+        }
+        _ => file("text/html; charset=utf-8", INDEX),
+    }
 }
 
 pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {

@@ -1,37 +1,122 @@
 //! The gateway WebSocket: `connect.challenge` event, `connect` handshake with the gateway
-//! token, then request/response frames. `gateway.max_connections` is enforced here: a client
-//! past the limit is accepted only to be told why it is closed.
+//! token, then request/response frames.
+//!
+//! Budgets: a socket that is upgraded but not yet past `connect` holds one of
+//! [`PRE_AUTH_BUDGET`] pre-auth places (a newcomer past it closes the oldest, so idle
+//! strangers cannot hold them), and `gateway.max_connections` counts only authenticated
+//! clients. A wrong token or a foreign origin is refused before any upgrade. Frames are small by design (a message is 32 KiB at most), and so
+//! are the limits.
 
-use crate::routes::{audit_auth_failure, bearer, status_report, token_ok};
+use crate::routes::{Refusal, bearer, error, status_report};
 use crate::{GatewayState, health};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use openclaw_protocol::{
     ConnectChallenge, ConnectParams, ErrorCode, ErrorShape, Event, Frame, HelloOk,
     PROTOCOL_VERSION, Request, ServerInfo, close,
 };
 use serde_json::{Value, json};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 /// A client must finish the `connect` handshake within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Largest frame a control client may send.
-const MAX_FRAME_BYTES: usize = 1024 * 1024;
+/// Largest message (and frame) a client may send: a 32 KiB chat message, JSON-escaped,
+/// in its request frame.
+pub const MAX_FRAME_BYTES: usize = 256 * 1024;
+/// Read and write buffers per socket: most frames are far smaller, and an idle socket
+/// should cost little.
+const BUFFER_BYTES: usize = 8 * 1024;
+/// Sockets that may sit between upgrade and `connect` at once.
+pub const PRE_AUTH_BUDGET: u64 = 16;
 
 const METHODS: [&str; 4] = ["health", "status", "ping", "chat.send"];
 
-/// Holds one of the `max_connections` slots; gives it back when dropped, whether or not the
-/// upgrade ever completed.
+/// Holds one of the `max_connections` places; gives it back when dropped.
 struct Slot(Arc<GatewayState>);
+
+impl Slot {
+    fn take(state: &Arc<GatewayState>, max: u64) -> Option<Self> {
+        state
+            .connections
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| Self(state.clone()))
+    }
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Sockets between upgrade and `connect`, oldest first. When [`PRE_AUTH_BUDGET`] are
+/// waiting, a newcomer evicts the oldest: idle strangers can never hold the door shut for
+/// the client that is about to authenticate (which takes milliseconds).
+#[derive(Debug, Default)]
+pub(crate) struct PreAuth {
+    inner: Mutex<PreAuthInner>,
+}
+
+#[derive(Debug, Default)]
+struct PreAuthInner {
+    next_id: u64,
+    waiting: VecDeque<(u64, Arc<Notify>)>,
+}
+
+impl PreAuth {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PreAuthInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().waiting.len()
+    }
+}
+
+/// One socket's place among the pre-auth sockets; `evicted` fires if a newer one took it.
+struct PreAuthTicket {
+    state: Arc<GatewayState>,
+    id: u64,
+    evicted: Arc<Notify>,
+}
+
+impl PreAuthTicket {
+    fn enter(state: &Arc<GatewayState>) -> (Self, bool) {
+        let mut q = state.pre_auth.lock();
+        let mut evicted_one = false;
+        while q.waiting.len() >= PRE_AUTH_BUDGET as usize {
+            if let Some((_, oldest)) = q.waiting.pop_front() {
+                oldest.notify_one();
+                evicted_one = true;
+            }
+        }
+        let id = q.next_id;
+        q.next_id += 1;
+        let evicted = Arc::new(Notify::new());
+        q.waiting.push_back((id, evicted.clone()));
+        drop(q);
+        (
+            Self {
+                state: state.clone(),
+                id,
+                evicted,
+            },
+            evicted_one,
+        )
+    }
+}
+
+impl Drop for PreAuthTicket {
+    fn drop(&mut self) {
+        self.state.pre_auth.lock().waiting.retain(|(id, _)| *id != self.id);
     }
 }
 
@@ -41,32 +126,29 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let max = u64::from(state.config.gateway.max_connections);
-    let admitted = state
-        .connections
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-            (n < max).then_some(n + 1)
-        })
-        .is_ok();
+    // A token sent with the upgrade must be right; one sent in `connect` is checked there.
     let header_token = bearer(&headers).map(str::to_owned);
-    let ws = ws.max_message_size(MAX_FRAME_BYTES);
-    if !admitted {
-        state.metrics.connections_rejected.inc();
-        tracing::warn!(%remote, max, "WebSocket client turned away: gateway.max_connections reached");
-        return ws.on_upgrade(move |socket| async move {
-            close_with(
-                socket,
-                close::TRY_AGAIN_LATER,
-                format!("gateway full: max_connections ({max}) reached, try again later"),
-            )
-            .await;
-        });
+    if header_token.is_some() && !state.access.token_ok(header_token.as_deref()) {
+        state.refused(remote, "websocket", Refusal::WrongToken);
+        return error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "wrong gateway token",
+        );
     }
-    let slot = Slot(state.clone());
-    ws.on_upgrade(move |socket| async move {
-        session(socket, state, remote, header_token).await;
-        drop(slot);
-    })
+    let (ticket, evicted_one) = PreAuthTicket::enter(&state);
+    if evicted_one {
+        state.metrics.connections_rejected.inc();
+        tracing::warn!(%remote, "too many WebSocket clients still connecting: the oldest was closed");
+    }
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(BUFFER_BYTES)
+        .write_buffer_size(BUFFER_BYTES)
+        .on_upgrade(move |socket| async move {
+            session(socket, state, remote, header_token, ticket).await;
+        })
+        .into_response()
 }
 
 async fn close_with(mut socket: WebSocket, code: u16, reason: String) {
@@ -90,6 +172,8 @@ async fn close_with(mut socket: WebSocket, code: u16, reason: String) {
 pub(crate) struct Conn {
     socket: WebSocket,
     seq: u64,
+    /// The client's address: the source its rate limits count under.
+    pub(crate) remote: SocketAddr,
 }
 
 impl Conn {
@@ -125,8 +209,13 @@ async fn session(
     state: Arc<GatewayState>,
     remote: SocketAddr,
     header_token: Option<String>,
+    ticket: PreAuthTicket,
 ) {
-    let mut conn = Conn { socket, seq: 0 };
+    let mut conn = Conn {
+        socket,
+        seq: 0,
+        remote,
+    };
     let nonce = format!("{:032x}", rand::random::<u128>());
     let ts = jiff::Timestamp::now().as_millisecond();
     let challenge = serde_json::to_value(ConnectChallenge { nonce, ts }).unwrap_or(Value::Null);
@@ -134,7 +223,18 @@ async fn session(
         return;
     }
 
-    let first = tokio::time::timeout(HANDSHAKE_TIMEOUT, next_request(&mut conn)).await;
+    let evicted = ticket.evicted.clone();
+    let first = tokio::select! {
+        first = tokio::time::timeout(HANDSHAKE_TIMEOUT, next_request(&mut conn)) => first,
+        () = evicted.notified() => {
+            return close_with(
+                conn.socket,
+                close::TRY_AGAIN_LATER,
+                "too many clients are connecting at once; try again".into(),
+            )
+            .await;
+        }
+    };
     let req = match first {
         Err(_) => {
             return close_with(
@@ -200,23 +300,44 @@ async fn session(
         .as_ref()
         .and_then(|a| a.token.clone())
         .or(header_token);
-    if !token_ok(&state, token.as_deref()) {
+    if !state.access.token_ok(token.as_deref()) {
         let why = if token.is_some() {
-            "wrong token"
+            Refusal::WrongToken
         } else {
-            "no token"
+            Refusal::NoToken
         };
-        audit_auth_failure(&state, remote, "websocket", why);
+        state.refused(remote, "websocket", why);
         conn.reply(
             &req.id,
             Err(ErrorShape::new(
                 ErrorCode::Unauthorized,
-                "this gateway needs its token: pass params.auth.token in `connect`",
+                "this gateway needs its token: pass params.auth.token in `connect` (gateway.auth.token, or the generated one in <data dir>/gateway.token)",
             )),
         )
         .await;
         return close_with(conn.socket, close::POLICY_VIOLATION, "unauthorized".into()).await;
     }
+    // Authenticated: leave the pre-auth sockets for one of `max_connections`.
+    drop(ticket);
+    let max = u64::from(state.config.gateway.max_connections);
+    let Some(_slot) = Slot::take(&state, max) else {
+        state.metrics.connections_rejected.inc();
+        tracing::warn!(%remote, max, "WebSocket client turned away: gateway.max_connections reached");
+        conn.reply(
+            &req.id,
+            Err(ErrorShape::new(
+                ErrorCode::Unavailable,
+                format!("gateway full: max_connections ({max}) reached, try again later"),
+            )),
+        )
+        .await;
+        return close_with(
+            conn.socket,
+            close::TRY_AGAIN_LATER,
+            format!("gateway full: max_connections ({max}) reached, try again later"),
+        )
+        .await;
+    };
     let mode = match params.client.as_ref().map(|c| c.name.as_str()) {
         Some("webchat") => "webchat",
         _ => "control",
@@ -282,7 +403,7 @@ async fn serve_requests(conn: &mut Conn, state: &Arc<GatewayState>) {
 async fn dispatch(state: &GatewayState, req: &Request) -> Result<Value, ErrorShape> {
     let internal = |e: String| ErrorShape::new(ErrorCode::Internal, e);
     match req.method.as_str() {
-        "health" => serde_json::to_value(health::build_report(state).await)
+        "health" => serde_json::to_value(health::build_report(state, health::Detail::Full).await)
             .map_err(|e| internal(e.to_string())),
         "status" => {
             let report = status_report(state)

@@ -126,6 +126,12 @@ pub enum ErrorCode {
     CapabilityUnavailable,
     /// A request or its result is over a size limit.
     PayloadTooLarge,
+    /// The request came from a browser page of an origin the gateway does not serve.
+    Forbidden,
+    /// The request named a `Host` that is not this gateway's (DNS rebinding, a wrong proxy).
+    MisdirectedRequest,
+    /// The body is not of the media type the route takes (JSON routes take JSON only).
+    UnsupportedMediaType,
 }
 
 impl ErrorCode {
@@ -142,6 +148,9 @@ impl ErrorCode {
             Self::CameraUnavailable => "CAMERA_UNAVAILABLE",
             Self::CapabilityUnavailable => "CAPABILITY_UNAVAILABLE",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::Forbidden => "FORBIDDEN",
+            Self::MisdirectedRequest => "MISDIRECTED_REQUEST",
+            Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
         }
     }
 
@@ -213,6 +222,9 @@ mod tests {
             CameraUnavailable,
             CapabilityUnavailable,
             PayloadTooLarge,
+            Forbidden,
+            MisdirectedRequest,
+            UnsupportedMediaType,
         ] {
             assert_eq!(json!(code), json!(code.as_str()));
         }

@@ -196,7 +196,13 @@ fn create_if_missing_linking_with(
     tmp_name.push(format!(".creating-{}-{call}", std::process::id()));
     let tmp = dir.join(tmp_name);
     let created = (|| -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // Conversations live here: owner-only whatever the umask (SQLite gives its -wal and
+        // -shm files the database's mode).
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
         std::io::Write::write_all(&mut file, EMPTY_DB)?;
         file.sync_all()?;
         drop(file);
@@ -214,6 +220,31 @@ fn create_if_missing_linking_with(
     created.map_err(create_err)
 }
 
+/// Makes a database (and its -wal and -shm files, when there) owner-only: one made by an
+/// older version, or copied in, may be readable by every user. Costs a `stat` per file.
+fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = Path::new(&name);
+            let mode = match std::fs::metadata(file) {
+                Ok(m) => m.permissions().mode(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating if needed) `dir/openclaw.db` and brings its schema up to date.
     pub fn open_in_dir(dir: &Path) -> Result<Self> {
@@ -223,6 +254,10 @@ impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self> {
         create_if_missing(path)?;
+        make_private(path).map_err(|source| Error::Create {
+            path: path.to_owned(),
+            source,
+        })?;
         let open_err = |source| Error::Open {
             path: path.to_owned(),
             source,
@@ -369,6 +404,15 @@ impl Store {
              ON CONFLICT(channel, peer) DO UPDATE SET updated_at = excluded.updated_at
              RETURNING id",
             params![channel, peer, now],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// True when the (channel, peer) conversation exists already.
+    pub fn session_exists(&self, channel: &str, peer: &str) -> Result<bool> {
+        Ok(self.conn().query_row(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE channel = ?1 AND peer = ?2)",
+            params![channel, peer],
             |r| r.get(0),
         )?)
     }
