@@ -161,7 +161,7 @@ const TEMP_GRACE: Duration = Duration::from_secs(60);
 
 /// Removes verify scratch dirs of ours that no live process holds. Failures are not reported:
 /// the temp dir is shared, another user's scratch is theirs to clean.
-fn sweep_temp_dir(dir: &Path, swept: &mut Swept) {
+pub(crate) fn sweep_temp_dir(dir: &Path, swept: &mut Swept) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };

@@ -1126,21 +1126,25 @@ fn the_sweep_leaves_the_backups_dir_alone_while_a_create_writes_there() {
 
 #[test]
 fn the_sweep_removes_dead_verify_scratch_from_the_temp_dir_but_not_live_ones() {
-    let tmp = default_scratch();
-    let tag = fsx::unique_tag();
-    let dead = tmp.join(format!("{}test-dead-{tag}", unpack::VERIFY_PREFIX));
-    let young = tmp.join(format!("{}test-young-{tag}", unpack::VERIFY_PREFIX));
-    fs::create_dir(&dead).unwrap();
-    fs::create_dir(&young).unwrap();
-    let live = fsx::Scratch::new_in(&tmp, unpack::VERIFY_PREFIX).unwrap();
+    // A temp dir of its own: the sweeps of tests running alongside look at the real one.
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let dead = tmp.join(format!("{}dead", unpack::VERIFY_PREFIX));
+    let young = tmp.join(format!("{}young", unpack::VERIFY_PREFIX));
+    let other = tmp.join("someone-elses");
+    for d in [&dead, &young, &other] {
+        fs::create_dir(d).unwrap();
+    }
+    let live = fsx::Scratch::new_in(tmp, unpack::VERIFY_PREFIX).unwrap();
     let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
-    for d in [&dead, &live.path().to_owned()] {
+    for d in [&dead, &other, &live.path().to_owned()] {
         File::open(d).unwrap().set_modified(an_hour_ago).unwrap();
     }
-    let f = fixture();
-    let swept = sweep(&f.layout).unwrap();
-    assert!(!dead.exists() && swept.removed.contains(&dead));
+    let mut swept = sweep::Swept::default();
+    sweep::sweep_temp_dir(tmp, &mut swept);
+    assert_eq!(swept.removed, std::slice::from_ref(&dead));
+    assert!(!dead.exists());
     assert!(live.path().exists(), "a scratch its process holds stays");
     assert!(young.exists(), "a scratch made a moment ago stays");
-    fs::remove_dir(&young).unwrap();
+    assert!(other.exists(), "not ours");
 }
