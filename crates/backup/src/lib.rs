@@ -221,7 +221,7 @@ fn timestamp_name(now: jiff::Timestamp) -> String {
         .replace('.', "")
 }
 
-/// Creates an archive in `layout.backups` (made 0700; the archive is 0600). `label` (e.g.
+/// Creates an archive in `layout.backups` (a private directory, see below; the archive is 0600). `label` (e.g.
 /// `pre-restore`) is appended to the name. May run while a gateway serves; first removes what
 /// killed creates left in the backups dir, unless another create is writing there.
 pub fn create(
@@ -231,8 +231,16 @@ pub fn create(
     label: Option<&str>,
     progress: ProgressFn<'_>,
 ) -> Result<Created> {
-    fsx::ensure_private_dir(&layout.backups)
-        .map_err(io_err("cannot create backup dir", &layout.backups))?;
+    // The default `<data dir>/backups` is this program's own and is made 0700 even when an
+    // older version left it 0755. A directory given elsewhere (`--out`, `backup.path`) may be
+    // shared, `/tmp` or a NAS folder: made 0700 when it is created, left alone when it exists;
+    // the archives in it are 0600 either way.
+    let backups_dir = if layout.backups.starts_with(&layout.data_dir) {
+        fsx::ensure_private_dir(&layout.backups)
+    } else {
+        fsx::create_dirs(&layout.backups)
+    };
+    backups_dir.map_err(io_err("cannot create backup dir", &layout.backups))?;
     sweep::sweep_backups_dir(&layout.backups);
     // Shared with other creates, exclusive with the sweep: what this create stages is not
     // swept from under it.

@@ -955,6 +955,32 @@ fn archives_backups_dir_and_restored_files_are_private() {
     assert_eq!(mode(&f.layout.channels.join("whatsapp/creds.json")), 0o600);
 }
 
+#[cfg(unix)]
+#[test]
+fn a_backups_dir_outside_the_data_dir_is_made_private_but_an_existing_one_is_left_alone() {
+    let f = fixture();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let new_dir = elsewhere.path().join("new/backups");
+    let layout = Layout {
+        backups: new_dir.clone(),
+        ..f.layout.clone()
+    };
+    let c = create(&layout, Include::ALL, "0.1.0", None, &mut quiet()).unwrap();
+    assert_eq!(mode(&new_dir), 0o700);
+    assert_eq!(mode(&c.path), 0o600);
+    // A shared directory someone pointed `--out` at (think /tmp, a NAS folder) keeps its mode.
+    let shared = elsewhere.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fsx::chmod(&shared, 0o755).unwrap();
+    let layout = Layout {
+        backups: shared.clone(),
+        ..f.layout.clone()
+    };
+    let c = create(&layout, Include::ALL, "0.1.0", None, &mut quiet()).unwrap();
+    assert_eq!(mode(&shared), 0o755);
+    assert_eq!(mode(&c.path), 0o600);
+}
+
 #[test]
 fn restore_syncs_everything_it_staged_and_renamed_before_the_journal_goes() {
     let f = fixture();
