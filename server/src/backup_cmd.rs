@@ -211,14 +211,36 @@ pub fn list(global: &Global, out: Option<PathBuf>, json_out: bool) -> u8 {
     exit::OK
 }
 
-pub fn verify(global: &Global, archive: &Path, json_out: bool) -> u8 {
-    let scratch = match paths::data_dir(global) {
-        Ok(d) if d.exists() => d,
-        _ => std::env::temp_dir(),
-    };
+/// Removes what killed backups and restores left behind; at gateway start, after the
+/// interrupted-restore roll-back and before anything new is written. Never stops the start: a
+/// leftover that cannot be removed is a warning.
+pub fn sweep_leftovers(layout: &Layout) -> anyhow::Result<()> {
+    let swept = openclaw_backup::sweep(layout)?;
+    for path in &swept.removed {
+        tracing::info!(path = %path.display(), "removed the leftover of an interrupted backup, verify or restore");
+    }
+    for (path, why) in &swept.failed {
+        tracing::warn!(path = %path.display(), error = %why, "cannot remove the leftover of an interrupted backup or restore; remove it by hand");
+    }
+    if swept.backups_busy {
+        tracing::info!(dir = %layout.backups.display(), "a backup is being written; its directory is swept at the next start");
+    }
+    Ok(())
+}
+
+/// `backup verify`: unpacks into the system temp dir, never the data dir (see
+/// `openclaw_backup::default_scratch`), so it is safe while the gateway runs.
+pub fn verify(_global: &Global, archive: &Path, json_out: bool) -> u8 {
+    let scratch = openclaw_backup::default_scratch();
     let mut bars = Bars::new(!json_out);
     let result = openclaw_backup::verify(archive, &scratch, &mut |s, d, t| bars.update(s, d, t));
     bars.finish();
+    if let Err(e @ openclaw_backup::Error::NoSpace { .. }) = &result {
+        return fail(
+            json_out,
+            format!("{e} (verify unpacks into $TMPDIR: point TMPDIR at a directory with room)"),
+        );
+    }
     match result {
         Ok(m) => {
             if json_out {

@@ -685,11 +685,8 @@ fn backups(global: &Global, config: &Config) -> Vec<Item> {
         .and_then(|t| t.elapsed().ok())
         .unwrap_or(Duration::MAX);
     let hours = age.as_secs() / 3600;
-    let scratch = if data_dir.exists() {
-        data_dir.clone()
-    } else {
-        std::env::temp_dir()
-    };
+    // Not the data dir: doctor runs beside a live gateway (see openclaw_backup::default_scratch).
+    let scratch = openclaw_backup::default_scratch();
     out.push(match openclaw_backup::verify(&newest.path, &scratch, &mut |_, _, _| {}) {
         Err(e) => item("backup_recent", "Recent backup, restore verified", Status::Fail, Basis::Checked, format!("the newest backup does not verify: {e}"), Some("take a new one: openclaw backup create")),
         Ok(_) if age > Duration::from_secs(26 * 3600) => item("backup_recent", "Recent backup, restore verified", Status::Fail, Basis::Checked, format!("the newest backup is {hours} h old: {}", newest.path.display()), Some("check the scheduled backups (`openclaw health`) or run `openclaw backup create`")),

@@ -100,6 +100,8 @@ fn start(
         "logs/openclaw.log",
     );
     crate::logging::init(&config.logging, &log_file)?;
+    let layout = crate::backup_cmd::layout(&data_dir, &config, loaded.file.clone(), None);
+    crate::backup_cmd::sweep_leftovers(&layout)?;
 
     let ip: IpAddr = match config.gateway.host.as_str() {
         "localhost" => IpAddr::from([127, 0, 0, 1]),

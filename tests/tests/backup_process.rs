@@ -327,3 +327,340 @@ fn a_failing_scheduled_backup_degrades_health_and_counts() {
         "{metrics}"
     );
 }
+
+/// A tar.gz written header by header, so headers can lie about what follows (sizes, kinds)
+/// the way a crafted archive does.
+struct RawTar {
+    gz: flate2::write::GzEncoder<Vec<u8>>,
+}
+
+impl RawTar {
+    fn new() -> Self {
+        Self {
+            gz: flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()),
+        }
+    }
+
+    fn header(mut self, name: &[u8], kind: tar::EntryType, size: u64) -> Self {
+        use std::io::Write;
+        let mut h = tar::Header::new_gnu();
+        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
+        h.set_size(size);
+        h.set_mode(0o600);
+        h.set_entry_type(kind);
+        h.set_cksum();
+        self.gz.write_all(h.as_bytes()).unwrap();
+        self
+    }
+
+    fn zeros(mut self, n: u64) -> Self {
+        use std::io::Write;
+        let chunk = vec![0u8; 1 << 20];
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(chunk.len() as u64) as usize;
+            self.gz.write_all(&chunk[..k]).unwrap();
+            left -= k as u64;
+        }
+        self
+    }
+
+    fn manifest(self, parts: &[&str], files: Value) -> Self {
+        use std::io::Write;
+        let m = json!({"format_version": 1, "app_version": "9.9.9", "created_at": "2026-01-01T00:00:00Z",
+                       "parts": parts, "schema_version": null, "files": files})
+        .to_string();
+        let mut t = self.header(b"MANIFEST.json", tar::EntryType::Regular, m.len() as u64);
+        t.gz.write_all(m.as_bytes()).unwrap();
+        t.gz.write_all(&vec![0; (512 - m.len() % 512) % 512])
+            .unwrap();
+        t
+    }
+
+    fn write(mut self, path: &Path) {
+        use std::io::Write;
+        self.gz.write_all(&[0; 1024]).unwrap();
+        std::fs::write(path, self.gz.finish().unwrap()).unwrap();
+    }
+}
+
+/// Every path under `dir`, relative, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A data dir with a database, a config file and channel auth state.
+fn populated() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "agent:\n  name: A\n").unwrap();
+    std::fs::create_dir_all(dir.path().join("channels/whatsapp")).unwrap();
+    std::fs::write(dir.path().join("channels/whatsapp/creds.json"), "{}").unwrap();
+    drop(openclaw_store::Store::open_in_dir(dir.path()).unwrap());
+    (dir, config)
+}
+
+#[test]
+fn verify_of_a_decompression_bomb_fails_fast_with_a_clear_error_and_leaves_nothing_behind() {
+    let (dir, config) = populated();
+    let bombs = tempfile::tempdir().unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let ten_bytes = json!([{"path": "config/config.yaml", "sha256": "00", "size": 10}]);
+    let cases: Vec<(&str, RawTar, &str)> = vec![
+        (
+            // The member's header says 8 GiB, the manifest 10 bytes; 64 MiB of zeros follow
+            // (about 64 KiB compressed).
+            "lying-header",
+            RawTar::new()
+                .manifest(&["config"], ten_bytes)
+                .header(b"config/config.yaml", tar::EntryType::Regular, 8 << 30)
+                .zeros(64 << 20),
+            "`config/config.yaml` is 8589934592 bytes, the manifest says 10",
+        ),
+        (
+            // A GNU long name the tar reader would hold in memory whole: 128 MiB of zeros.
+            "long-name",
+            RawTar::new()
+                .header(b"././@LongLink", tar::EntryType::GNULongName, 128 << 20)
+                .zeros(128 << 20),
+            "decompression bomb",
+        ),
+        (
+            // A manifest that asks for 1 TiB, header agreeing.
+            "lying-manifest",
+            RawTar::new()
+                .manifest(
+                    &["memory"],
+                    json!([{"path": "db/openclaw.db", "sha256": "00", "size": 1u64 << 40}]),
+                )
+                .header(b"db/openclaw.db", tar::EntryType::Regular, 1 << 40)
+                .zeros(64 << 20),
+            "declares 1.0 TiB of files; at most 64.0 GiB are accepted",
+        ),
+    ];
+    let before = tree(dir.path());
+    for (name, bomb, expected) in cases {
+        let archive = bombs.path().join(format!("{name}.tar.gz"));
+        bomb.write(&archive);
+        let size = std::fs::metadata(&archive).unwrap().len();
+        assert!(size < 1 << 20, "{name}: {size} bytes");
+        let started = Instant::now();
+        let (code, v, out) = openclaw_tests::run_json(
+            base_command(dir.path(), Some(&config))
+                .args(["backup", "verify", archive.to_str().unwrap(), "--json"])
+                .env("TMPDIR", scratch.path()),
+        );
+        let took = started.elapsed();
+        assert_eq!(code, 1, "{name}: {out}");
+        assert_eq!(v["ok"], false, "{name}: {out}");
+        let error = v["error"].as_str().unwrap();
+        assert!(error.contains("is not a usable backup"), "{name}: {error}");
+        assert!(error.contains(expected), "{name}: {error}");
+        assert!(took < Duration::from_secs(10), "{name} took {took:?}");
+        assert_eq!(tree(dir.path()), before, "{name} touched the data dir");
+        assert_eq!(
+            tree(scratch.path()),
+            Vec::<String>::new(),
+            "{name} left scratch"
+        );
+    }
+}
+
+#[test]
+fn verify_while_a_gateway_runs_does_not_touch_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Enough data that the verify takes a while to unpack and check.
+        let s = openclaw_store::Store::open_in_dir(dir.path()).unwrap();
+        let filler = "x".repeat(4000);
+        for i in 0..2000 {
+            s.save_memory(&format!("memory {i} {filler}"), "", 1)
+                .unwrap();
+        }
+    }
+    let mut gw = GatewayProcess::start_in(dir, Some("agent:\n  name: A\n"), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let data = gw.data_dir().to_owned();
+    let config = gw.config.clone().unwrap();
+    let (code, v, out) = cli(&data, &config, &["backup", "create", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let archive = v["path"].as_str().unwrap().to_owned();
+
+    let scratch = tempfile::tempdir().unwrap();
+    let before = tree(&data);
+    // Watch both directories while the verify runs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (stop, data, scratch) = (stop.clone(), data.clone(), scratch.path().to_owned());
+        std::thread::spawn(move || {
+            let (mut in_data, mut in_scratch) = (Vec::new(), false);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+                in_data.extend(tree(&data).into_iter().filter(|p| p.contains("verify")));
+                in_scratch |= tree(&scratch)
+                    .iter()
+                    .any(|p| p.starts_with(".openclaw-verify-"));
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            (in_data, in_scratch)
+        })
+    };
+    let (code, v, out) = openclaw_tests::run_json(
+        base_command(&data, Some(&config))
+            .args(["backup", "verify", &archive, "--json"])
+            .env("TMPDIR", scratch.path()),
+    );
+    stop.store(true, Ordering::SeqCst);
+    let (in_data, in_scratch) = watcher.join().unwrap();
+    assert_eq!((code, v["ok"].as_bool()), (0, Some(true)), "{out}");
+    assert!(
+        in_data.is_empty(),
+        "verify wrote into the data dir: {in_data:?}"
+    );
+    assert!(in_scratch, "verify never unpacked into $TMPDIR");
+    assert_eq!(tree(scratch.path()), Vec::<String>::new());
+    assert_eq!(tree(&data), before);
+    assert!(gw.get("/health").is_some());
+}
+
+#[test]
+fn a_manifest_listing_a_part_without_its_file_fails_verify_and_restore_naming_the_part() {
+    let (dir, config) = populated();
+    let archive = dir.path().join("hollow.tar.gz");
+    RawTar::new()
+        .manifest(&["config", "memory"], json!([]))
+        .write(&archive);
+    let a = archive.to_str().unwrap();
+    let (code, _, out) = cli(dir.path(), &config, &["backup", "verify", a]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("lists the part `config` but not its file `config/config.yaml`"),
+        "{out}"
+    );
+    let (code, _, out) = cli(dir.path(), &config, &["backup", "restore", a]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("lists the part `config`"), "{out}");
+    // Once, restore turned both into empty directories.
+    assert_eq!(
+        std::fs::read_to_string(&config).unwrap(),
+        "agent:\n  name: A\n"
+    );
+    assert!(dir.path().join("openclaw.db").is_file());
+}
+
+/// `openclaw <args>` run by `sh` with umask 022, the usual default that would leave files
+/// 0644: set in the child only, so no other test of this process sees it.
+fn cli_with_umask_022(dir: &Path, config: &Path, args: &[&str]) -> (i32, Value, String) {
+    let inner = base_command(dir, Some(config));
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("umask 022; exec \"$0\" \"$@\"")
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .args(args);
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    openclaw_tests::run_json(&mut cmd)
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn backups_and_restored_files_are_private_under_umask_022() {
+    let (dir, config) = populated();
+    let d = dir.path();
+    let (code, v, out) = cli_with_umask_022(d, &config, &["backup", "create", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let archive = v["path"].as_str().unwrap().to_owned();
+    assert_eq!(mode(Path::new(&archive)), 0o600, "archive");
+    assert_eq!(mode(&d.join("backups")), 0o700, "backups dir");
+
+    // Files as a umask of 022 leaves them, then restored over.
+    for p in [
+        config.clone(),
+        d.join("openclaw.db"),
+        d.join("channels/whatsapp/creds.json"),
+    ] {
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    }
+    let (code, v, out) = cli_with_umask_022(d, &config, &["backup", "restore", &archive, "--json"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        mode(Path::new(v["pre_restore_backup"].as_str().unwrap())),
+        0o600,
+        "pre-restore archive"
+    );
+    assert_eq!(mode(&config), 0o600, "config.yaml");
+    assert_eq!(mode(&d.join("openclaw.db")), 0o600, "openclaw.db");
+    assert_eq!(mode(&d.join("channels")), 0o700, "channels/");
+    assert_eq!(
+        mode(&d.join("channels/whatsapp")),
+        0o700,
+        "channels/whatsapp/"
+    );
+    assert_eq!(
+        mode(&d.join("channels/whatsapp/creds.json")),
+        0o600,
+        "creds.json"
+    );
+}
+
+#[test]
+fn the_gateway_sweeps_what_killed_backups_and_restores_left_at_start() {
+    let (dir, config) = populated();
+    let d = dir.path().to_owned();
+    // (leftover, something inside it or itself when it is a file)
+    let dirs = [
+        ".restore-scratch-20260101T000000000Z-p1-0",
+        ".verify-20250101T000000000Z",
+        "backups/.staging-20260101T000000000Z-p1-0",
+        "channels.pre-restore",
+    ];
+    let files = [
+        "backups/.openclaw-backup-20260101T000000000Z.tar.gz.p1-0.partial",
+        "openclaw.db.restore-new",
+        "config.yaml.restore-new",
+        ".restore-journal.json.tmp",
+    ];
+    for name in dirs {
+        std::fs::create_dir_all(d.join(name).join("inner")).unwrap();
+        std::fs::write(d.join(name).join("inner/file"), "left over").unwrap();
+    }
+    for name in files {
+        std::fs::create_dir_all(d.join(name).parent().unwrap()).unwrap();
+        std::fs::write(d.join(name), "left over").unwrap();
+    }
+    let config_text = std::fs::read_to_string(&config).unwrap();
+    let mut gw = GatewayProcess::start_in(dir, Some(&config_text), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    for name in dirs.iter().chain(&files) {
+        assert!(!d.join(name).exists(), "{name} survived the start");
+    }
+    assert!(d.join("openclaw.db").is_file() && d.join("channels/whatsapp/creds.json").is_file());
+    gw.terminate(Duration::from_secs(15)).unwrap();
+    let log =
+        std::fs::read_to_string(d.join("logs/openclaw.log")).unwrap_or_default() + &gw.stderr();
+    assert!(log.contains("removed the leftover"), "{log}");
+}
