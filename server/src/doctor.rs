@@ -278,7 +278,10 @@ fn settings(global: &Global, config: &Config, live: Option<&StatusReport>) -> Ve
         },
         _ => {
             let rl = &s.rate_limiting;
-            if rl.enabled && rl.default_messages_per_minute > 0 && rl.default_tool_calls_per_minute > 0 {
+            if rl.enabled
+                && rl.default_messages_per_minute > 0
+                && rl.default_tool_calls_per_minute > 0
+            {
                 item(
                     "rate_limits",
                     rl_title,
@@ -303,7 +306,11 @@ fn settings(global: &Global, config: &Config, live: Option<&StatusReport>) -> Ve
         }
     });
 
-    out.push(audit_item(global, config, security.map(|sec| sec.audit_log)));
+    out.push(audit_item(
+        global,
+        config,
+        security.map(|sec| sec.audit_log),
+    ));
     out.push(log_rotation_item(global, config));
 
     let bind = live.map(|r| r.bind.clone());
@@ -336,7 +343,10 @@ fn settings(global: &Global, config: &Config, live: Option<&StatusReport>) -> Ve
             let rest = url.strip_prefix("http://")?;
             let host = rest.split(['/', ':']).next().unwrap_or("");
             let local = host == "localhost"
-                || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
             (!local).then(|| format!("{name} ({url})"))
         })
         .collect();
@@ -380,15 +390,30 @@ fn audit_item(global: &Global, config: &Config, live_enabled: Option<bool>) -> I
             "audit_log",
             title,
             Status::Fail,
-            if live_enabled.is_some() { Basis::Live } else { Basis::Config },
+            if live_enabled.is_some() {
+                Basis::Live
+            } else {
+                Basis::Config
+            },
             "auth failures and config changes are not recorded",
             Some("set logging.audit.enabled: true"),
         );
     }
     let Ok(data_dir) = paths::data_dir(global) else {
-        return item("audit_log", title, Status::Warn, Basis::Config, "cannot find the data dir to check the log", Some("pass --data-dir"));
+        return item(
+            "audit_log",
+            title,
+            Status::Warn,
+            Basis::Config,
+            "cannot find the data dir to check the log",
+            Some("pass --data-dir"),
+        );
     };
-    let path = paths::under_data_dir(&data_dir, config.logging.audit.file.as_deref(), "logs/audit.log");
+    let path = paths::under_data_dir(
+        &data_dir,
+        config.logging.audit.file.as_deref(),
+        "logs/audit.log",
+    );
     match openclaw_gateway::audit::verify(&path) {
         Ok(n) => item(
             "audit_log",
@@ -429,13 +454,25 @@ fn log_rotation_item(global: &Global, config: &Config) -> Item {
         config.logging.max_size_mb, config.logging.max_files
     );
     let Ok(data_dir) = paths::data_dir(global) else {
-        return item("log_rotation", title, Status::Pass, Basis::Config, limits, None);
+        return item(
+            "log_rotation",
+            title,
+            Status::Pass,
+            Basis::Config,
+            limits,
+            None,
+        );
     };
-    let file = paths::under_data_dir(&data_dir, config.logging.file.as_deref(), "logs/openclaw.log");
+    let file = paths::under_data_dir(
+        &data_dir,
+        config.logging.file.as_deref(),
+        "logs/openclaw.log",
+    );
     match std::fs::metadata(&file) {
         Ok(m) => {
             let mb = m.len() as f64 / (1024.0 * 1024.0);
-            let over = m.len() > config.logging.max_size_mb.saturating_mul(1024 * 1024) + 1024 * 1024;
+            let over =
+                m.len() > config.logging.max_size_mb.saturating_mul(1024 * 1024) + 1024 * 1024;
             item(
                 "log_rotation",
                 title,
@@ -476,11 +513,27 @@ fn update_feed(config: &Config) -> Item {
             Status::Warn,
             Basis::Config,
             "not configured: `openclaw update check` cannot look for releases",
-            Some("set update.feed_url to your release feed (a GitHub releases API URL ending in /releases/latest)"),
+            Some(
+                "set update.feed_url to your release feed (a GitHub releases API URL ending in /releases/latest)",
+            ),
         ),
         Some(url) => match crate::update::fetch_latest_tag(url) {
-            Ok(tag) => item("update_feed", title, Status::Pass, Basis::Checked, format!("{url} answers (newest release {tag})"), None),
-            Err(why) => item("update_feed", title, Status::Warn, Basis::Checked, format!("{url}: {why}"), Some("check the network and update.feed_url")),
+            Ok(tag) => item(
+                "update_feed",
+                title,
+                Status::Pass,
+                Basis::Checked,
+                format!("{url} answers (newest release {tag})"),
+                None,
+            ),
+            Err(why) => item(
+                "update_feed",
+                title,
+                Status::Warn,
+                Basis::Checked,
+                format!("{url}: {why}"),
+                Some("check the network and update.feed_url"),
+            ),
         },
     }
 }
@@ -609,7 +662,9 @@ fn live(global: &Global, config: &Config, status: Option<&StatusReport>) -> Vec<
                     Status::Fail,
                     Basis::Live,
                     "the gateway refused our token",
-                    Some("run doctor with the gateway's config (--config) and data dir (--data-dir)"),
+                    Some(
+                        "run doctor with the gateway's config (--config) and data dir (--data-dir)",
+                    ),
                 ),
                 Ok((code, _)) => item(
                     "channels",
@@ -628,10 +683,43 @@ fn live(global: &Global, config: &Config, status: Option<&StatusReport>) -> Vec<
 
 fn backups(global: &Global, config: &Config) -> Vec<Item> {
     let mut out = Vec::new();
-    out.push(if config.backup.enabled {
-        item(
+    let title = "Automated backups";
+    // The running gateway's own view: its health report has a backup check while it runs the
+    // schedule.
+    let addr = paths::gateway_addr(config);
+    let token = crate::client::token(global, config);
+    let live = http_get(&addr, "/health", token.as_deref())
+        .ok()
+        .and_then(|(_, body)| serde_json::from_str::<openclaw_protocol::HealthReport>(&body).ok());
+    out.push(match live {
+        Some(report) => match report.checks.backup {
+            Some(check) => item(
+                "backup_schedule",
+                title,
+                match check.status {
+                    openclaw_protocol::CheckStatus::Healthy => Status::Pass,
+                    openclaw_protocol::CheckStatus::Degraded => Status::Warn,
+                    openclaw_protocol::CheckStatus::Unhealthy => Status::Fail,
+                },
+                Basis::Live,
+                format!(
+                    "the gateway runs \"{}\" in {}, keeping {}: {}",
+                    config.backup.schedule, config.agent.timezone, config.backup.max_backups, check.detail
+                ),
+                Some("see `openclaw health` for the last failure"),
+            ),
+            None => item(
+                "backup_schedule",
+                title,
+                Status::Fail,
+                Basis::Live,
+                "the running gateway makes no scheduled backups",
+                Some("set backup.enabled: true (schedule \"0 2 * * *\", max_backups: 30), then restart"),
+            ),
+        },
+        None if config.backup.enabled => item(
             "backup_schedule",
-            "Automated backups",
+            title,
             Status::Pass,
             Basis::Config,
             format!(
@@ -639,16 +727,15 @@ fn backups(global: &Global, config: &Config) -> Vec<Item> {
                 config.backup.schedule, config.agent.timezone, config.backup.max_backups
             ),
             None,
-        )
-    } else {
-        item(
+        ),
+        None => item(
             "backup_schedule",
-            "Automated backups",
+            title,
             Status::Fail,
             Basis::Config,
             "scheduled backups are off",
             Some("set backup.enabled: true (schedule \"0 2 * * *\", max_backups: 30)"),
-        )
+        ),
     });
     let data_dir = match paths::data_dir(global) {
         Ok(d) => d,
@@ -750,4 +837,63 @@ pub fn run(global: &Global, json_out: bool) -> u8 {
         println!("doctor: {pass} pass, {warn} warn, {fail} fail");
     }
     if fail > 0 { exit::FAILURE } else { exit::OK }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_that_rests_on_nothing_verified_is_a_warning() {
+        for basis in [Basis::Config, Basis::NotInBuild] {
+            let i = item("x", "X", Status::Pass, basis, "configured", None);
+            assert_eq!(i.status, Status::Warn, "{basis:?}");
+            assert!(i.detail.starts_with("configured ("), "{}", i.detail);
+        }
+        for basis in [Basis::Live, Basis::Checked] {
+            assert_eq!(
+                item("x", "X", Status::Pass, basis, "ok", None).status,
+                Status::Pass
+            );
+        }
+        // Failures and warnings stay what they are.
+        assert_eq!(
+            item("x", "X", Status::Fail, Basis::Config, "off", None).status,
+            Status::Fail
+        );
+    }
+
+    #[test]
+    fn with_no_gateway_running_no_setting_passes_on_the_config_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let global = Global {
+            config: None,
+            data_dir: Some(dir.path().to_owned()),
+        };
+        // Everything the guide asks for, switched on in config.
+        let mut config = Config::default();
+        config.gateway.port = 1; // nothing listens there
+        config.backup.enabled = true;
+        for i in settings(&global, &config, None)
+            .into_iter()
+            .chain(backups(&global, &config))
+            .chain(std::iter::once(update_feed(&config)))
+        {
+            assert!(
+                i.status != Status::Pass || i.verified_by.verifies(),
+                "{} passed on {:?}: {}",
+                i.id,
+                i.verified_by,
+                i.detail
+            );
+        }
+        let items = settings(&global, &config, None);
+        let sandbox = items.iter().find(|i| i.id == "sandbox").unwrap();
+        assert_eq!(sandbox.status, Status::Warn);
+        assert!(
+            sandbox.detail.contains("no code can run"),
+            "{}",
+            sandbox.detail
+        );
+    }
 }

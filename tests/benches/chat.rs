@@ -91,7 +91,7 @@ fn webchat_turns(addr: std::net::SocketAddr) -> Vec<Duration> {
     };
     read(&mut ws);
     ws.send(Message::text(
-        json!({"type":"req","id":"c","method":"connect","params":{}}).to_string(),
+        json!({"type":"req","id":"c","method":"connect","params":openclaw_tests::connect_params(openclaw_tests::token_of(addr).as_deref())}).to_string(),
     ))
     .unwrap();
     assert_eq!(read(&mut ws)["ok"], true);
@@ -133,10 +133,11 @@ fn main() {
         json!({"model": "openclaw", "messages": [{"role": "user", "content": "hi"}]});
     let direct_url = format!("{}/chat/completions", fake.openai_url());
     let gateway_url = format!("http://{}/v1/chat/completions", gw.addr);
+    let token = gw.token();
 
     // Warm both paths (connection pools, lazily built HTTP client).
     load(&direct_url, &direct_body, 1, None);
-    load(&gateway_url, &gateway_body, 1, None);
+    load(&gateway_url, &gateway_body, 1, token.as_deref());
 
     println!(
         "{:<10} {:>28} {:>28} {:>22}",
@@ -147,7 +148,7 @@ fn main() {
     );
     for clients in [1usize, 10, 50] {
         let d = load(&direct_url, &direct_body, clients, None);
-        let g = load(&gateway_url, &gateway_body, clients, None);
+        let g = load(&gateway_url, &gateway_body, clients, token.as_deref());
         println!(
             "{clients:<10} {:>10.3} / {:>7.3}, {:>6.0} {:>10.3} / {:>7.3}, {:>6.0} {:>10.3} / {:>7.3}",
             ms(d.p50),

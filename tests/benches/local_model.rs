@@ -163,7 +163,12 @@ fn gateway_run(gw: &GatewayProcess) -> (Run, u64) {
     let body = json!({"model": "openclaw", "stream": true,
         "stream_options": {"include_usage": true},
         "messages": [{"role": "user", "content": QUESTION}]});
-    let req = post_request(gw.addr, "/v1/chat/completions", None, &body);
+    let req = post_request(
+        gw.addr,
+        "/v1/chat/completions",
+        gw.token().as_deref(),
+        &body,
+    );
     let mut tcp = TcpStream::connect(gw.addr).unwrap();
     tcp.set_nodelay(true).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(120)))

@@ -44,6 +44,34 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+fn tokens() -> std::sync::MutexGuard<'static, std::collections::HashMap<SocketAddr, String>> {
+    static TOKENS: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<SocketAddr, String>>,
+    > = std::sync::OnceLock::new();
+    TOKENS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+fn remember_token(addr: SocketAddr, token: String) {
+    tokens().insert(addr, token);
+}
+
+/// The token of the gateway at `addr` (one this process started and saw ready), for helpers
+/// that are handed only an address.
+pub fn token_of(addr: SocketAddr) -> Option<String> {
+    tokens().get(&addr).cloned()
+}
+
+/// `connect` request params carrying `token`.
+pub fn connect_params(token: Option<&str>) -> serde_json::Value {
+    match token {
+        Some(t) => serde_json::json!({"auth": {"token": t}}),
+        None => serde_json::json!({}),
+    }
+}
+
 /// One HTTP/1.1 exchange; `None` when nothing accepts the connection.
 pub fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
@@ -124,11 +152,16 @@ impl GatewayProcess {
     }
 
     /// Waits until `/health` answers; fails with the child's stderr if it exits first.
+    /// Then its generated token is known to [`token_of`].
     pub fn wait_ready(&mut self, timeout: Duration) -> Result<Duration> {
         let start = Instant::now();
         loop {
             if let Some((_, _)) = http_get(self.addr, "/health", None) {
-                return Ok(start.elapsed());
+                let elapsed = start.elapsed();
+                if let Some(token) = self.token() {
+                    remember_token(self.addr, token);
+                }
+                return Ok(elapsed);
             }
             if let Some(status) = self.child.try_wait()? {
                 bail!(

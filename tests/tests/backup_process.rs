@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tungstenite::Message;
 
+/// The gateway token these tests configure (the WebSocket needs one).
+const TOKEN: &str = "test-gateway-token-0123456789";
+
 fn cli(dir: &Path, config: &Path, args: &[&str]) -> (i32, Value, String) {
     openclaw_tests::cli(dir, Some(config), args)
 }
@@ -29,7 +32,8 @@ fn chatter(addr: std::net::SocketAddr, stop: Arc<AtomicBool>, done: Arc<AtomicU6
     };
     read(&mut ws);
     ws.send(Message::text(
-        json!({"type":"req","id":"c","method":"connect","params":{}}).to_string(),
+        json!({"type":"req","id":"c","method":"connect","params":{"auth":{"token":TOKEN}}})
+            .to_string(),
     ))
     .unwrap();
     read(&mut ws);
@@ -51,7 +55,7 @@ fn chatter(addr: std::net::SocketAddr, stop: Arc<AtomicBool>, done: Arc<AtomicU6
 
 fn config_text(fake: &FakeLlm) -> String {
     format!(
-        "providers:\n  openai:\n    api_key: k\n    base_url: \"{}\"\nsecurity:\n  rate_limiting:\n    enabled: false\nmemory:\n  max_context_tokens: 10000000\n",
+        "gateway:\n  auth:\n    token: \"{TOKEN}\"\nproviders:\n  openai:\n    api_key: k\n    base_url: \"{}\"\nsecurity:\n  rate_limiting:\n    enabled: false\nmemory:\n  max_context_tokens: 10000000\n",
         fake.openai_url()
     )
 }

@@ -62,6 +62,52 @@ impl Drop for Killed {
 }
 
 #[test]
+fn promtool_finds_the_metrics_clean_and_the_guides_families_present() {
+    let mut gw = GatewayProcess::start(None, &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    // A plain scrape gets the text format promtool reads.
+    let (status, text) = gw.get("/metrics").unwrap();
+    assert_eq!(status, 200);
+    let mut lint = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) — run ./scripts/install-deps.sh");
+    use std::io::Write;
+    lint.stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = lint.wait_with_output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics:\n{said}\n{text}"
+    );
+    // The guide's six families, with no provider or channel configured and no traffic yet.
+    for family in [
+        "openclaw_messages_received_total",
+        "openclaw_messages_processed_total",
+        "openclaw_response_time_seconds_bucket",
+        "openclaw_tool_executions_total",
+        "openclaw_active_sessions",
+        "openclaw_tokens_used_total",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{family}{{"))),
+            "no {family} series in\n{text}"
+        );
+    }
+}
+
+#[test]
 fn a_real_prometheus_scrapes_the_gateway_and_loads_the_rules() {
     let mut gw = GatewayProcess::start(None, &[]).unwrap();
     gw.wait_ready(Duration::from_secs(20)).unwrap();
@@ -111,9 +157,19 @@ fn a_real_prometheus_scrapes_the_gateway_and_loads_the_rules() {
         );
         std::thread::sleep(Duration::from_millis(250));
     };
-    let series = &result["data"]["result"][0];
-    assert_eq!(series["metric"]["job"], "openclaw");
-    assert_eq!(series["metric"]["channel"], "webchat");
+    let series = result["data"]["result"].as_array().unwrap();
+    assert!(
+        series.iter().all(|s| s["metric"]["job"] == "openclaw"),
+        "{result}"
+    );
+    let channels: Vec<&str> = series
+        .iter()
+        .filter_map(|s| s["metric"]["channel"].as_str())
+        .collect();
+    assert!(
+        channels.contains(&"webchat") && channels.contains(&"api"),
+        "{channels:?}"
+    );
     let up = api("/api/v1/query?query=up%7Bjob%3D%22openclaw%22%7D").unwrap();
     assert_eq!(up["data"]["result"][0]["value"][1], "1");
     let rules = api("/api/v1/rules").unwrap();
@@ -343,7 +399,9 @@ fn every_grafana_query_names_a_metric_the_gateway_exports() {
     use std::io::{Read, Write};
     write!(
         s,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        gw.addr,
+        gw.token().unwrap_or_default(),
         body.len()
     )
     .unwrap();

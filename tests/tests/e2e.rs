@@ -100,13 +100,14 @@ fn official_openai_client_talks_to_the_gateway() {
         ["Pa", "ris", "."],
         Duration::from_millis(20),
     ));
-    let mut gw = GatewayProcess::start(Some(&config(&fake, Some("e2e-token"))), &[]).unwrap();
+    let mut gw =
+        GatewayProcess::start(Some(&config(&fake, Some("e2e-token-0123456789"))), &[]).unwrap();
     gw.wait_ready(Duration::from_secs(20)).unwrap();
     let v = node(
         "openai_client.mjs",
         &[
             &format!("http://{}/v1", gw.addr),
-            "e2e-token",
+            "e2e-token-0123456789",
             "claw",
             "What is the capital of France?",
         ],

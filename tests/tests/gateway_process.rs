@@ -128,13 +128,18 @@ fn log_level_override_and_token_guarded_status() {
         "gateway:\n  auth:\n    token: \"${GW_TOKEN}\"\nproviders:\n  openai:\n    model: gpt-4o\n";
     let mut gw = GatewayProcess::start(
         Some(config),
-        &[("GW_TOKEN", "t0k"), ("OPENCLAW_LOG_LEVEL", "debug")],
+        &[
+            ("GW_TOKEN", "t0k-0123456789abcdef"),
+            ("OPENCLAW_LOG_LEVEL", "debug"),
+        ],
     )
     .unwrap();
     gw.wait_ready(READY).unwrap();
     assert_eq!(http_get(gw.addr, "/api/status", None).unwrap().0, 401);
     assert_eq!(
-        http_get(gw.addr, "/api/status", Some("t0k")).unwrap().0,
+        http_get(gw.addr, "/api/status", Some("t0k-0123456789abcdef"))
+            .unwrap()
+            .0,
         200
     );
     // The CLI reads the token from the same config.
@@ -149,7 +154,7 @@ fn log_level_override_and_token_guarded_status() {
     let out = cmd
         .args(["status", "--json"])
         .env("OPENCLAW_PORT", gw.addr.port().to_string())
-        .env("GW_TOKEN", "t0k")
+        .env("GW_TOKEN", "t0k-0123456789abcdef")
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

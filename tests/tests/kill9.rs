@@ -48,6 +48,9 @@ impl Rng {
 // The gateway's client surface, in one place: when `/ws` and `/v1` need the generated token,
 // it is read from the data dir and sent here.
 
+/// The gateway token these tests configure (the WebSocket needs one).
+const TOKEN: &str = "test-gateway-token-0123456789";
+
 fn health(addr: SocketAddr) -> bool {
     openclaw_tests::http_get(addr, "/health", None).is_some_and(|(status, _)| status == 200)
 }
@@ -60,7 +63,8 @@ fn connect(addr: SocketAddr) -> anyhow::Result<WebSocket<TcpStream>> {
     let (mut ws, _) = tungstenite::client(format!("ws://{addr}/ws"), tcp)?;
     read_json(&mut ws)?; // connect.challenge
     ws.send(Message::text(
-        json!({"type":"req","id":"c","method":"connect","params":{}}).to_string(),
+        json!({"type":"req","id":"c","method":"connect","params":{"auth":{"token":TOKEN}}})
+            .to_string(),
     ))?;
     let hello = read_json(&mut ws)?;
     anyhow::ensure!(hello["ok"] == true, "connect refused: {hello}");
@@ -234,7 +238,7 @@ fn a_gateway_killed_while_saving_and_backing_up_restarts_with_every_acknowledged
     std::fs::write(
         &config,
         format!(
-            "providers:\n  openai:\n    api_key: k\n    base_url: \"{}\"\nsecurity:\n  rate_limiting:\n    enabled: false\nmemory:\n  max_context_tokens: 10000000\nbackup:\n  enabled: true\n  schedule: \"* * * * * *\"\n  max_backups: 3\n",
+            "gateway:\n  auth:\n    token: \"{TOKEN}\"\nproviders:\n  openai:\n    api_key: k\n    base_url: \"{}\"\nsecurity:\n  rate_limiting:\n    enabled: false\nmemory:\n  max_context_tokens: 10000000\nbackup:\n  enabled: true\n  schedule: \"* * * * * *\"\n  max_backups: 3\n",
             fake.openai_url()
         ),
     )

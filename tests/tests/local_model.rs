@@ -67,7 +67,7 @@ fn webchat_turn(addr: SocketAddr, text: &str) -> (Value, usize) {
     };
     assert_eq!(read(&mut ws)["event"], "connect.challenge");
     ws.send(Message::text(
-        json!({"type":"req","id":"c","method":"connect","params":{}}).to_string(),
+        json!({"type":"req","id":"c","method":"connect","params":openclaw_tests::connect_params(openclaw_tests::token_of(addr).as_deref())}).to_string(),
     ))
     .unwrap();
     assert_eq!(read(&mut ws)["ok"], true);
@@ -92,7 +92,7 @@ fn chat_completion(addr: SocketAddr, text: &str) -> (u16, Value) {
     let (status, body) = http_post_json(
         addr,
         "/v1/chat/completions",
-        None,
+        openclaw_tests::token_of(addr).as_deref(),
         &json!({"model": "openclaw", "messages": [{"role": "user", "content": text}]}),
         Duration::from_secs(120),
     )
@@ -117,8 +117,16 @@ fn start_long_reply(addr: SocketAddr) -> (TcpStream, Vec<u8>) {
     tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let body = json!({"model": "openclaw", "stream": true, "messages": [{"role": "user",
         "content": "Write a very long story about a dragon who learns to bake bread. Make it at least 2000 words."}]});
-    tcp.write_all(post_request(addr, "/v1/chat/completions", None, &body).as_bytes())
-        .unwrap();
+    tcp.write_all(
+        post_request(
+            addr,
+            "/v1/chat/completions",
+            openclaw_tests::token_of(addr).as_deref(),
+            &body,
+        )
+        .as_bytes(),
+    )
+    .unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&seen).contains("\"content\":\"") || seen.len() < 600 {
@@ -208,7 +216,7 @@ fn openai_client_plain_streamed_and_two_at_once() {
     let mut gw = GatewayProcess::start(
         Some(&local_config(
             &model,
-            "gateway:\n  auth:\n    token: \"t0k\"\n",
+            "gateway:\n  auth:\n    token: \"t0k-0123456789abcdef\"\n",
         )),
         &[],
     )
@@ -224,7 +232,7 @@ fn openai_client_plain_streamed_and_two_at_once() {
         .args([
             "openai_client.mjs",
             &format!("http://{}/v1", gw.addr),
-            "t0k",
+            "t0k-0123456789abcdef",
             "openclaw",
             QUESTION,
         ])

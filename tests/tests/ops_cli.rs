@@ -64,6 +64,21 @@ fn update_check_reports_newer_same_and_offline() {
 }
 
 #[test]
+fn with_no_feed_configured_update_check_says_so_and_asks_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, v, out) = openclaw_tests::cli(dir.path(), None, &["update", "check", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(v["status"], "not_configured", "{v}");
+    assert_eq!(v["feed"], Value::Null);
+    let (code, _, human) = openclaw_tests::cli(dir.path(), None, &["update", "check"]);
+    assert_eq!(code, 0);
+    assert!(
+        human.contains("no update feed is configured") && human.contains("update.feed_url"),
+        "{human}"
+    );
+}
+
+#[test]
 fn update_check_backs_up_before_an_update() {
     let dir = tempfile::tempdir().unwrap();
     drop(openclaw_store::Store::open_in_dir(dir.path()).unwrap());
@@ -122,10 +137,9 @@ fn doctor_passes_a_well_run_deployment() {
     assert_eq!(v["summary"]["fail"], 0, "{v}");
     for id in [
         "api_keys",
-        "pairing",
-        "sandbox",
         "rate_limits",
         "audit_log",
+        "log_rotation",
         "health",
         "metrics",
         "backup_schedule",
@@ -135,6 +149,43 @@ fn doctor_passes_a_well_run_deployment() {
     ] {
         assert_eq!(status_of(&v, id), ["pass"], "{id}: {v}");
     }
+    // Every pass rests on something checked here, never on the config file alone.
+    for c in v["checks"].as_array().unwrap() {
+        if c["status"] == "pass" {
+            assert!(
+                c["verified_by"] == "live" || c["verified_by"] == "checked",
+                "a pass that was not verified: {c}"
+            );
+        }
+    }
+    // What this build cannot do is a warning that says so, not a pass of the config value.
+    let detail = |id: &str| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .map(|c| {
+                (
+                    c["status"].as_str().unwrap().to_owned(),
+                    c["detail"].as_str().unwrap().to_owned(),
+                )
+            })
+            .unwrap()
+    };
+    let (status, sandbox) = detail("sandbox");
+    assert_eq!(status, "warn");
+    assert!(
+        sandbox.contains("no code can run: this build has no code-execution tools"),
+        "{sandbox}"
+    );
+    let (status, pairing) = detail("pairing");
+    assert_eq!(status, "warn");
+    assert!(pairing.contains("no chat channels"), "{pairing}");
+    // No update feed is configured by default: shown as such, not failed.
+    let (status, feed) = detail("update_feed");
+    assert_eq!(status, "warn");
+    assert!(feed.contains("not configured"), "{feed}");
     // No chat channel enabled: a warning, not a failure.
     assert_eq!(status_of(&v, "channels"), ["warn"]);
     // The human form lists every item.

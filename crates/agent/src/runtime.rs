@@ -201,7 +201,10 @@ impl Drop for SessionLock<'_> {
         let mut locks = self.map.lock().unwrap_or_else(|p| p.into_inner());
         drop(self.lock.take());
         // Only the map's own reference left: nobody holds or waits for this conversation.
-        if locks.get(&self.key).is_some_and(|l| Arc::strong_count(l) == 1) {
+        if locks
+            .get(&self.key)
+            .is_some_and(|l| Arc::strong_count(l) == 1)
+        {
             locks.remove(&self.key);
         }
     }
@@ -409,7 +412,8 @@ impl Agent {
         }
 
         if msg.source.is_some() && self.limits.new_sessions.is_some() {
-            let (store, channel, peer) = (self.store.clone(), msg.channel.clone(), msg.peer.clone());
+            let (store, channel, peer) =
+                (self.store.clone(), msg.channel.clone(), msg.peer.clone());
             let exists = blocking(move || store.session_exists(&channel, &peer)).await?;
             if !exists && let Some((wait, n)) = over_limit(&self.limits.new_sessions, &key) {
                 return Ok(Reply::notice(

@@ -276,7 +276,14 @@ async fn without_a_provider_every_reply_says_what_to_configure() {
         reply.text
     );
     let reply = a
-        .respond("x", None, vec![Turn::User("hi".into())], None, false, &mut |_| {})
+        .respond(
+            "x",
+            None,
+            vec![Turn::User("hi".into())],
+            None,
+            false,
+            &mut |_| {},
+        )
         .await
         .unwrap();
     assert_eq!(reply.kind, ReplyKind::NotConfigured);

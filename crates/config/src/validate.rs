@@ -211,15 +211,22 @@ pub const MIN_TOKEN_CHARS: usize = 16;
 
 /// An origin as browsers send it: `scheme://host[:port]`, nothing after.
 fn check_origin(origin: &str) -> Result<(), String> {
-    let hint = "write it as a browser sends it: scheme://host[:port], as in `https://chat.example.com`";
+    let hint =
+        "write it as a browser sends it: scheme://host[:port], as in `https://chat.example.com`";
     let Some((scheme, rest)) = origin.split_once("://") else {
         return Err(format!("`{origin}` is not an origin; {hint}"));
     };
-    if scheme.is_empty() || !scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
         return Err(format!("`{origin}` has no valid scheme; {hint}"));
     }
     if rest.is_empty() || rest.contains(['/', '?', '#', ' ', '*']) {
-        return Err(format!("`{origin}` must not have a path, query or wildcard; {hint}"));
+        return Err(format!(
+            "`{origin}` must not have a path, query or wildcard; {hint}"
+        ));
     }
     Ok(())
 }

@@ -122,7 +122,10 @@ impl Access {
             token,
             source,
             bind,
-            allowed_hosts: allowed_hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+            allowed_hosts: allowed_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
             allowed_origins: allowed_origins
                 .iter()
                 .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
@@ -196,7 +199,7 @@ impl Access {
         };
         let normalized = origin.trim_end_matches('/').to_ascii_lowercase();
         if TRAY_ORIGINS.contains(&normalized.as_str())
-            || self.allowed_origins.iter().any(|o| *o == normalized)
+            || self.allowed_origins.contains(&normalized)
         {
             return OriginCheck::Allowed;
         }
@@ -235,7 +238,7 @@ impl Access {
             Some((host_name, host_port)) => {
                 host_name == name
                     && host_port.unwrap_or(default_port) == port
-                    && self.allowed_hosts.iter().any(|h| *h == name)
+                    && self.allowed_hosts.contains(&name)
             }
             None => false,
         }
@@ -411,7 +414,11 @@ mod tests {
 
     #[test]
     fn origins_are_our_pages_the_tray_or_configured() {
-        let a = access("127.0.0.1:18789", &["chat.example.com"], &["https://ui.example.org/"]);
+        let a = access(
+            "127.0.0.1:18789",
+            &["chat.example.com"],
+            &["https://ui.example.org/"],
+        );
         let check = |origin: &str, host: &str| {
             a.origin(&headers(&[(header::ORIGIN, origin), (header::HOST, host)]))
         };
@@ -462,7 +469,10 @@ mod tests {
         assert!(!a.token_ok(Some("")));
         assert!(!a.token_ok(None));
         assert_eq!(a.page_token(), None, "a configured token is not handed out");
-        assert!(!format!("{a:?}").contains("0123456789"), "no token in Debug");
+        assert!(
+            !format!("{a:?}").contains("0123456789"),
+            "no token in Debug"
+        );
     }
 
     #[test]
@@ -494,7 +504,12 @@ mod tests {
         let t = RefusalThrottle::default();
         let start = Instant::now();
         for _ in 0..AUDIT_BURST {
-            assert_eq!(t.admit(start), Throttled::Write { suppressed_before: 0 });
+            assert_eq!(
+                t.admit(start),
+                Throttled::Write {
+                    suppressed_before: 0
+                }
+            );
         }
         for _ in 0..500 {
             assert_eq!(t.admit(start), Throttled::Skip);

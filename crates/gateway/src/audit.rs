@@ -192,10 +192,11 @@ impl Writer {
         let line = format!("{},\"hash\":\"{hash}\"}}\n", &body[..body.len() - 1]);
         if let Some(file) = w.file.as_mut() {
             // One write of the whole line: O_APPEND keeps concurrent writers from interleaving.
-            file.write_all(line.as_bytes()).map_err(|source| AuditError::Io {
-                path: w.path.clone(),
-                source,
-            })?;
+            file.write_all(line.as_bytes())
+                .map_err(|source| AuditError::Io {
+                    path: w.path.clone(),
+                    source,
+                })?;
         }
         w.last_hash = hash;
         w.known_len = Some(len + line.len() as u64);
@@ -436,13 +437,21 @@ mod tests {
                 .unwrap();
         }
         assert!(rotated(&path, 1).exists() && rotated(&path, 2).exists());
-        assert!(!rotated(&path, 4).exists(), "only `keep` rotated files stay");
+        assert!(
+            !rotated(&path, 4).exists(),
+            "only `keep` rotated files stay"
+        );
         // Every event still on disk verifies, across files and both writers.
-        let kept: usize = [rotated(&path, 3), rotated(&path, 2), rotated(&path, 1), path.clone()]
-            .iter()
-            .filter_map(|p| std::fs::read_to_string(p).ok())
-            .map(|t| t.lines().count())
-            .sum();
+        let kept: usize = [
+            rotated(&path, 3),
+            rotated(&path, 2),
+            rotated(&path, 1),
+            path.clone(),
+        ]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|t| t.lines().count())
+        .sum();
         assert_eq!(verify(&path).unwrap(), kept);
         assert!(kept < 12, "the oldest file was dropped");
 

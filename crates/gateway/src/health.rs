@@ -33,7 +33,10 @@ impl Redactor {
     fn for_state(state: &GatewayState, locals: &[LocalModelStatus]) -> Self {
         let mut pairs: Vec<(String, String)> = Vec::new();
         // Files under the data dir read as `<data dir>/…` (the rule below); others by name.
-        for m in locals.iter().filter(|m| !m.path.starts_with(&state.data_dir)) {
+        for m in locals
+            .iter()
+            .filter(|m| !m.path.starts_with(&state.data_dir))
+        {
             let name = m
                 .path
                 .file_name()
@@ -41,7 +44,11 @@ impl Redactor {
                 .unwrap_or_else(|| "<model file>".into());
             pairs.push((m.path.display().to_string(), name));
         }
-        if let Some(db) = state.store.path().filter(|p| !p.starts_with(&state.data_dir)) {
+        if let Some(db) = state
+            .store
+            .path()
+            .filter(|p| !p.starts_with(&state.data_dir))
+        {
             pairs.push((db.display().to_string(), "<database>".into()));
             if let Some(dir) = db.parent() {
                 pairs.push((dir.display().to_string(), "<database dir>".into()));
@@ -54,7 +61,7 @@ impl Redactor {
         pairs.push((state.local_addr.to_string(), "<bind address>".into()));
         // Longest first, so a file inside the data dir is named, not half-replaced.
         pairs.retain(|(from, _)| !from.is_empty());
-        pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
         Self(pairs)
     }
 

@@ -129,7 +129,7 @@ pub struct GatewayState {
 
 /// Agent turns that may run at once (WebChat and the OpenAI API together); more are told
 /// the gateway is busy. Each holds a provider request or a local model's queue slot.
-pub const MAX_CONCURRENT_TURNS: usize = 32;
+pub const MAX_CONCURRENT_TURNS: usize = 64;
 
 impl GatewayState {
     pub fn uptime(&self) -> Duration {
@@ -230,7 +230,12 @@ fn new_state(
             served.push(always);
         }
     }
-    let mut providers: Vec<&str> = options.config.providers.keys().map(String::as_str).collect();
+    let mut providers: Vec<&str> = options
+        .config
+        .providers
+        .keys()
+        .map(String::as_str)
+        .collect();
     if providers.is_empty() {
         providers.push("local");
     }
@@ -295,8 +300,11 @@ fn access_for(local_addr: SocketAddr, options: &Options) -> Result<access::Acces
         Some(t) => (t.to_owned(), access::TokenSource::Configured),
         None => {
             let path = options.data_dir.join(access::TOKEN_FILE);
-            let token = access::load_or_create_token(&options.data_dir)
-                .map_err(|source| Error::Token { path: path.clone(), source })?;
+            let token =
+                access::load_or_create_token(&options.data_dir).map_err(|source| Error::Token {
+                    path: path.clone(),
+                    source,
+                })?;
             (token, access::TokenSource::Generated(path))
         }
     };

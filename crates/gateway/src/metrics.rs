@@ -466,16 +466,37 @@ mod tests {
         let m = Metrics::new(1.0, &["webchat"], &["local"]);
         m.message_received("webchat");
         let text = m.encode_text();
-        assert!(text.contains("# HELP openclaw_messages_received_total Total messages received"), "{text}");
-        assert!(text.contains("# TYPE openclaw_messages_received_total counter\n"), "{text}");
-        assert!(text.contains("openclaw_messages_received_total{channel=\"webchat\"} 1\n"), "{text}");
-        assert!(text.contains("# TYPE openclaw_response_time_seconds histogram\n"), "{text}");
-        assert!(text.contains("# TYPE openclaw_active_sessions gauge\n"), "{text}");
+        assert!(
+            text.contains("# HELP openclaw_messages_received_total Total messages received"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE openclaw_messages_received_total counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("openclaw_messages_received_total{channel=\"webchat\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE openclaw_response_time_seconds histogram\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE openclaw_active_sessions gauge\n"),
+            "{text}"
+        );
         assert!(!text.contains("# EOF"), "{text}");
-        assert!(!text.contains("# TYPE openclaw_messages_received counter"), "{text}");
+        assert!(
+            !text.contains("# TYPE openclaw_messages_received counter"),
+            "{text}"
+        );
         // OpenMetrics keeps its own spelling.
         let om = m.encode();
-        assert!(om.contains("# TYPE openclaw_messages_received counter"), "{om}");
+        assert!(
+            om.contains("# TYPE openclaw_messages_received counter"),
+            "{om}"
+        );
         assert!(om.trim_end().ends_with("# EOF"), "{om}");
     }
 

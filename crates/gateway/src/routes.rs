@@ -102,7 +102,9 @@ async fn guard(
     }
     // The control and OpenAI APIs, known routes or not, need the token. The WebSocket takes
     // it in its `connect` request (browsers cannot set headers on one).
-    if (path.starts_with("/api/") || path.starts_with("/v1/")) && !state.access.token_ok(bearer(headers)) {
+    if (path.starts_with("/api/") || path.starts_with("/v1/"))
+        && !state.access.token_ok(bearer(headers))
+    {
         return unauthorized(&state, remote, &req);
     }
     next.run(req).await
@@ -344,7 +346,9 @@ impl BodyError {
     pub fn message(&self) -> String {
         match self {
             Self::NotJson => "this route takes JSON: send `Content-Type: application/json`".into(),
-            Self::TooLarge(max) => format!("the body is larger than this route takes ({max} bytes)"),
+            Self::TooLarge(max) => {
+                format!("the body is larger than this route takes ({max} bytes)")
+            }
             Self::TimedOut => format!(
                 "the body did not arrive within {} s",
                 BODY_READ_TIMEOUT.as_secs()
@@ -370,10 +374,18 @@ impl IntoResponse for BodyError {
 
 /// True for `application/json` and `application/<anything>+json`, with any parameters.
 pub fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     essence == "application/json"
         || essence
             .strip_prefix("application/")

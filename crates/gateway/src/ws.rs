@@ -18,8 +18,8 @@ use openclaw_protocol::{
     PROTOCOL_VERSION, Request, ServerInfo, close,
 };
 use serde_json::{Value, json};
-use std::net::SocketAddr;
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,7 +45,9 @@ impl Slot {
     fn take(state: &Arc<GatewayState>, max: u64) -> Option<Self> {
         state
             .connections
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < max).then_some(n + 1))
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
             .ok()
             .map(|_| Self(state.clone()))
     }
@@ -116,7 +118,11 @@ impl PreAuthTicket {
 
 impl Drop for PreAuthTicket {
     fn drop(&mut self) {
-        self.state.pre_auth.lock().waiting.retain(|(id, _)| *id != self.id);
+        self.state
+            .pre_auth
+            .lock()
+            .waiting
+            .retain(|(id, _)| *id != self.id);
     }
 }
 

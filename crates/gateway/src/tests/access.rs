@@ -34,7 +34,9 @@ fn ws_with(
     gw: &TestGateway,
     headers: &[(&str, &str)],
 ) -> Result<WebSocket<MaybeTlsStream<TcpStream>>, u16> {
-    let mut req = format!("ws://{}/ws", gw.addr).into_client_request().unwrap();
+    let mut req = format!("ws://{}/ws", gw.addr)
+        .into_client_request()
+        .unwrap();
     for (k, v) in headers {
         req.headers_mut().insert(
             tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
@@ -93,7 +95,9 @@ fn pages_of_other_origins_are_refused_and_our_own_and_non_browsers_pass() {
     // The no-preflight POST a cross-site page can send: refused for its origin...
     let (status, body) = raw(
         &gw,
-        &format!("POST /v1/chat/completions HTTP/1.1\r\n{host}\r\nOrigin: http://evil.example\r\nContent-Type: text/plain"),
+        &format!(
+            "POST /v1/chat/completions HTTP/1.1\r\n{host}\r\nOrigin: http://evil.example\r\nContent-Type: text/plain"
+        ),
         chat,
     );
     assert_eq!(status, 403, "{body}");
@@ -101,28 +105,36 @@ fn pages_of_other_origins_are_refused_and_our_own_and_non_browsers_pass() {
     // ...and for its content type, even with the token and no Origin.
     let (status, body) = raw(
         &gw,
-        &format!("POST /v1/chat/completions HTTP/1.1\r\n{host}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/plain"),
+        &format!(
+            "POST /v1/chat/completions HTTP/1.1\r\n{host}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/plain"
+        ),
         chat,
     );
     assert_eq!(status, 415, "{body}");
     assert!(body.contains("application/json"), "{body}");
     let (status, _) = raw(
         &gw,
-        &format!("POST /api/nodes/invoke HTTP/1.1\r\n{host}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/plain"),
+        &format!(
+            "POST /api/nodes/invoke HTTP/1.1\r\n{host}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/plain"
+        ),
         r#"{"command":"system.notify"}"#,
     );
     assert_eq!(status, 415);
     // JSON with the token: answered. `application/…+json` with parameters is JSON too.
     let (status, body) = raw(
         &gw,
-        &format!("POST /v1/chat/completions HTTP/1.1\r\n{host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/vnd.api+json; charset=utf-8"),
+        &format!(
+            "POST /v1/chat/completions HTTP/1.1\r\n{host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/vnd.api+json; charset=utf-8"
+        ),
         chat,
     );
     assert_eq!(status, 200, "{body}");
     // Our own page may POST.
     let (status, body) = raw(
         &gw,
-        &format!("POST /v1/chat/completions HTTP/1.1\r\n{host}\r\nOrigin: {ours}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json"),
+        &format!(
+            "POST /v1/chat/completions HTTP/1.1\r\n{host}\r\nOrigin: {ours}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json"
+        ),
         chat,
     );
     assert_eq!(status, 200, "{body}");
@@ -135,7 +147,9 @@ fn pages_of_other_origins_are_refused_and_our_own_and_non_browsers_pass() {
     assert_eq!(status, 200);
     let (status, _) = raw(
         &gw,
-        &format!("GET /api/status HTTP/1.1\r\n{host}\r\nOrigin: http://evil.example\r\nAuthorization: Bearer {token}"),
+        &format!(
+            "GET /api/status HTTP/1.1\r\n{host}\r\nOrigin: http://evil.example\r\nAuthorization: Bearer {token}"
+        ),
         "",
     );
     assert_eq!(status, 403);
@@ -148,13 +162,19 @@ fn foreign_hosts_are_misdirected_unless_the_token_vouches() {
     for path in ["/api/status", "/health", "/", "/ws"] {
         let (status, body) = raw(
             &gw,
-            &format!("GET {path} HTTP/1.1\r\nHost: rebind.evil.example:{}", gw.addr.port()),
+            &format!(
+                "GET {path} HTTP/1.1\r\nHost: rebind.evil.example:{}",
+                gw.addr.port()
+            ),
             "",
         );
         assert_eq!(status, 421, "{path}: {body}");
     }
     let (_, body) = raw(&gw, "GET /health HTTP/1.1\r\nHost: evil.example", "");
-    assert!(body.contains("MISDIRECTED_REQUEST") && body.contains("gateway.allowed_hosts"), "{body}");
+    assert!(
+        body.contains("MISDIRECTED_REQUEST") && body.contains("gateway.allowed_hosts"),
+        "{body}"
+    );
     // A client that has the token is no rebinding page (a proxy under another name).
     let (status, body) = raw(
         &gw,
@@ -191,13 +211,18 @@ fn a_gateway_without_a_configured_token_makes_one_and_guards_with_it() {
     // The page it serves over loopback carries the token (a same-origin read)...
     let (_, page) = gw.get("/");
     assert!(
-        page.contains(&format!("<meta name=\"openclaw-token\" content=\"{token}\">")),
+        page.contains(&format!(
+            "<meta name=\"openclaw-token\" content=\"{token}\">"
+        )),
         "{page}"
     );
     // ...not through a proxy, nor under another name.
     let (_, proxied) = raw(
         &gw,
-        &format!("GET / HTTP/1.1\r\nHost: {}\r\nX-Forwarded-For: 203.0.113.9", gw.addr),
+        &format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\nX-Forwarded-For: 203.0.113.9",
+            gw.addr
+        ),
         "",
     );
     assert!(!proxied.contains(&token), "{proxied}");
@@ -213,8 +238,17 @@ fn a_gateway_without_a_configured_token_makes_one_and_guards_with_it() {
         c.gateway.auth.token = Some(Secret::new("a-configured-token-of-32-chars!!"))
     });
     let (_, page) = configured.get("/");
-    assert!(page.contains("<meta name=\"openclaw-token\" content=\"\">"), "{page}");
-    assert!(!configured._dir.path().join(crate::access::TOKEN_FILE).exists());
+    assert!(
+        page.contains("<meta name=\"openclaw-token\" content=\"\">"),
+        "{page}"
+    );
+    assert!(
+        !configured
+            ._dir
+            .path()
+            .join(crate::access::TOKEN_FILE)
+            .exists()
+    );
 }
 
 #[test]
@@ -282,7 +316,10 @@ fn metrics_speak_the_text_format_unless_openmetrics_is_asked_for() {
         "",
     );
     assert_eq!(status, 200);
-    assert!(body.contains("# TYPE openclaw_messages_received_total counter"), "{body}");
+    assert!(
+        body.contains("# TYPE openclaw_messages_received_total counter"),
+        "{body}"
+    );
     assert!(!body.contains("# EOF"));
     let (_, body) = raw(
         &gw,
@@ -292,7 +329,10 @@ fn metrics_speak_the_text_format_unless_openmetrics_is_asked_for() {
         ),
         "",
     );
-    assert!(body.contains("# TYPE openclaw_messages_received counter"), "{body}");
+    assert!(
+        body.contains("# TYPE openclaw_messages_received counter"),
+        "{body}"
+    );
     assert!(body.trim_end().ends_with("# EOF"));
     // The guide's six families are there before any traffic or provider.
     let (_, body) = gw.get("/metrics");
@@ -337,7 +377,10 @@ fn refusals_are_audited_with_a_throttle_and_bounded_paths() {
         "lines stay short whatever the path"
     );
     let metrics = gw.get("/metrics").1;
-    assert!(metrics.contains("openclaw_auth_failures_total 60"), "{metrics}");
+    assert!(
+        metrics.contains("openclaw_auth_failures_total 60"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -362,7 +405,12 @@ fn new_session_keys_do_not_escape_the_rate_limit() {
                 break ev;
             }
         };
-        kinds.push(fin["payload"]["kind"].as_str().unwrap_or("error").to_owned());
+        kinds.push(
+            fin["payload"]["kind"]
+                .as_str()
+                .unwrap_or("error")
+                .to_owned(),
+        );
     }
     assert_eq!(
         kinds,
