@@ -198,8 +198,7 @@ impl Access {
             return OriginCheck::Refused("(not text)".into());
         };
         let normalized = origin.trim_end_matches('/').to_ascii_lowercase();
-        if TRAY_ORIGINS.contains(&normalized.as_str())
-            || self.allowed_origins.contains(&normalized)
+        if TRAY_ORIGINS.contains(&normalized.as_str()) || self.allowed_origins.contains(&normalized)
         {
             return OriginCheck::Allowed;
         }
