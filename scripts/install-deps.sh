@@ -49,3 +49,9 @@ FETCH_MODEL_CACHE_ONLY=1 ./scripts/fetch-model.sh >/dev/null
 # Its copy whose chat template declares tools (the local provider's tool-call test); needs the
 # `gguf` Python package, which the script installs under ~/.cache/openclaw/pylib.
 ./scripts/tool-model.sh >/dev/null
+
+# cargo-fuzz for the bounded fuzz runs of scripts/fuzz.sh (libFuzzer ships in its build).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "install-deps: installing cargo-fuzz"
+  cargo install cargo-fuzz --locked --quiet
+fi

@@ -24,4 +24,11 @@ failed=$(grep -Eo '; [0-9]+ failed' "$log" | awk '{s += $2} END {print s + 0}')
 rm -f "$log"
 echo
 echo "${passed} passed, ${failed} failed"
+# Each fuzz target for a bounded time (30 s by default), from the kept inputs.
+echo "== fuzz (FUZZ_SECONDS=${FUZZ_SECONDS:-30} per target)"
+fuzz_status=0
+./scripts/fuzz.sh || fuzz_status=$?
+if [ "$status" -eq 0 ]; then
+  status=$fuzz_status
+fi
 exit "$status"

@@ -454,23 +454,6 @@ pub(crate) async fn next_request(conn: &mut Conn) -> Option<Result<Request, (Str
                 )));
             }
         };
-        return Some(match serde_json::from_str::<Frame>(text.as_str()) {
-            Ok(Frame::Req(req)) => Ok(req),
-            Ok(_) => Err((
-                String::new(),
-                ErrorShape::new(ErrorCode::InvalidRequest, "clients send `req` frames only"),
-            )),
-            Err(e) => {
-                // Answer with the id if the frame carried one, so the client can match it.
-                let id = serde_json::from_str::<Value>(text.as_str())
-                    .ok()
-                    .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
-                    .unwrap_or_default();
-                Err((
-                    id,
-                    ErrorShape::new(ErrorCode::InvalidRequest, format!("malformed frame: {e}")),
-                ))
-            }
-        });
+        return Some(openclaw_protocol::parse_request(text.as_str()));
     }
 }

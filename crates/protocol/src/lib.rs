@@ -90,6 +90,29 @@ pub struct Event {
     pub seq: Option<u64>,
 }
 
+/// Reads a text frame a client sent as a request. On failure, the id to answer with (the
+/// frame's own when it carried a string id, so the client can match the error) and why.
+/// Never panics, whatever the bytes (fuzzed: `fuzz/fuzz_targets/ws_frames.rs`).
+pub fn parse_request(text: &str) -> Result<Request, (String, ErrorShape)> {
+    match serde_json::from_str::<Frame>(text) {
+        Ok(Frame::Req(req)) => Ok(req),
+        Ok(_) => Err((
+            String::new(),
+            ErrorShape::new(ErrorCode::InvalidRequest, "clients send `req` frames only"),
+        )),
+        Err(e) => {
+            let id = serde_json::from_str::<Value>(text)
+                .ok()
+                .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
+                .unwrap_or_default();
+            Err((
+                id,
+                ErrorShape::new(ErrorCode::InvalidRequest, format!("malformed frame: {e}")),
+            ))
+        }
+    }
+}
+
 /// The error object inside a failed response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorShape {
