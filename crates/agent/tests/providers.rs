@@ -13,11 +13,20 @@ fn settings(url: String) -> HttpSettings {
     HttpSettings {
         base_url: url,
         model: "test-model".into(),
-        api_key: Some("sk-test-key".into()),
+        api_key: Some(openclaw_config::Secret::new("sk-test-key")),
         max_tokens: 256,
         timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(2),
     }
+}
+
+#[test]
+fn provider_settings_never_show_the_key_in_debug() {
+    let text = format!("{:?}", settings("http://127.0.0.1:1".into()));
+    assert!(!text.contains("sk-test-key"), "{text}");
+    assert!(text.contains("redacted"), "{text}");
+    let provider = Anthropic::new("anthropic", settings("http://127.0.0.1:1".into()));
+    assert!(!format!("{provider:?}").contains("sk-test-key"));
 }
 
 fn anthropic(fake: &FakeLlm, name: &str) -> Arc<dyn Provider> {

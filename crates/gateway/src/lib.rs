@@ -457,22 +457,30 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-/// Hourly upkeep: prunes memories past `memory.prune_after_days`. Stops with the gateway.
+/// Upkeep: every minute drops the agent's idle per-sender state (rate-limit buckets that
+/// refilled, unused conversation locks: keys clients choose, so they must not pile up);
+/// hourly prunes memories past `memory.prune_after_days`. Stops with the gateway.
 async fn maintenance(state: Arc<GatewayState>) {
     let mut stop = state.stop.clone();
-    // The first run waits a minute, keeping start-up free of it.
-    let mut next = tokio::time::Instant::now() + Duration::from_secs(60);
+    let minute = Duration::from_secs(60);
+    // The first memory pruning waits a minute, keeping start-up free of it.
+    let mut next_memories = tokio::time::Instant::now() + minute;
     loop {
         tokio::select! {
             () = stopped(&mut stop) => return,
-            () = tokio::time::sleep_until(next) => {}
+            () = tokio::time::sleep(minute) => {}
+        }
+        let (limit_keys, locks) = state.agent.prune_idle_state();
+        tracing::trace!(limit_keys, locks, "idle agent state pruned");
+        if tokio::time::Instant::now() < next_memories {
+            continue;
         }
         match state.agent.prune_memories().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "old memories pruned"),
             Err(e) => tracing::warn!(error = %e, "memory pruning failed"),
         }
-        next = tokio::time::Instant::now() + Duration::from_secs(3600);
+        next_memories = tokio::time::Instant::now() + Duration::from_secs(3600);
     }
 }
 

@@ -105,7 +105,7 @@ impl Anthropic {
         let request = client
             .post(format!("{}/v1/messages", self.settings.base_url))
             .timeout(self.settings.timeout)
-            .header("x-api-key", key)
+            .header("x-api-key", key.expose())
             .header("anthropic-version", API_VERSION)
             .header("content-type", "application/json")
             .header("accept", "text/event-stream")
@@ -278,7 +278,7 @@ impl Provider for Anthropic {
                 &self.name,
                 format!("{}/v1/models", self.settings.base_url),
                 vec![
-                    ("x-api-key", key.clone()),
+                    ("x-api-key", key.expose().to_owned()),
                     ("anthropic-version", API_VERSION.to_owned()),
                 ],
             )

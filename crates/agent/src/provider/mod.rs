@@ -82,7 +82,8 @@ pub(crate) async fn get_ok(
 pub struct HttpSettings {
     pub base_url: String,
     pub model: String,
-    pub api_key: Option<String>,
+    /// Redacted in `Debug` (providers are logged with their settings).
+    pub api_key: Option<openclaw_config::Secret>,
     pub max_tokens: u32,
     /// Whole request, first byte to last.
     pub timeout: Duration,
@@ -137,11 +138,7 @@ pub fn from_config_in(
                 .trim_end_matches('/')
                 .to_owned(),
             model: c.model.clone().unwrap_or_else(|| default_model.to_owned()),
-            api_key: c
-                .api_key
-                .as_ref()
-                .map(|k| k.expose().to_owned())
-                .filter(|k| !k.is_empty()),
+            api_key: c.api_key.clone().filter(|k| !k.is_empty()),
             max_tokens: c.max_tokens.unwrap_or(4096),
             timeout,
             idle_timeout: timeout.min(Duration::from_secs(60)),

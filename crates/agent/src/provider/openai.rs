@@ -93,7 +93,7 @@ impl OpenAi {
             .body(self.body(req).to_string());
         // Local servers (Ollama, llama.cpp) need no key.
         if let Some(key) = &self.settings.api_key {
-            request = request.bearer_auth(key);
+            request = request.bearer_auth(key.expose());
         }
         let mut stream = send_sse(name, request).await?;
 
@@ -237,7 +237,7 @@ impl Provider for OpenAi {
     fn check_access(&self) -> BoxFuture<'_, Result<(), ProviderError>> {
         async move {
             let headers = match &self.settings.api_key {
-                Some(key) => vec![("authorization", format!("Bearer {key}"))],
+                Some(key) => vec![("authorization", format!("Bearer {}", key.expose()))],
                 None => Vec::new(),
             };
             super::get_ok(
