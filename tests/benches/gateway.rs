@@ -38,7 +38,7 @@ fn time_to_health(addr: SocketAddr, start: Instant, child: &mut Child) -> Durati
     loop {
         if let Ok(mut s) = TcpStream::connect(addr) {
             s.set_nodelay(true).ok();
-            if s.write_all(b"GET /health HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+            if s.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                 .is_ok()
             {
                 let mut buf = Vec::new();
@@ -134,7 +134,7 @@ impl KeepAlive {
     }
 }
 
-const HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: b\r\n\r\n";
+const HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 
 fn main() {
     // `cargo bench` passes --bench; no filtering here.
