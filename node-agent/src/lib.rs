@@ -9,11 +9,13 @@
 
 pub mod capabilities;
 pub mod desktop;
+pub mod gate;
 pub mod identity;
 pub mod server;
 pub mod tailnet;
 
 pub use capabilities::{Backend, Capabilities, CapabilityError};
+pub use gate::Limits;
 pub use identity::{NodeError, NodeIdentity};
-pub use server::{Node, PairedGateway, serve, serve_guarded};
+pub use server::{Node, PairedGateway, serve, serve_guarded, serve_with_limits};
 pub use tailnet::PeerGuard;
