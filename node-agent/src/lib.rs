@@ -7,6 +7,7 @@
 //! pairing with a 6-digit code, mutual signed-nonce authentication of paired gateways, and the
 //! node methods. Capabilities (screen, camera, notifications, speech) plug in behind it.
 
+pub mod bind;
 pub mod capabilities;
 pub mod desktop;
 pub mod gate;
