@@ -424,9 +424,14 @@ async fn session(
                         "pairing from {remote} failed: {}",
                         res.error.as_ref().map_or("", |e| e.message.as_str())
                     )),
-                    Closing::NotPaired | Closing::Malformed => {
+                    Closing::PairingRefused | Closing::NotPaired | Closing::Malformed => {
                         if gate.should_log_refusal(Instant::now()) {
-                            tracing_warn(&format!("refused {remote}: {}", closing.reason()));
+                            tracing_warn(&format!(
+                                "refused {remote}: {} (further refusals for 10 s are not logged)",
+                                res.error
+                                    .as_ref()
+                                    .map_or(closing.reason(), |e| e.message.as_str())
+                            ));
                         }
                     }
                 }
@@ -533,8 +538,11 @@ pub enum Step {
 pub enum Closing {
     /// Pairing succeeded: the gateway reconnects and authenticates with `connect`.
     Paired,
-    /// A pairing attempt failed or was refused.
+    /// A pairing attempt's confirmation failed (a try spent: at most three per code).
     PairingFailed,
+    /// A `pair.start` was refused (busy, no code, code used up or expired), or a confirm came
+    /// without one: no try spent.
+    PairingRefused,
     /// A stranger asked for more than pairing or `connect`, or `connect` failed.
     NotPaired,
     /// Not a request frame, before authentication.
@@ -545,7 +553,9 @@ impl Closing {
     pub fn code(self) -> CloseCode {
         match self {
             Self::Paired => CloseCode::Normal,
-            Self::PairingFailed | Self::NotPaired | Self::Malformed => CloseCode::Policy,
+            Self::PairingFailed | Self::PairingRefused | Self::NotPaired | Self::Malformed => {
+                CloseCode::Policy
+            }
         }
     }
 
@@ -553,6 +563,7 @@ impl Closing {
         match self {
             Self::Paired => "paired: reconnect and authenticate",
             Self::PairingFailed => "pairing failed",
+            Self::PairingRefused => "pairing refused",
             Self::NotPaired => "not paired",
             Self::Malformed => "not a request frame",
         }
@@ -641,14 +652,14 @@ impl Conversation {
                 if matches!(self.stage, Stage::Pairing(_)) {
                     // Its own attempt is in flight: a second start here gets no second guess.
                     let e = pairing_refusal(&PairingError::Busy, None);
-                    return Step::Close(Response::err(&req.id, e), Closing::PairingFailed);
+                    return Step::Close(Response::err(&req.id, e), Closing::PairingRefused);
                 }
                 match params::<Start>(&req).and_then(|start| self.node.begin_pairing(&start)) {
                     Ok((session, reply)) => {
                         self.stage = Stage::Pairing(session);
                         Step::Reply(Response::ok(&req.id, json!(reply)))
                     }
-                    Err(e) => Step::Close(Response::err(&req.id, e), Closing::PairingFailed),
+                    Err(e) => Step::Close(Response::err(&req.id, e), Closing::PairingRefused),
                 }
             }
             method::PAIR_CONFIRM if authenticated => already(),
@@ -656,7 +667,7 @@ impl Conversation {
                 let Stage::Pairing(session) = std::mem::replace(&mut self.stage, Stage::Stranger)
                 else {
                     let e = err(ErrorCode::InvalidRequest, "send pair.start first");
-                    return Step::Close(Response::err(&req.id, e), Closing::PairingFailed);
+                    return Step::Close(Response::err(&req.id, e), Closing::PairingRefused);
                 };
                 // Whatever happens now, this attempt is over (one guess per try): the session
                 // is consumed, a bad params object included.

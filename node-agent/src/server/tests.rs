@@ -72,7 +72,7 @@ fn a_stranger_may_pair_or_connect_and_nothing_else() {
         ),
         (
             req("1", method::PAIR_CONFIRM, json!({})),
-            Closing::PairingFailed,
+            Closing::PairingRefused,
         ),
     ] {
         let mut c = Conversation::new(node.clone());
@@ -113,7 +113,7 @@ fn parallel_starts_get_one_attempt_and_never_more_than_three_guesses() {
         let (g, step) = start(c, wrong);
         match &step {
             Step::Reply(r) if r.ok => started.push((g, step)),
-            Step::Close(r, Closing::PairingFailed) => {
+            Step::Close(r, Closing::PairingRefused) => {
                 let e = r.error.as_ref().unwrap();
                 assert_eq!(e.code, ErrorCode::Unavailable);
                 assert!(e.retryable);
@@ -180,7 +180,7 @@ fn a_second_start_on_the_same_connection_ends_its_attempt() {
     let (_g, step) = start(&mut c, &code);
     ok_payload(&step);
     let (_, step) = start(&mut c, &code);
-    assert!(matches!(step, Step::Close(_, Closing::PairingFailed)));
+    assert!(matches!(step, Step::Close(_, Closing::PairingRefused)));
     assert_eq!(lock(&node.pending).as_ref().unwrap().tries_left(), 2);
 }
 
