@@ -5,8 +5,9 @@
 use openclaw_protocol::node::{CameraInfo, Image, NotifyParams, SpeakParams, method};
 use std::sync::Arc;
 
-/// Largest image a node sends back (base64 grows it by a third on the wire).
-pub const MAX_IMAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Largest image a node sends back, in base64 characters (base64 grows it by a third): the
+/// protocol's limit, which gateways size their WebSocket limits by.
+pub const MAX_IMAGE_BYTES: usize = openclaw_protocol::node::MAX_IMAGE_DATA_BYTES;
 /// Longest notification title + body.
 pub const MAX_NOTIFY_CHARS: usize = 4096;
 /// Longest text to speak.

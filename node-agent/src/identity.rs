@@ -147,6 +147,21 @@ impl NodeIdentity {
         })
     }
 
+    /// A fresh identity kept in memory only (nothing written): for throwaway nodes such as fuzz
+    /// targets and tests. A real node uses [`load_or_create`](Self::load_or_create), since a new
+    /// identity unpairs every gateway.
+    pub fn ephemeral() -> Result<Self, NodeError> {
+        let made = rcgen::generate_simple_self_signed(vec!["openclaw-node".to_owned()])
+            .map_err(|e| NodeError::Certificate(e.to_string()))?;
+        let (cert_pem, cert_key_pem) = (made.cert.pem(), made.signing_key.serialize_pem());
+        Ok(Self {
+            key: DeviceKey::generate(),
+            cert_der: made.cert.der().to_vec(),
+            cert_pem,
+            cert_key_pem,
+        })
+    }
+
     pub fn key(&self) -> &DeviceKey {
         &self.key
     }

@@ -7,13 +7,16 @@
 //! pairing with a 6-digit code, mutual signed-nonce authentication of paired gateways, and the
 //! node methods. Capabilities (screen, camera, notifications, speech) plug in behind it.
 
+pub mod bind;
 pub mod capabilities;
 pub mod desktop;
+pub mod gate;
 pub mod identity;
 pub mod server;
 pub mod tailnet;
 
 pub use capabilities::{Backend, Capabilities, CapabilityError};
+pub use gate::Limits;
 pub use identity::{NodeError, NodeIdentity};
-pub use server::{Node, PairedGateway, serve, serve_guarded};
+pub use server::{Node, PairedGateway, serve, serve_guarded, serve_with_limits};
 pub use tailnet::PeerGuard;

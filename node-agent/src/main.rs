@@ -20,7 +20,8 @@ struct Cli {
         env = "OPENCLAW_NODE_STATE_DIR"
     )]
     state_dir: Option<PathBuf>,
-    /// Address to listen on (the node is reached over Tailscale)
+    /// Address to listen on; the default, 0.0.0.0, is every interface (the node prints which
+    /// addresses that is): pass this host's Tailscale IP to listen on the tailnet only
     #[arg(long, global = true, default_value = "0.0.0.0")]
     bind: String,
     #[arg(long, global = true, default_value_t = openclaw_protocol::node::NODE_PORT)]
@@ -111,10 +112,17 @@ fn main() -> ExitCode {
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
+        let guard = openclaw_node::PeerGuard::new(&cli.tailscale_socket, cli.allowed_users.clone());
         println!(
             "openclaw-node {} listening on {local}",
             node.identity().device_id()
         );
+        // On a wildcard (the default) say which addresses that is, and what it exposes.
+        let interfaces = openclaw_node::bind::host_addresses();
+        for line in openclaw_node::bind::banner(local, interfaces.as_deref(), guard.checks_peers())
+        {
+            println!("{line}");
+        }
         println!(
             "certificate fingerprint {}",
             node.identity().cert_fingerprint()
@@ -126,7 +134,6 @@ fn main() -> ExitCode {
         for (method, reason) in node.capabilities().unavailable() {
             println!("not available: {method}: {reason}");
         }
-        let guard = openclaw_node::PeerGuard::new(&cli.tailscale_socket, cli.allowed_users.clone());
         println!("{}", guard.describe());
         if let Command::Pair {
             code_expiry_seconds,

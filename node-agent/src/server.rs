@@ -1,24 +1,35 @@
 //! The node's listener: TLS, then the WebSocket framing of the gateway protocol. A connection
 //! either pairs (`pair.start` / `pair.confirm` with the code the node shows) or authenticates as
 //! a paired gateway (`connect`: mutual signed nonces), then calls node methods.
+//!
+//! What a connection may do is decided by [`Conversation`], which does no I/O: it takes one
+//! text frame and says what to answer and whether to go on, so the rules (what a stranger may
+//! ask, when a connection is closed) are tested, and fuzzed, without sockets. The async loop
+//! around it owns the socket, the deadlines and the connection budgets ([`crate::gate`]).
 
 use crate::capabilities::{Capabilities, CapabilityError};
+use crate::gate::{AuthSlot, Gate, Limits, PreAuthSlot};
 use crate::identity::NodeIdentity;
 use futures_util::{SinkExt, StreamExt};
 use openclaw_pairing::identity::{Challenge, device_id_of, verify_challenge};
-use openclaw_pairing::{Confirm, NodeConfirming, PairingError, PeerIdentity, PendingCode, Start};
-use openclaw_protocol::node::{NodeConnect, NodeConnected, NodeDescription, method};
-use openclaw_protocol::{
-    ConnectChallenge, ErrorCode, ErrorShape, Event, Frame, Request, Response, close,
+use openclaw_pairing::{
+    Attempt, Confirm, ConfirmReply, NodeConfirming, PairingError, PeerIdentity, PendingCode, Start,
+    StartReply,
 };
+use openclaw_protocol::node::{
+    MAX_REQUEST_BYTES, NodeConnect, NodeConnected, NodeDescription, method,
+};
+use openclaw_protocol::{ConnectChallenge, ErrorCode, ErrorShape, Event, Frame, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
 const PAIRED_FILE: &str = "gateways.json";
 
@@ -35,7 +46,8 @@ pub struct PairedGateway {
 pub struct Node {
     identity: NodeIdentity,
     name: String,
-    state_dir: PathBuf,
+    /// Where paired gateways are kept; `None` for a throwaway node ([`Node::ephemeral`]).
+    state_dir: Option<PathBuf>,
     capabilities: Capabilities,
     pending: Mutex<Option<PendingCode>>,
     paired: Mutex<Vec<PairedGateway>>,
@@ -77,10 +89,26 @@ impl Node {
         Ok(Arc::new(Self {
             identity,
             name,
-            state_dir,
+            state_dir: Some(state_dir),
             capabilities,
             pending: Mutex::new(None),
             paired: Mutex::new(paired),
+        }))
+    }
+
+    /// A node that keeps nothing on disk: a fresh identity, paired gateways in memory only. For
+    /// fuzz targets and tests that need a node but no state dir.
+    pub fn ephemeral(
+        name: String,
+        capabilities: Capabilities,
+    ) -> Result<Arc<Self>, crate::NodeError> {
+        Ok(Arc::new(Self {
+            identity: NodeIdentity::ephemeral()?,
+            name,
+            state_dir: None,
+            capabilities,
+            pending: Mutex::new(None),
+            paired: Mutex::new(Vec::new()),
         }))
     }
 
@@ -92,7 +120,8 @@ impl Node {
         &self.capabilities
     }
 
-    /// Shows a fresh pairing code, valid for `valid_for`; returns it.
+    /// Shows a fresh pairing code, valid for `valid_for`; returns it. It replaces any code shown
+    /// before: an attempt in flight under the old code can no longer confirm.
     pub fn new_pairing_code(&self, valid_for: Duration) -> String {
         let code = openclaw_pairing::new_code();
         *lock(&self.pending) = Some(PendingCode::new(code.clone(), Instant::now(), valid_for));
@@ -107,12 +136,15 @@ impl Node {
         let mut paired = lock(&self.paired);
         paired.retain(|g| g.device_id != gateway.device_id);
         paired.push(gateway);
-        let tmp = self.state_dir.join(format!("{PAIRED_FILE}.tmp"));
+        let Some(dir) = &self.state_dir else {
+            return Ok(());
+        };
+        let tmp = dir.join(format!("{PAIRED_FILE}.tmp"));
         std::fs::write(
             &tmp,
             serde_json::to_vec_pretty(&*paired).unwrap_or_default(),
         )?;
-        std::fs::rename(&tmp, self.state_dir.join(PAIRED_FILE))
+        std::fs::rename(&tmp, dir.join(PAIRED_FILE))
     }
 
     fn describe(&self) -> NodeDescription {
@@ -136,6 +168,19 @@ impl Node {
     }
 }
 
+/// The WebSocket limits of the node's port: one message, in one frame or several, of at most
+/// [`MAX_REQUEST_BYTES`]. A frame whose header announces more is refused as soon as the header
+/// is read, before any of its payload is buffered; a message that grows past it in small frames
+/// is refused when it does.
+pub fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_REQUEST_BYTES))
+        .max_frame_size(Some(MAX_REQUEST_BYTES))
+        // Requests are small: one TLS record's worth of read buffer per connection instead of
+        // the default 128 KiB.
+        .read_buffer_size(16 * 1024)
+}
+
 /// Serves `node` on `listener` until `shutdown` completes, without tailnet checks.
 pub async fn serve(
     listener: TcpListener,
@@ -145,14 +190,26 @@ pub async fn serve(
     serve_guarded(listener, node, crate::PeerGuard::off(), shutdown).await
 }
 
-/// Serves `node`, letting in only the peers `guard` accepts.
+/// Serves `node`, letting in only the peers `guard` accepts, with the default [`Limits`].
 pub async fn serve_guarded(
     listener: TcpListener,
     node: Arc<Node>,
     guard: crate::PeerGuard,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), crate::NodeError> {
+    serve_with_limits(listener, node, guard, Limits::default(), shutdown).await
+}
+
+/// Serves `node` with the given time and connection limits.
+pub async fn serve_with_limits(
+    listener: TcpListener,
+    node: Arc<Node>,
+    guard: crate::PeerGuard,
+    limits: Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), crate::NodeError> {
     let guard = Arc::new(guard);
+    let gate = Gate::new(limits);
     let acceptor = tokio_rustls::TlsAcceptor::from(node.identity.tls_server_config()?);
     tokio::pin!(shutdown);
     loop {
@@ -162,26 +219,31 @@ pub async fn serve_guarded(
                 Ok(a) => a,
                 Err(e) => {
                     tracing_warn(&format!("accept failed: {e}"));
+                    // Out of file descriptors, typically: retrying at once would spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
         };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, node, guard) = (acceptor.clone(), node.clone(), guard.clone());
-        tokio::spawn(async move {
-            if let Err(why) = guard.check(remote).await {
-                tracing_warn(&format!("refused a connection: {why}"));
-                return;
+        let slot = match gate.admit(remote.ip()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                if gate.should_log_refusal(Instant::now()) {
+                    tracing_warn(&format!(
+                        "refused {remote}: {} (further refusals for 10 s are not logged)",
+                        why.describe(gate.limits())
+                    ));
+                }
+                // Closed before anything is read: the refusal costs no buffer and no TLS.
+                drop(tcp);
+                continue;
             }
-            let Ok(Ok(tls)) =
-                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-            else {
-                return;
-            };
-            let Ok(ws) = tokio_tungstenite::accept_async(tls).await else {
-                return;
-            };
-            session(ws, node, remote).await;
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, node, guard, gate) =
+            (acceptor.clone(), node.clone(), guard.clone(), gate.clone());
+        tokio::spawn(async move {
+            connection(tcp, remote, acceptor, node, guard, gate, slot).await;
         });
     }
 }
@@ -193,33 +255,223 @@ fn tracing_warn(message: &str) {
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
 
-async fn send(ws: &mut Ws, frame: &Frame) -> bool {
-    match serde_json::to_string(frame) {
-        Ok(text) => ws.send(Message::text(text)).await.is_ok(),
-        Err(_) => false,
+/// One accepted connection: tailnet check, TLS and WebSocket upgrade within
+/// [`Limits::handshake`], then the session.
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    remote: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    node: Arc<Node>,
+    guard: Arc<crate::PeerGuard>,
+    gate: Arc<Gate>,
+    slot: PreAuthSlot,
+) {
+    let accepted = tokio::time::Instant::now();
+    let limits = gate.limits().clone();
+    let upgrade = async {
+        guard.check(remote).await.map_err(Some)?;
+        let tls = acceptor.accept(tcp).await.map_err(|_| None::<String>)?;
+        tokio_tungstenite::accept_async_with_config(tls, Some(websocket_config()))
+            .await
+            .map_err(|_| None::<String>)
+    };
+    let ws = match tokio::time::timeout(limits.handshake, upgrade).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(Some(why))) => {
+            tracing_warn(&format!("refused a connection: {why}"));
+            return;
+        }
+        // A failed or stalled handshake: dropping the socket is all there is to do.
+        Ok(Err(None)) | Err(_) => return,
+    };
+    session(
+        ws,
+        node,
+        remote,
+        gate,
+        slot,
+        accepted + limits.auth_deadline,
+    )
+    .await;
+}
+
+/// What the next read brought.
+enum Incoming {
+    Text(String),
+    /// Over [`MAX_REQUEST_BYTES`] (refused by the WebSocket layer before it was buffered whole).
+    TooBig,
+    Gone,
+}
+
+async fn next_text(ws: &mut Ws) -> Incoming {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => return Incoming::Text(t.as_str().to_owned()),
+            Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(_))) => {
+                return Incoming::TooBig;
+            }
+            Some(Ok(Message::Close(_)) | Err(_)) | None => return Incoming::Gone,
+            // Pings are answered by the WebSocket layer; binary frames mean nothing here. Neither
+            // moves a deadline: the caller set it before this read began.
+            Some(Ok(_)) => continue,
+        }
     }
 }
 
-async fn reply(ws: &mut Ws, id: &str, result: Result<Value, ErrorShape>) -> bool {
-    let res = match result {
-        Ok(p) => Response::ok(id, p),
-        Err(e) => Response::err(id, e),
+async fn send_by(ws: &mut Ws, frame: &Frame, by: tokio::time::Instant) -> bool {
+    let Ok(text) = serde_json::to_string(frame) else {
+        return false;
     };
-    send(ws, &Frame::Res(res)).await
+    matches!(
+        tokio::time::timeout_at(by, ws.send(Message::text(text))).await,
+        Ok(Ok(()))
+    )
 }
 
-async fn next_request(ws: &mut Ws) -> Option<Result<Request, String>> {
+async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.to_owned().into(),
+    };
+    // A peer that does not read cannot hold the connection open by not taking the close frame.
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
+}
+
+async fn session(
+    mut ws: Ws,
+    node: Arc<Node>,
+    remote: SocketAddr,
+    gate: Arc<Gate>,
+    slot: PreAuthSlot,
+    auth_deadline: tokio::time::Instant,
+) {
+    let limits = gate.limits().clone();
+    let mut conversation = Conversation::new(node.clone());
+    let mut pre_auth = Some(slot);
+    let mut authenticated: Option<AuthSlot> = None;
+    if !send_by(&mut ws, &conversation.challenge(), auth_deadline).await {
+        return;
+    }
     loop {
-        match ws.next().await? {
-            Ok(Message::Text(t)) => {
-                return Some(match serde_json::from_str::<Frame>(t.as_str()) {
-                    Ok(Frame::Req(r)) => Ok(r),
-                    _ => Err(String::new()),
-                });
+        let now = tokio::time::Instant::now();
+        let (until, why) = if authenticated.is_some() {
+            (
+                now + limits.idle,
+                format!("no request for {} s", limits.idle.as_secs()),
+            )
+        } else {
+            let idle = now + limits.pre_auth_idle;
+            let pairing = conversation
+                .pairing_deadline()
+                .map(tokio::time::Instant::from_std);
+            if pairing.is_some_and(|p| p <= idle.min(auth_deadline)) {
+                (
+                    pairing.unwrap_or(idle),
+                    "the pairing attempt timed out".to_owned(),
+                )
+            } else if auth_deadline <= idle {
+                (
+                    auth_deadline,
+                    format!(
+                        "not authenticated within {} s of connecting",
+                        limits.auth_deadline.as_secs()
+                    ),
+                )
+            } else {
+                (
+                    idle,
+                    format!(
+                        "no request for {} s before authenticating",
+                        limits.pre_auth_idle.as_secs()
+                    ),
+                )
             }
-            Ok(Message::Close(_)) | Err(_) => return None,
-            Ok(_) => continue,
+        };
+        let text = match tokio::time::timeout_at(until, next_text(&mut ws)).await {
+            Ok(Incoming::Text(t)) => t,
+            Ok(Incoming::TooBig) => {
+                close(
+                    &mut ws,
+                    CloseCode::Size,
+                    &format!("a message to this node is at most {MAX_REQUEST_BYTES} bytes"),
+                )
+                .await;
+                return;
+            }
+            Ok(Incoming::Gone) => return,
+            Err(_) => {
+                close(&mut ws, CloseCode::Policy, &why).await;
+                return;
+            }
+        };
+        let send_deadline = if authenticated.is_some() {
+            tokio::time::Instant::now() + limits.send_timeout
+        } else {
+            auth_deadline
+        };
+        match conversation.on_text(&text) {
+            Step::Reply(res) => {
+                if !send_by(&mut ws, &Frame::Res(res), send_deadline).await {
+                    return;
+                }
+            }
+            Step::Close(res, closing) => {
+                match closing {
+                    Closing::Paired => gate.learn(remote.ip()),
+                    // Every failed confirmation is logged (a code allows three); the other
+                    // refusals cost a stranger nothing, so they are logged at a bounded rate.
+                    Closing::PairingFailed => tracing_warn(&format!(
+                        "pairing from {remote} failed: {}",
+                        res.error.as_ref().map_or("", |e| e.message.as_str())
+                    )),
+                    Closing::PairingRefused | Closing::NotPaired | Closing::Malformed => {
+                        if gate.should_log_refusal(Instant::now()) {
+                            tracing_warn(&format!(
+                                "refused {remote}: {} (further refusals for 10 s are not logged)",
+                                res.error
+                                    .as_ref()
+                                    .map_or(closing.reason(), |e| e.message.as_str())
+                            ));
+                        }
+                    }
+                }
+                let _ = send_by(&mut ws, &Frame::Res(res), send_deadline).await;
+                close(&mut ws, closing.code(), closing.reason()).await;
+                return;
+            }
+            Step::Authenticated(res) => {
+                let Some(slot) = pre_auth.take() else {
+                    return;
+                };
+                match gate.promote(slot) {
+                    Ok(a) => authenticated = Some(a),
+                    Err(why) => {
+                        let message = why.describe(gate.limits());
+                        let refusal = Response::err(&res.id, err(ErrorCode::Unavailable, &message));
+                        let _ = send_by(&mut ws, &Frame::Res(refusal), send_deadline).await;
+                        close(&mut ws, CloseCode::Again, "too many gateway connections").await;
+                        return;
+                    }
+                }
+                if !send_by(&mut ws, &Frame::Res(res), send_deadline).await {
+                    return;
+                }
+            }
+            Step::Invoke(req) => {
+                let result = invoke(&node, &req).await;
+                let send_deadline = tokio::time::Instant::now() + limits.send_timeout;
+                if !send_by(&mut ws, &Frame::Res(answer(&req.id, result)), send_deadline).await {
+                    return;
+                }
+            }
         }
+    }
+}
+
+fn answer(id: &str, result: Result<Value, ErrorShape>) -> Response {
+    match result {
+        Ok(p) => Response::ok(id, p),
+        Err(e) => Response::err(id, e),
     }
 }
 
@@ -236,79 +488,385 @@ fn params<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ErrorShape
     })
 }
 
-async fn session(mut ws: Ws, node: Arc<Node>, remote: std::net::SocketAddr) {
-    let nonce = format!("{:032x}", rand::random::<u128>());
-    let ts = now_ms();
-    let challenge = json!(ConnectChallenge {
-        nonce: nonce.clone(),
-        ts
-    });
-    if !send(
-        &mut ws,
-        &Frame::Event(Event {
-            event: "connect.challenge".into(),
-            payload: challenge,
-            seq: Some(0),
-        }),
-    )
-    .await
-    {
-        return;
+/// One connection's protocol state: what the peer has proven so far, and its pairing attempt.
+/// No I/O: [`on_text`](Self::on_text) takes one text frame and says what to do.
+pub struct Conversation {
+    node: Arc<Node>,
+    nonce: String,
+    ts: i64,
+    stage: Stage,
+}
+
+impl std::fmt::Debug for Conversation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stage = match &self.stage {
+            Stage::Stranger => "stranger",
+            Stage::Pairing(_) => "pairing",
+            Stage::Gateway(_) => "gateway",
+        };
+        f.debug_struct("Conversation")
+            .field("stage", &stage)
+            .finish()
     }
-    let mut pairing: Option<NodeConfirming> = None;
-    let mut gateway: Option<PairedGateway> = None;
-    while let Some(next) = next_request(&mut ws).await {
-        let Ok(req) = next else {
-            if !reply(
-                &mut ws,
-                "",
-                Err(err(ErrorCode::InvalidRequest, "send `req` frames of JSON")),
-            )
-            .await
-            {
-                return;
+}
+
+enum Stage {
+    /// Nothing proven yet: only pairing and `connect` are open.
+    Stranger,
+    /// This connection's pairing attempt is in flight.
+    Pairing(PairingSession),
+    /// `connect` succeeded: a paired gateway.
+    Gateway(PairedGateway),
+}
+
+/// What to do after one frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Send the answer and read the next request.
+    Reply(Response),
+    /// Send the answer, then close the connection.
+    Close(Response, Closing),
+    /// The peer proved it is a paired gateway: give it an authenticated slot, then send the
+    /// answer (or refuse, when the slots are full).
+    Authenticated(Response),
+    /// A capability call from the authenticated gateway: run it (it blocks) and send the result.
+    Invoke(Request),
+}
+
+/// Why a connection is closed after an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closing {
+    /// Pairing succeeded: the gateway reconnects and authenticates with `connect`.
+    Paired,
+    /// A pairing attempt's confirmation failed (a try spent: at most three per code).
+    PairingFailed,
+    /// A `pair.start` was refused (busy, no code, code used up or expired), or a confirm came
+    /// without one: no try spent.
+    PairingRefused,
+    /// A stranger asked for more than pairing or `connect`, or `connect` failed.
+    NotPaired,
+    /// Not a request frame, before authentication.
+    Malformed,
+}
+
+impl Closing {
+    pub fn code(self) -> CloseCode {
+        match self {
+            Self::Paired => CloseCode::Normal,
+            Self::PairingFailed | Self::PairingRefused | Self::NotPaired | Self::Malformed => {
+                CloseCode::Policy
             }
+        }
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Paired => "paired: reconnect and authenticate",
+            Self::PairingFailed => "pairing failed",
+            Self::PairingRefused => "pairing refused",
+            Self::NotPaired => "not paired",
+            Self::Malformed => "not a request frame",
+        }
+    }
+}
+
+const PAIR_FIRST: &str = "pair first (openclaw nodes pair HOST:PORT --code NNNNNN)";
+
+impl Conversation {
+    pub fn new(node: Arc<Node>) -> Self {
+        Self {
+            node,
+            nonce: format!("{:032x}", rand::random::<u128>()),
+            ts: now_ms(),
+            stage: Stage::Stranger,
+        }
+    }
+
+    /// The `connect.challenge` event the node opens with.
+    pub fn challenge(&self) -> Frame {
+        Frame::Event(Event {
+            event: "connect.challenge".into(),
+            payload: json!(ConnectChallenge {
+                nonce: self.nonce.clone(),
+                ts: self.ts,
+            }),
+            seq: Some(0),
+        })
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        matches!(self.stage, Stage::Gateway(_))
+    }
+
+    /// The paired gateway this connection authenticated as, once it has.
+    pub fn gateway(&self) -> Option<&PairedGateway> {
+        match &self.stage {
+            Stage::Gateway(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// When this connection's pairing attempt times out, while one is in flight.
+    pub fn pairing_deadline(&self) -> Option<Instant> {
+        match &self.stage {
+            Stage::Pairing(p) => Some(p.attempt.deadline()),
+            _ => None,
+        }
+    }
+
+    /// Handles one text frame from the peer.
+    pub fn on_text(&mut self, text: &str) -> Step {
+        let req = match serde_json::from_str::<Frame>(text) {
+            Ok(Frame::Req(r)) => r,
+            _ => {
+                let res = Response::err(
+                    "",
+                    err(
+                        ErrorCode::InvalidRequest,
+                        r#"send `req` frames of JSON: {"type":"req","id":"1","method":"…","params":{…}}"#,
+                    ),
+                );
+                return if self.is_authenticated() {
+                    Step::Reply(res)
+                } else {
+                    Step::Close(res, Closing::Malformed)
+                };
+            }
+        };
+        let authenticated = self.is_authenticated();
+        let already = || {
+            Step::Reply(Response::err(
+                &req.id,
+                err(
+                    ErrorCode::InvalidRequest,
+                    format!(
+                        "`{}`: this connection is already authenticated as a paired gateway",
+                        req.method
+                    ),
+                ),
+            ))
+        };
+        match req.method.as_str() {
+            method::PAIR_START if authenticated => already(),
+            method::PAIR_START => {
+                if matches!(self.stage, Stage::Pairing(_)) {
+                    // Its own attempt is in flight: a second start here gets no second guess.
+                    let e = pairing_refusal(&PairingError::Busy, None);
+                    return Step::Close(Response::err(&req.id, e), Closing::PairingRefused);
+                }
+                match params::<Start>(&req).and_then(|start| self.node.begin_pairing(&start)) {
+                    Ok((session, reply)) => {
+                        self.stage = Stage::Pairing(session);
+                        Step::Reply(Response::ok(&req.id, json!(reply)))
+                    }
+                    Err(e) => Step::Close(Response::err(&req.id, e), Closing::PairingRefused),
+                }
+            }
+            method::PAIR_CONFIRM if authenticated => already(),
+            method::PAIR_CONFIRM => {
+                let Stage::Pairing(session) = std::mem::replace(&mut self.stage, Stage::Stranger)
+                else {
+                    let e = err(ErrorCode::InvalidRequest, "send pair.start first");
+                    return Step::Close(Response::err(&req.id, e), Closing::PairingRefused);
+                };
+                // Whatever happens now, this attempt is over (one guess per try): the session
+                // is consumed, a bad params object included.
+                match params::<Confirm>(&req)
+                    .and_then(|confirm| self.node.finish_pairing(session, &confirm))
+                {
+                    Ok(reply) => Step::Close(Response::ok(&req.id, json!(reply)), Closing::Paired),
+                    Err(e) => Step::Close(Response::err(&req.id, e), Closing::PairingFailed),
+                }
+            }
+            method::CONNECT if authenticated => already(),
+            method::CONNECT => match connect(&self.node, &req, &self.nonce, self.ts) {
+                Ok((gateway, value)) => {
+                    // A pairing attempt of this connection, if any, ends here.
+                    self.stage = Stage::Gateway(gateway);
+                    Step::Authenticated(Response::ok(&req.id, value))
+                }
+                Err(e) => Step::Close(Response::err(&req.id, e), Closing::NotPaired),
+            },
+            method::DESCRIBE if authenticated || matches!(self.stage, Stage::Pairing(_)) => {
+                Step::Reply(Response::ok(&req.id, json!(self.node.describe())))
+            }
+            method::DESCRIBE => Step::Close(
+                Response::err(
+                    &req.id,
+                    err(
+                        ErrorCode::NotPaired,
+                        format!(
+                            "node.describe is answered to paired gateways only (and during pairing): {PAIR_FIRST}"
+                        ),
+                    ),
+                ),
+                Closing::NotPaired,
+            ),
+            _ if authenticated => Step::Invoke(req),
+            _ => Step::Close(
+                Response::err(
+                    &req.id,
+                    err(
+                        ErrorCode::NotPaired,
+                        format!("this gateway is not paired with this node: {PAIR_FIRST}"),
+                    ),
+                ),
+                Closing::NotPaired,
+            ),
+        }
+    }
+}
+
+/// Runs `frames` (text-frame payloads, as a peer would send them after the WebSocket upgrade)
+/// through one connection's protocol handling on `node`, without sockets, and returns what the
+/// node would do after each. Like the server, it skips payloads the WebSocket layer never lets
+/// through (not UTF-8, over [`MAX_REQUEST_BYTES`]) and stops at the first step that closes the
+/// connection; capability calls ([`Step::Invoke`]) are returned, not run. For fuzz targets: it
+/// must not panic, whatever the input.
+pub fn run_frames<'a>(node: &Arc<Node>, frames: impl IntoIterator<Item = &'a [u8]>) -> Vec<Step> {
+    let mut conversation = Conversation::new(node.clone());
+    let mut steps = Vec::new();
+    for frame in frames {
+        if frame.len() > MAX_REQUEST_BYTES {
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(frame) else {
             continue;
         };
-        let result = match req.method.as_str() {
-            method::PAIR_START => pair_start(&node, &req).map(|(state, value)| {
-                pairing = Some(state);
-                value
-            }),
-            method::PAIR_CONFIRM => match pairing.take() {
-                None => Err(err(ErrorCode::InvalidRequest, "send pair.start first")),
-                Some(state) => pair_confirm(&node, state, &req),
-            },
-            method::CONNECT => connect(&node, &req, &nonce, ts).map(|(g, value)| {
-                gateway = Some(g);
-                value
-            }),
-            // Public, so `openclaw nodes discover` can list nodes before pairing.
-            method::DESCRIBE => Ok(json!(node.describe())),
-            _ if gateway.is_some() => invoke(&node, &req).await,
-            _ if gateway.is_none() => Err(err(
+        let step = conversation.on_text(text);
+        let closes = matches!(step, Step::Close(..));
+        steps.push(step);
+        if closes {
+            break;
+        }
+    }
+    steps
+}
+
+/// A connection's pairing attempt. Dropping it (the connection went away, or moved on) frees the
+/// node's single pairing slot at once, rather than at the attempt's deadline.
+struct PairingSession {
+    node: Arc<Node>,
+    attempt: Attempt,
+    confirming: Option<NodeConfirming>,
+}
+
+impl Drop for PairingSession {
+    fn drop(&mut self) {
+        if let Some(p) = lock(&self.node.pending).as_mut() {
+            p.abandon(&self.attempt);
+        }
+    }
+}
+
+/// A pairing refusal as the gateway sees it. `tries_left` is given after a key confirmation ran.
+fn pairing_refusal(e: &PairingError, tries_left: Option<u32>) -> ErrorShape {
+    let code = match e {
+        // Not this peer's fault, and it goes away by itself.
+        PairingError::Busy => ErrorCode::Unavailable,
+        _ => ErrorCode::NotPaired,
+    };
+    let mut message = e.to_string();
+    match tries_left {
+        Some(0) => message.push_str(&format!(
+            "; that was the last of the code's {} tries, so the code is burned: show a new one (openclaw-node pair)",
+            openclaw_pairing::MAX_TRIES
+        )),
+        Some(1) => message.push_str("; 1 try left for this code"),
+        Some(n) => message.push_str(&format!("; {n} tries left for this code")),
+        None => {}
+    }
+    err(code, message)
+}
+
+impl Node {
+    /// Starts a pairing attempt (counting a try) for `start`, or says why not.
+    fn begin_pairing(
+        self: &Arc<Self>,
+        start: &Start,
+    ) -> Result<(PairingSession, StartReply), ErrorShape> {
+        let mut pending = lock(&self.pending);
+        let Some(code) = pending.as_mut() else {
+            return Err(err(
                 ErrorCode::NotPaired,
-                "this gateway is not paired with this node: pair first (openclaw nodes pair HOST:PORT --code NNNNNN)",
-            )),
-            other => Err(err(
-                ErrorCode::InvalidRequest,
-                format!("unknown method `{other}`"),
-            )),
+                "this node is not showing a pairing code: run `openclaw-node pair` on it",
+            ));
         };
-        let refused = matches!(&result, Err(e) if e.code == ErrorCode::NotPaired || e.code == ErrorCode::Unauthorized);
-        if !reply(&mut ws, &req.id, result).await {
-            return;
+        let (attempt, digits) = code
+            .begin(Instant::now())
+            .map_err(|e| pairing_refusal(&e, None))?;
+        match NodeConfirming::new(digits, start) {
+            Ok((confirming, reply)) => Ok((
+                PairingSession {
+                    node: self.clone(),
+                    attempt,
+                    confirming: Some(confirming),
+                },
+                reply,
+            )),
+            Err(e) => {
+                // The try stays counted: a malformed start is a try like any other.
+                code.abandon(&attempt);
+                Err(pairing_refusal(&e, Some(code.tries_left())))
+            }
         }
-        if refused {
-            tracing_warn(&format!("refused {remote}: {}", req.method));
-            let _ = ws
-                .close(Some(CloseFrame {
-                    code: close::POLICY_VIOLATION.into(),
-                    reason: "not paired".into(),
-                }))
-                .await;
-            return;
-        }
+    }
+
+    /// Confirms `session`'s attempt with the gateway's `confirm`; on success remembers the
+    /// gateway and returns the node's sealed reply.
+    fn finish_pairing(
+        &self,
+        mut session: PairingSession,
+        confirm: &Confirm,
+    ) -> Result<ConfirmReply, ErrorShape> {
+        let me = self.my_identity();
+        let confirming = session.confirming.take();
+        let gateway_name = confirming
+            .as_ref()
+            .map(|c| c.gateway_name().to_owned())
+            .unwrap_or_default();
+        let outcome = {
+            let mut pending = lock(&self.pending);
+            match pending.as_mut() {
+                None => Err(pairing_refusal(&PairingError::Replaced, None)),
+                Some(code) => code
+                    .confirm(&session.attempt, Instant::now(), || {
+                        let confirming = confirming.ok_or(PairingError::SessionExpired)?;
+                        let (gateway, reply) = confirming.finish(confirm, &me)?;
+                        // A key that is not one fails here, before the code counts as used.
+                        let device_id = device_id_of(&gateway.public_key)?;
+                        Ok((gateway, reply, device_id))
+                    })
+                    .map_err(|e| {
+                        let ran = !matches!(
+                            e,
+                            PairingError::Replaced
+                                | PairingError::Burned
+                                | PairingError::Expired
+                                | PairingError::SessionExpired
+                        );
+                        pairing_refusal(&e, ran.then(|| code.tries_left()))
+                    }),
+            }
+        };
+        // The session's drop takes the lock: only after it is released.
+        drop(session);
+        let (gateway, reply, device_id) = outcome?;
+        self.remember(PairedGateway {
+            device_id,
+            name: gateway_name,
+            public_key: gateway.public_key,
+            paired_at: now_ms() / 1000,
+        })
+        .map_err(|e| {
+            err(
+                ErrorCode::Internal,
+                format!(
+                    "paired, but the node could not save it ({e}): fix the node's state dir, show a new code and pair again"
+                ),
+            )
+        })?;
+        Ok(reply)
     }
 }
 
@@ -338,65 +896,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-fn pairing_error(e: &PairingError) -> ErrorShape {
-    err(ErrorCode::NotPaired, e.to_string())
-}
-
-fn pair_start(node: &Node, req: &Request) -> Result<(NodeConfirming, Value), ErrorShape> {
-    let start: Start = params(req)?;
-    let pending = lock(&node.pending);
-    let Some(pending) = pending.as_ref() else {
-        return Err(err(
-            ErrorCode::NotPaired,
-            "this node is not showing a pairing code: run `openclaw-node pair` on it",
-        ));
-    };
-    let code = pending
-        .attempt(Instant::now())
-        .map_err(|e| pairing_error(&e))?;
-    let (state, reply) = NodeConfirming::new(code, &start).map_err(|e| pairing_error(&e))?;
-    Ok((state, json!(reply)))
-}
-
-fn pair_confirm(node: &Node, state: NodeConfirming, req: &Request) -> Result<Value, ErrorShape> {
-    let confirm: Confirm = params(req)?;
-    let gateway_name = state.gateway_name().to_owned();
-    match state.finish(&confirm, &node.my_identity()) {
-        Ok((gateway, reply)) => {
-            let device_id = device_id_of(&gateway.public_key).map_err(|e| pairing_error(&e))?;
-            if let Some(p) = lock(&node.pending).as_mut() {
-                p.succeeded();
-            }
-            node.remember(PairedGateway {
-                device_id,
-                name: gateway_name,
-                public_key: gateway.public_key,
-                paired_at: now_ms() / 1000,
-            })
-            .map_err(|e| {
-                err(
-                    ErrorCode::Internal,
-                    format!("paired, but could not save it: {e}"),
-                )
-            })?;
-            Ok(json!(reply))
-        }
-        Err(e) => {
-            let burned = lock(&node.pending)
-                .as_mut()
-                .is_some_and(PendingCode::failed);
-            let mut message = e.to_string();
-            if burned {
-                message.push_str(&format!(
-                    "; that was the {}th wrong attempt, so the code is burned: show a new one",
-                    openclaw_pairing::MAX_FAILURES
-                ));
-            }
-            Err(err(ErrorCode::NotPaired, message))
-        }
-    }
 }
 
 fn connect(
@@ -446,3 +945,6 @@ fn connect(
         }),
     ))
 }
+
+#[cfg(test)]
+mod tests;

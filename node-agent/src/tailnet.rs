@@ -41,6 +41,11 @@ impl PeerGuard {
         }
     }
 
+    /// Whether peers are checked at all (tailscaled found).
+    pub fn checks_peers(&self) -> bool {
+        self.api.is_some()
+    }
+
     /// One line for the start-up banner.
     pub fn describe(&self) -> String {
         match (&self.api, self.allowed_users.is_empty()) {

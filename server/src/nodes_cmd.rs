@@ -3,7 +3,8 @@
 use crate::output::Style;
 use crate::paths::{self, LoadError};
 use crate::{Global, exit};
-use openclaw_gateway::nodes::{NodeConnection, gateway_key};
+use openclaw_gateway::nodes::{NodeConnection, NodeLinkError, gateway_key};
+use openclaw_protocol::ErrorCode;
 use openclaw_protocol::node::method;
 use openclaw_store::{NodeRecord, Store};
 use serde_json::{Value, json};
@@ -335,7 +336,50 @@ pub fn remove(global: &Global, name: &str, json_out: bool) -> u8 {
     }
 }
 
-/// `nodes discover`: tailnet peers (from tailscaled's LocalAPI) that answer `node.describe`.
+const UNPAIRED_NODE: &str = "an openclaw node answers here (pair to see its details)";
+
+/// What a tailnet peer's port said.
+enum Probe {
+    /// `node.describe`'s answer (a node this gateway is paired with, authenticated).
+    Described(Value),
+    /// A node that does not know this gateway: it opened with its challenge and refused
+    /// `node.describe` as `NOT_PAIRED`, as nodes do for strangers.
+    Stranger,
+}
+
+/// Asks the node at `addr` to describe itself: authenticated when this gateway has paired a
+/// node at that address, else as a stranger (which a node answers only with a refusal).
+async fn probe(c: &Ctx, addr: &str, known: Option<&NodeRecord>) -> Result<Probe, String> {
+    if let Some(node) = known {
+        let key = gateway_key(&c.data_dir).map_err(|e| e.to_string())?;
+        let mut conn = NodeConnection::open(addr, Some(node.cert_fingerprint.clone()))
+            .await
+            .map_err(|e| e.to_string())?;
+        conn.authenticate(&key, &node.public_key)
+            .await
+            .map_err(|e| e.to_string())?;
+        return conn
+            .request(method::DESCRIBE, Value::Null)
+            .await
+            .map(Probe::Described)
+            .map_err(|e| e.to_string());
+    }
+    let mut conn = NodeConnection::open(addr, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    match conn.request(method::DESCRIBE, Value::Null).await {
+        Ok(d) => Ok(Probe::Described(d)),
+        Err(NodeLinkError::Refused {
+            code: Some(ErrorCode::NotPaired),
+            ..
+        }) => Ok(Probe::Stranger),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `nodes discover`: tailnet peers (from tailscaled's LocalAPI) that answer as openclaw nodes:
+/// described in full when paired with this gateway, else only as "a node answers here" (nodes
+/// describe themselves to paired gateways only).
 pub fn discover(global: &Global, socket: &std::path::Path, port: u16, json_out: bool) -> u8 {
     let c = match ctx(global, json_out) {
         Ok(c) => c,
@@ -354,11 +398,7 @@ pub fn discover(global: &Global, socket: &std::path::Path, port: u16, json_out: 
         Ok(rt) => rt,
         Err(e) => return fail(json_out, e),
     };
-    let paired: Vec<String> = c
-        .store
-        .nodes()
-        .map(|n| n.into_iter().map(|n| n.id).collect())
-        .unwrap_or_default();
+    let paired: Vec<NodeRecord> = c.store.nodes().unwrap_or_default();
     let result = rt.block_on(async {
         let api = tailscale_localapi::LocalApi::new_with_socket_path(socket);
         let status = api
@@ -378,22 +418,32 @@ pub fn discover(global: &Global, socket: &std::path::Path, port: u16, json_out: 
                 continue;
             };
             let addr = std::net::SocketAddr::new(*ip, port).to_string();
-            let probe = async {
-                let mut conn = NodeConnection::open(&addr, None).await?;
-                conn.request(method::DESCRIBE, Value::Null).await
-            };
-            if let Ok(Ok(d)) = tokio::time::timeout(std::time::Duration::from_secs(3), probe).await
+            let known = paired.iter().find(|n| n.address == addr);
+            if let Ok(Ok(probe)) =
+                tokio::time::timeout(std::time::Duration::from_secs(3), probe(&c, &addr, known))
+                    .await
             {
-                let id = d["id"].as_str().unwrap_or("").to_owned();
-                found.push(json!({
-                    "host": peer.hostname,
-                    "address": addr,
-                    "name": d["name"],
-                    "id": id,
-                    "platform": d["platform"],
-                    "capabilities": d["capabilities"],
-                    "paired": paired.contains(&id),
-                }));
+                found.push(match probe {
+                    Probe::Described(d) => {
+                        let id = d["id"].as_str().unwrap_or("").to_owned();
+                        json!({
+                            "host": peer.hostname,
+                            "address": addr,
+                            "name": d["name"],
+                            "id": id,
+                            "platform": d["platform"],
+                            "capabilities": d["capabilities"],
+                            "paired": paired.iter().any(|n| n.id == id),
+                        })
+                    }
+                    Probe::Stranger => json!({
+                        "host": peer.hostname,
+                        "address": addr,
+                        "name": null,
+                        "paired": false,
+                        "details": UNPAIRED_NODE,
+                    }),
+                });
             }
         }
         Ok::<_, String>(found)
@@ -412,7 +462,7 @@ pub fn discover(global: &Global, socket: &std::path::Path, port: u16, json_out: 
                 "{:<20} {:<22} {}{}",
                 n["host"].as_str().unwrap_or(""),
                 n["address"].as_str().unwrap_or(""),
-                n["name"].as_str().unwrap_or(""),
+                n["name"].as_str().unwrap_or(UNPAIRED_NODE),
                 if n["paired"] == true {
                     "  (paired)"
                 } else {

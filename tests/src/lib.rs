@@ -423,3 +423,67 @@ pub fn post_request(
         body.len()
     )
 }
+
+/// An `openclaw-node pair` child on 127.0.0.1 with its own state dir, killed on drop.
+pub struct NodeProcess {
+    pub child: Child,
+    pub port: u16,
+    /// The pairing code it printed.
+    pub code: String,
+    /// Every line it printed before its code (the banner).
+    pub banner: Vec<String>,
+}
+
+impl NodeProcess {
+    /// Starts `openclaw-node --bind 127.0.0.1 --name macbook pair` with a code valid `expiry`
+    /// seconds, plus `extra` flags, and waits (20 s at most) for its code.
+    pub fn start(state: &Path, expiry: u64, extra: &[&str]) -> Self {
+        let port = free_port();
+        let mut child = Command::new(workspace_bin("openclaw-node"))
+            .args(["--state-dir"])
+            .arg(state)
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--name",
+                "macbook",
+                "pair",
+            ])
+            .args(["--code-expiry-seconds", &expiry.to_string()])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start openclaw-node");
+        let rx = stdout_lines(&mut child);
+        let mut banner = Vec::new();
+        let code = loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(20))
+                .expect("the node printed its pairing code");
+            if let Some(rest) = line.strip_prefix("pairing code: ") {
+                break rest[..6].to_owned();
+            }
+            banner.push(line);
+        };
+        Self {
+            child,
+            port,
+            code,
+            banner,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -3,7 +3,9 @@
 //! gateway's namespace. Each node runs under its own Xvfb (screens of different sizes, so a
 //! screenshot tells which node took it). `device_nodes` in config.yaml gives their addresses and
 //! priorities; the preferred node is killed (SIGKILL) mid-run and the next screenshot comes from
-//! the other one. Needs root (`ip netns`) and Debian's xvfb; nothing leaves the namespaces.
+//! the other one. Also: a node on the default wildcard bind, in a namespace of its own, names
+//! the addresses it answers on. Needs root (`ip netns`) and Debian's xvfb; nothing leaves the
+//! namespaces.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use openclaw_tests::{openclaw_bin, workspace_bin};
@@ -31,20 +33,24 @@ struct Tailnet {
     nodes: Vec<String>,
 }
 
+fn require_root() {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Uid:")
+                .map(|v| v.split_whitespace().next().unwrap_or("").to_owned())
+        })
+        .unwrap();
+    assert_eq!(
+        uid, "0",
+        "this test builds network namespaces with `ip netns` and needs root"
+    );
+}
+
 impl Tailnet {
     fn build() -> Self {
-        let uid = std::fs::read_to_string("/proc/self/status")
-            .unwrap()
-            .lines()
-            .find_map(|l| {
-                l.strip_prefix("Uid:")
-                    .map(|v| v.split_whitespace().next().unwrap_or("").to_owned())
-            })
-            .unwrap();
-        assert_eq!(
-            uid, "0",
-            "this test builds network namespaces with `ip netns` and needs root"
-        );
+        require_root();
         let id = std::process::id();
         let net = Tailnet {
             gateway: format!("ocgw{id}"),
@@ -285,4 +291,69 @@ fn the_preferred_node_dies_and_the_next_one_takes_the_screenshot() {
 
     let _ = openclaw_tests::signal(gateway.id(), "TERM");
     let _ = gateway.wait();
+}
+
+/// A namespace with loopback and one veth pair (10.77.0.1 on `bind0`), removed on drop.
+struct Namespace(String);
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn a_wildcard_bind_names_every_address_it_answers_on() {
+    require_root();
+    let ns = Namespace(format!("ocbind{}", std::process::id()));
+    let n = ns.0.as_str();
+    ip(&["netns", "add", n]);
+    ip(&["-n", n, "link", "set", "lo", "up"]);
+    ip(&[
+        "-n", n, "link", "add", "bind0", "type", "veth", "peer", "name", "bind1",
+    ]);
+    ip(&["-n", n, "addr", "add", "10.77.0.1/24", "dev", "bind0"]);
+    ip(&["-n", n, "link", "set", "bind0", "up"]);
+    ip(&["-n", n, "link", "set", "bind1", "up"]);
+    let state = tempfile::tempdir().unwrap();
+    // No --bind: the default, 0.0.0.0. `ip netns exec` execs the node, so the child is it.
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", n])
+        .arg(workspace_bin("openclaw-node"))
+        .arg("--state-dir")
+        .arg(state.path())
+        .args(["--port", "18790", "--name", "ns-node"])
+        .args(["--tailscale-socket", "/nonexistent/tailscaled.sock", "pair"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rx = openclaw_tests::stdout_lines(&mut child);
+    let mut banner = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the node printed its banner");
+        if line.starts_with("pairing code: ") {
+            break;
+        }
+        banner.push(line);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let every = banner
+        .iter()
+        .find(|l| l.starts_with("listening on every interface: "))
+        .unwrap_or_else(|| panic!("{banner:?}"));
+    assert!(
+        every.contains("10.77.0.1:18790 (bind0)") && every.contains("127.0.0.1:18790 (lo)"),
+        "{every}"
+    );
+    assert!(
+        banner
+            .iter()
+            .any(|l| l.contains("peers are not checked") && l.contains("--bind")),
+        "{banner:?}"
+    );
 }

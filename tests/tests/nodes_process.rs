@@ -3,62 +3,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use openclaw_testkit::tailscale::{FakeTailscaled, Peer};
-use openclaw_tests::{free_port, workspace_bin};
+use openclaw_tests::NodeProcess;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct NodeProcess {
-    child: Child,
-    port: u16,
-    code: String,
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_node(state: &Path, expiry: u64) -> NodeProcess {
-    start_node_with(state, expiry, &[]).0
+    NodeProcess::start(state, expiry, &[])
 }
 
 /// Starts a node with extra flags; returns it and every line it printed before its code.
 fn start_node_with(state: &Path, expiry: u64, extra: &[&str]) -> (NodeProcess, Vec<String>) {
-    let port = free_port();
-    let mut child = Command::new(workspace_bin("openclaw-node"))
-        .args(["--state-dir"])
-        .arg(state)
-        .args([
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--name",
-            "macbook",
-            "pair",
-        ])
-        .args(["--code-expiry-seconds", &expiry.to_string()])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let rx = openclaw_tests::stdout_lines(&mut child);
-    let mut lines = Vec::new();
-    let code = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the node printed its pairing code");
-        if let Some(rest) = line.strip_prefix("pairing code: ") {
-            break rest[..6].to_owned();
-        }
-        lines.push(line);
-    };
-    (NodeProcess { child, port, code }, lines)
+    let node = NodeProcess::start(state, expiry, extra);
+    let banner = node.banner.clone();
+    (node, banner)
 }
 
 fn cli(data: &Path, args: &[&str]) -> (i32, Value, String) {
@@ -236,9 +194,53 @@ fn discover_lists_tailnet_peers_that_answer_as_nodes() {
     let found = v["nodes"].as_array().unwrap();
     assert_eq!(found.len(), 1, "{v}");
     assert_eq!(found[0]["host"], "macbook");
-    assert_eq!(found[0]["name"], "macbook");
     assert_eq!(found[0]["address"], format!("127.0.0.1:{port}"));
     assert_eq!(found[0]["paired"], false);
+    // A node describes itself to paired gateways only: before pairing, discovery knows a node
+    // answers there (its challenge, then its refusal), not what it is.
+    assert_eq!(found[0]["name"], Value::Null, "{v}");
+    assert!(
+        found[0]["details"]
+            .as_str()
+            .unwrap()
+            .contains("pair to see its details"),
+        "{v}"
+    );
+    let (code, _, out) = cli(
+        gw.path(),
+        &[
+            "nodes",
+            "discover",
+            "--tailscale-socket",
+            &socket,
+            "--port",
+            &port,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("an openclaw node answers here"), "{out}");
+
+    // Once paired, discovery authenticates and shows the node in full.
+    let addr = format!("127.0.0.1:{port}");
+    let (code, _, out) = cli(gw.path(), &["nodes", "pair", &addr, "--code", &node.code]);
+    assert_eq!(code, 0, "{out}");
+    let (code, v, out) = cli(
+        gw.path(),
+        &[
+            "nodes",
+            "discover",
+            "--tailscale-socket",
+            &socket,
+            "--port",
+            &port,
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let found = v["nodes"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{v}");
+    assert_eq!(found[0]["name"], "macbook");
+    assert_eq!(found[0]["paired"], true);
 
     // Without tailscaled, discovery says why and what to do instead.
     let (code, _, out) = cli(

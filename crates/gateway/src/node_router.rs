@@ -227,10 +227,10 @@ impl NodeRouter {
             // turn of the loop reconnects.
             let mut guard = link.conn.lock().await;
             if let Some(conn) = guard.as_mut() {
-                let alive =
-                    tokio::time::timeout(CALL_TIMEOUT, conn.request(method::DESCRIBE, Value::Null))
-                        .await;
-                if !matches!(alive, Ok(Ok(_))) {
+                let alive = conn
+                    .request_within(method::DESCRIBE, Value::Null, CALL_TIMEOUT)
+                    .await;
+                if alive.is_err() {
                     *guard = None;
                     drop(guard);
                     self.set(
@@ -264,16 +264,30 @@ impl NodeRouter {
             let name = link.record.name.clone();
             let mut guard = link.conn.lock().await;
             let Some(conn) = guard.as_mut() else { continue };
-            match tokio::time::timeout(CALL_TIMEOUT, conn.request(method, params.clone())).await {
-                Ok(Ok(v)) => {
+            // One deadline for the whole call (frames the node sends meanwhile do not extend it).
+            match conn
+                .request_within(method, params.clone(), CALL_TIMEOUT)
+                .await
+            {
+                Ok(v) => {
                     self.metrics.node_invocation(&name, method, "success");
                     return Ok((name, v));
                 }
-                Ok(Err(NodeLinkError::Refused {
+                Err(e @ NodeLinkError::RequestTooLarge { .. }) => {
+                    // Refused before sending: the call is at fault, not the node or its
+                    // connection, and no other node would take it either.
+                    self.metrics.node_invocation(&name, method, "error");
+                    return Err(RouteError::Node {
+                        node: name,
+                        code: openclaw_protocol::ErrorCode::PayloadTooLarge,
+                        message: e.to_string(),
+                    });
+                }
+                Err(NodeLinkError::Refused {
                     code: Some(code),
                     message,
                     ..
-                })) => {
+                }) => {
                     // The node answered: its error is the answer (e.g. no camera). A socket
                     // closed mid-call (no code) falls through to the next node.
                     self.metrics.node_invocation(&name, method, "error");
@@ -283,8 +297,7 @@ impl NodeRouter {
                         message,
                     });
                 }
-                Ok(Err(e)) => last = format!("{name}: {e}"),
-                Err(_) => last = format!("{name}: no answer within {} s", CALL_TIMEOUT.as_secs()),
+                Err(e) => last = format!("{name}: {e}"),
             }
             // Timed out or dropped: forget this connection (its supervisor reconnects) and
             // fall back to the next node.

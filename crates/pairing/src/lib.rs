@@ -1,7 +1,8 @@
 //! Pairing a gateway with a device node through the 6-digit code the node shows.
 //!
 //! Both sides run SPAKE2 keyed by the code, so a wrong code or a man in the middle learns nothing
-//! about it (one guess per attempt, and the node burns the code after 3 failures). The shared key
+//! about it (one guess per attempt; the node allows 3 attempts per code, counted when each
+//! starts, one at a time, each within a short deadline: see [`PendingCode`]). The shared key
 //! is confirmed in both directions with an HMAC over the transcript; only then do the sides
 //! exchange their long-term identities (Ed25519 public key, the node's TLS certificate
 //! fingerprint), sealed with ChaCha20-Poly1305 under a key derived from the same secret.
@@ -34,8 +35,17 @@ use subtle::ConstantTimeEq;
 
 /// Digits in a pairing code.
 pub const CODE_DIGITS: usize = 6;
-/// Failed attempts after which a code is burned.
-pub const MAX_FAILURES: u32 = 3;
+/// Attempts a code allows, counted when each starts: after this many, the code is burned
+/// (unless one of them paired, which uses it up). So an attacker gets at most this many guesses
+/// at a code, one in a million each.
+pub const MAX_TRIES: u32 = 3;
+/// How long one attempt may take from `Start` to `Confirm` (and never past the code's expiry).
+///
+/// A gateway answers the node's `StartReply` at once (one SPAKE2 computation, well under a
+/// millisecond, plus one round trip), so 10 s leaves room for a slow link while a stalled or
+/// malicious attempt holds the single pairing slot for at most 10 s, not for the code's whole
+/// life.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 const PROTOCOL: &[u8] = b"openclaw-pair-v1";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,11 +59,25 @@ pub enum PairingError {
     #[error("this pairing code has expired; show a new one on the node (openclaw-node pair)")]
     Expired,
     #[error(
-        "this pairing code was used up (paired once, or {MAX_FAILURES} wrong attempts); show a new one on the node"
+        "this pairing code was used up (paired once, or all {MAX_TRIES} attempts spent); show a new one on the node (openclaw-node pair)"
     )]
     Burned,
     #[error("the pairing message belongs to another session")]
     WrongSession,
+    #[error(
+        "another pairing with this node is in progress; try again in {} s, when it has finished or timed out",
+        SESSION_TIMEOUT.as_secs()
+    )]
+    Busy,
+    #[error(
+        "this pairing attempt timed out (it must be confirmed within {} s of its start); start again",
+        SESSION_TIMEOUT.as_secs()
+    )]
+    SessionExpired,
+    #[error(
+        "the node now shows a newer pairing code than the one this attempt started with; pair again with the code it shows now"
+    )]
+    Replaced,
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -312,49 +336,167 @@ impl NodeConfirming {
     }
 }
 
-/// The code a node shows: valid until it expires, used once, burned after too many failures.
+/// Which code an attempt belongs to: every [`PendingCode`] gets a new one, so an attempt started
+/// under a code that was since replaced (a new code shown) is told apart from one under the
+/// current code even when the digits happen to be the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CodeId(u64);
+
+fn next_code_id() -> CodeId {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    CodeId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// One pairing attempt under a code: handed out by [`PendingCode::begin`], handed back to
+/// [`PendingCode::confirm`] (or [`PendingCode::abandon`] when its connection goes away).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    code: CodeId,
+    /// 1 for the code's first attempt, up to [`MAX_TRIES`].
+    number: u32,
+    deadline: Instant,
+}
+
+impl Attempt {
+    /// Which try of its code this is (1-based).
+    pub fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// When the attempt times out: [`SESSION_TIMEOUT`] after its start, or the code's expiry.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    pub fn code_id(&self) -> CodeId {
+        self.code
+    }
+}
+
+/// The code a node shows: valid until it expires, used once, [`MAX_TRIES`] attempts at most,
+/// one at a time.
+///
+/// Rules, each enforced here rather than by the caller so that no server loop can get them
+/// wrong:
+/// - a try is counted when the attempt starts ([`begin`](Self::begin)), not when it fails: N
+///   connections that all start before any confirms still get [`MAX_TRIES`] guesses in all;
+/// - at most one attempt is in flight; a second `begin` meanwhile is refused with
+///   [`PairingError::Busy`] and does not count a try (it gets no SPAKE2 reply, so it is no guess,
+///   and counting it would let anyone burn the code without even trying one);
+/// - an attempt ends at its deadline ([`SESSION_TIMEOUT`], at most the code's expiry), when it is
+///   confirmed (either way), or when it is abandoned (its connection dropped);
+/// - [`confirm`](Self::confirm) checks again that the attempt is the one in flight, under this
+///   very code ([`CodeId`]), and that the code is neither used, burned nor expired.
 #[derive(Debug, Clone)]
 pub struct PendingCode {
+    id: CodeId,
     code: String,
     expires: Instant,
-    failures: u32,
+    tries: u32,
     used: bool,
+    in_flight: Option<Attempt>,
 }
 
 impl PendingCode {
     pub fn new(code: String, now: Instant, valid_for: Duration) -> Self {
         Self {
+            id: next_code_id(),
             code,
             expires: now + valid_for,
-            failures: 0,
+            tries: 0,
             used: false,
+            in_flight: None,
         }
+    }
+
+    pub fn id(&self) -> CodeId {
+        self.id
     }
 
     pub fn code(&self) -> &str {
         &self.code
     }
 
-    /// The code for a new attempt, or why there is none.
-    pub fn attempt(&self, now: Instant) -> Result<&str, PairingError> {
-        if self.used || self.failures >= MAX_FAILURES {
+    /// Tries not yet started.
+    pub fn tries_left(&self) -> u32 {
+        MAX_TRIES.saturating_sub(self.tries)
+    }
+
+    /// The attempt in flight at `now`, if any (one past its deadline is over).
+    pub fn in_flight(&self, now: Instant) -> Option<&Attempt> {
+        self.in_flight.as_ref().filter(|a| now < a.deadline)
+    }
+
+    /// Starts an attempt (counting a try); returns it and the code to run SPAKE2 with.
+    pub fn begin(&mut self, now: Instant) -> Result<(Attempt, &str), PairingError> {
+        if self.in_flight.as_ref().is_some_and(|a| now >= a.deadline) {
+            self.in_flight = None;
+        }
+        if self.used {
+            return Err(PairingError::Burned);
+        }
+        if now >= self.expires {
+            return Err(PairingError::Expired);
+        }
+        if self.in_flight.is_some() {
+            return Err(PairingError::Busy);
+        }
+        if self.tries >= MAX_TRIES {
+            return Err(PairingError::Burned);
+        }
+        self.tries += 1;
+        let attempt = Attempt {
+            code: self.id,
+            number: self.tries,
+            deadline: (now + SESSION_TIMEOUT).min(self.expires),
+        };
+        self.in_flight = Some(attempt.clone());
+        Ok((attempt, &self.code))
+    }
+
+    /// Why `attempt` may not be confirmed now, if it may not.
+    fn check(&self, attempt: &Attempt, now: Instant) -> Result<(), PairingError> {
+        let current = self.in_flight.as_ref() == Some(attempt);
+        if attempt.code != self.id {
+            Err(PairingError::Replaced)
+        } else if self.used || (!current && self.tries >= MAX_TRIES) {
             Err(PairingError::Burned)
         } else if now >= self.expires {
             Err(PairingError::Expired)
+        } else if !current || now >= attempt.deadline {
+            Err(PairingError::SessionExpired)
         } else {
-            Ok(&self.code)
+            Ok(())
         }
     }
 
-    /// A confirmation failed (wrong code); returns true when that burned the code.
-    pub fn failed(&mut self) -> bool {
-        self.failures += 1;
-        self.failures >= MAX_FAILURES
+    /// Confirms `attempt`: checks it is still the live attempt under this code, then runs
+    /// `key_confirmation` (the SPAKE2 side's `finish`). Either way the attempt is over: a success
+    /// uses the code up, a failure leaves [`tries_left`](Self::tries_left) tries.
+    pub fn confirm<T>(
+        &mut self,
+        attempt: &Attempt,
+        now: Instant,
+        key_confirmation: impl FnOnce() -> Result<T, PairingError>,
+    ) -> Result<T, PairingError> {
+        let checked = self.check(attempt, now);
+        if self.in_flight.as_ref() == Some(attempt) {
+            self.in_flight = None;
+        }
+        checked?;
+        let outcome = key_confirmation();
+        if outcome.is_ok() {
+            self.used = true;
+        }
+        outcome
     }
 
-    /// Pairing succeeded: the code cannot be used again.
-    pub fn succeeded(&mut self) {
-        self.used = true;
+    /// The attempt's connection went away before it confirmed: the pairing slot is free again
+    /// (its try stays counted). An attempt of another code, or one already over, changes nothing.
+    pub fn abandon(&mut self, attempt: &Attempt) {
+        if self.in_flight.as_ref() == Some(attempt) {
+            self.in_flight = None;
+        }
     }
 }
 

@@ -98,24 +98,178 @@ fn replayed_messages_do_not_pair() {
     );
 }
 
+const FIVE_MIN: Duration = Duration::from_secs(300);
+
+fn wrong() -> Result<(), PairingError> {
+    Err(PairingError::Mismatch)
+}
+
+fn right() -> Result<(), PairingError> {
+    Ok(())
+}
+
 #[test]
-fn codes_expire_are_single_use_and_burn_after_three_failures() {
+fn codes_expire_are_single_use_and_burn_after_three_tries() {
     let t0 = Instant::now();
-    let mut p = PendingCode::new("123456".into(), t0, Duration::from_secs(300));
-    assert_eq!(p.attempt(t0).unwrap(), "123456");
+    let mut p = PendingCode::new("123456".into(), t0, FIVE_MIN);
+    let (a, code) = p.begin(t0).unwrap();
+    assert_eq!(code, "123456");
+    assert_eq!(a.number(), 1);
+    p.abandon(&a);
     assert_eq!(
-        p.attempt(t0 + Duration::from_secs(301)).unwrap_err(),
+        p.begin(t0 + Duration::from_secs(301)).unwrap_err(),
         PairingError::Expired
     );
-    assert!(!p.failed());
-    assert!(!p.failed());
-    assert!(p.attempt(t0).is_ok(), "two failures leave one try");
-    assert!(p.failed(), "the third failure burns it");
-    assert_eq!(p.attempt(t0).unwrap_err(), PairingError::Burned);
+    let (a, _) = p.begin(t0).unwrap();
+    assert_eq!(p.confirm(&a, t0, wrong), Err(PairingError::Mismatch));
+    assert_eq!(p.tries_left(), 1, "the abandoned try counted too");
+    let (a, _) = p.begin(t0).unwrap();
+    assert_eq!(a.number(), 3);
+    assert_eq!(p.confirm(&a, t0, wrong), Err(PairingError::Mismatch));
+    assert_eq!(p.begin(t0).unwrap_err(), PairingError::Burned);
 
-    let mut q = PendingCode::new("654321".into(), t0, Duration::from_secs(300));
-    q.succeeded();
-    assert_eq!(q.attempt(t0).unwrap_err(), PairingError::Burned);
+    let mut q = PendingCode::new("654321".into(), t0, FIVE_MIN);
+    let (a, _) = q.begin(t0).unwrap();
+    assert_eq!(q.confirm(&a, t0, right), Ok(()));
+    assert_eq!(q.begin(t0).unwrap_err(), PairingError::Burned, "single use");
+}
+
+#[test]
+fn a_try_is_counted_when_it_starts_not_when_it_fails() {
+    // Three attempts that start one after another, none confirming: that is all the code has,
+    // whatever happens to them afterwards.
+    let t0 = Instant::now();
+    let mut p = PendingCode::new("123456".into(), t0, FIVE_MIN);
+    for n in 1..=MAX_TRIES {
+        let (a, _) = p.begin(t0).unwrap();
+        assert_eq!(a.number(), n);
+        assert_eq!(p.tries_left(), MAX_TRIES - n);
+        p.abandon(&a);
+    }
+    assert_eq!(p.begin(t0).unwrap_err(), PairingError::Burned);
+}
+
+#[test]
+fn one_attempt_at_a_time_and_a_refused_one_costs_no_try() {
+    let t0 = Instant::now();
+    let mut p = PendingCode::new("123456".into(), t0, FIVE_MIN);
+    let (first, _) = p.begin(t0).unwrap();
+    for _ in 0..10 {
+        assert_eq!(p.begin(t0).unwrap_err(), PairingError::Busy);
+    }
+    assert_eq!(
+        p.tries_left(),
+        MAX_TRIES - 1,
+        "refused starts are not tries"
+    );
+    assert_eq!(p.in_flight(t0), Some(&first));
+    // The one in flight still confirms.
+    assert_eq!(p.confirm(&first, t0, right), Ok(()));
+}
+
+#[test]
+fn an_attempt_times_out_and_frees_the_slot() {
+    let t0 = Instant::now();
+    let mut p = PendingCode::new("123456".into(), t0, FIVE_MIN);
+    let (stalled, _) = p.begin(t0).unwrap();
+    assert_eq!(stalled.deadline(), t0 + SESSION_TIMEOUT);
+    let late = t0 + SESSION_TIMEOUT;
+    assert_eq!(p.in_flight(late), None);
+    // A late confirm fails (and never runs key confirmation) …
+    assert_eq!(
+        p.confirm(&stalled, late, || -> Result<(), PairingError> {
+            panic!("key confirmation must not run for a timed-out attempt")
+        }),
+        Err(PairingError::SessionExpired)
+    );
+    // … and the slot is free for the next attempt.
+    let (next, _) = p.begin(late).unwrap();
+    assert_eq!(next.number(), 2);
+    // Even an attempt started just before the code expires ends with the code.
+    let mut q = PendingCode::new("123456".into(), t0, Duration::from_secs(4));
+    let (a, _) = q.begin(t0 + Duration::from_secs(3)).unwrap();
+    assert_eq!(a.deadline(), t0 + Duration::from_secs(4));
+}
+
+#[test]
+fn a_timed_out_attempt_is_freed_by_the_next_start_even_if_never_confirmed() {
+    let t0 = Instant::now();
+    let mut p = PendingCode::new("123456".into(), t0, FIVE_MIN);
+    let (stalled, _) = p.begin(t0).unwrap();
+    assert_eq!(
+        p.begin(t0 + SESSION_TIMEOUT - Duration::from_millis(1))
+            .unwrap_err(),
+        PairingError::Busy
+    );
+    let (next, _) = p.begin(t0 + SESSION_TIMEOUT).unwrap();
+    // The stalled one comes back after another took its place.
+    assert_eq!(
+        p.confirm(&stalled, t0 + SESSION_TIMEOUT, right),
+        Err(PairingError::SessionExpired)
+    );
+    assert_eq!(p.in_flight(t0 + SESSION_TIMEOUT), Some(&next));
+}
+
+#[test]
+fn a_confirm_after_the_code_was_used_burned_expired_or_replaced_fails() {
+    let t0 = Instant::now();
+    let never = || -> Result<(), PairingError> { panic!("key confirmation must not run") };
+
+    // Used: an attempt times out, a later one pairs, the first comes back.
+    let mut p = PendingCode::new("123456".into(), t0, FIVE_MIN);
+    let (old, _) = p.begin(t0).unwrap();
+    let later = t0 + SESSION_TIMEOUT;
+    let (winner, _) = p.begin(later).unwrap();
+    assert_eq!(p.confirm(&winner, later, right), Ok(()));
+    assert_eq!(p.confirm(&old, later, never), Err(PairingError::Burned));
+
+    // Burned: an attempt times out, the remaining tries fail, the first comes back.
+    let mut p = PendingCode::new("123456".into(), t0, FIVE_MIN);
+    let (old, _) = p.begin(t0).unwrap();
+    for _ in 1..MAX_TRIES {
+        let (a, _) = p.begin(later).unwrap();
+        assert_eq!(p.confirm(&a, later, wrong), Err(PairingError::Mismatch));
+    }
+    assert_eq!(p.confirm(&old, later, never), Err(PairingError::Burned));
+
+    // Expired: the code's life ended while the attempt was in flight.
+    let mut p = PendingCode::new("123456".into(), t0, Duration::from_secs(2));
+    let (a, _) = p.begin(t0).unwrap();
+    assert_eq!(
+        p.confirm(&a, t0 + Duration::from_secs(2), never),
+        Err(PairingError::Expired)
+    );
+
+    // Replaced: the node shows a new code (same digits, even) while the attempt is in flight.
+    let mut old_code = PendingCode::new("123456".into(), t0, FIVE_MIN);
+    let (a, _) = old_code.begin(t0).unwrap();
+    let mut new_code = PendingCode::new("123456".into(), t0, FIVE_MIN);
+    assert_ne!(old_code.id(), new_code.id());
+    assert_eq!(new_code.confirm(&a, t0, never), Err(PairingError::Replaced));
+    // Abandoning the old attempt does not touch the new code.
+    let (b, _) = new_code.begin(t0).unwrap();
+    new_code.abandon(&a);
+    assert_eq!(new_code.in_flight(t0), Some(&b));
+}
+
+#[test]
+fn a_confirmed_attempt_is_over_whatever_the_outcome() {
+    let t0 = Instant::now();
+    let mut p = PendingCode::new("123456".into(), t0, FIVE_MIN);
+    let (a, _) = p.begin(t0).unwrap();
+    assert_eq!(p.confirm(&a, t0, wrong), Err(PairingError::Mismatch));
+    // The same attempt cannot be confirmed twice (one guess per try).
+    assert_eq!(p.confirm(&a, t0, right), Err(PairingError::SessionExpired));
+    // Malformed confirmations end the attempt too.
+    let (b, _) = p.begin(t0).unwrap();
+    assert!(matches!(
+        p.confirm(&b, t0, || -> Result<(), PairingError> {
+            Err(PairingError::Malformed("x".into()))
+        }),
+        Err(PairingError::Malformed(_))
+    ));
+    assert_eq!(p.in_flight(t0), None);
+    assert_eq!(p.tries_left(), 1);
 }
 
 #[test]

@@ -6,6 +6,24 @@ use serde::{Deserialize, Serialize};
 /// Default port a node listens on.
 pub const NODE_PORT: u16 = 18790;
 
+/// Largest WebSocket message (and frame) a node accepts: one request.
+///
+/// The largest legitimate request is `system.notify` or `tts.speak` at its limit of 4096
+/// characters of text; serialized as JSON a character takes at most 6 bytes (`\u001f` for a
+/// control character), so 24 KiB, plus the envelope. 64 KiB leaves room for that and keeps what a
+/// stranger can make the node buffer small. Pairing and `connect` messages are under 1 KiB.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// Largest image data (base64 characters) a node sends back: 12 MiB of PNG or JPEG. A
+/// 1920x1080 screen is 8.3 MB as raw RGBA and its PNG smaller still (the `nodes` bench prints
+/// the size of a busy one); a 3840x2160 screen is 33 MB raw, so a busy 4K screenshot can be
+/// over the limit, and is refused with `PAYLOAD_TOO_LARGE` rather than sent.
+pub const MAX_IMAGE_DATA_BYTES: usize = 16 * 1024 * 1024;
+
+/// Largest WebSocket message (and frame, since a node sends each answer as one frame) a gateway
+/// accepts from a node: the largest image plus its JSON envelope.
+pub const MAX_RESPONSE_BYTES: usize = MAX_IMAGE_DATA_BYTES + 64 * 1024;
+
 pub mod method {
     pub const PAIR_START: &str = "pair.start";
     pub const PAIR_CONFIRM: &str = "pair.confirm";

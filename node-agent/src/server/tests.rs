@@ -1,0 +1,444 @@
+use super::*;
+use openclaw_pairing::GatewayStart;
+use openclaw_pairing::identity::DeviceKey;
+use std::io::Read;
+
+fn node() -> Arc<Node> {
+    Node::ephemeral("macbook".into(), Capabilities::none("test node")).unwrap()
+}
+
+fn req(id: &str, method: &str, params: Value) -> String {
+    json!({"type": "req", "id": id, "method": method, "params": params}).to_string()
+}
+
+fn error_of(step: &Step) -> (ErrorCode, String) {
+    let res = match step {
+        Step::Reply(r) | Step::Close(r, _) | Step::Authenticated(r) => r,
+        Step::Invoke(r) => panic!("expected an answer, got a call of {}", r.method),
+    };
+    let e = res.error.clone().expect("an error answer");
+    (e.code, e.message)
+}
+
+fn ok_payload(step: &Step) -> Value {
+    match step {
+        Step::Reply(r) | Step::Close(r, _) | Step::Authenticated(r) if r.ok => {
+            r.payload.clone().unwrap()
+        }
+        other => panic!("expected a success, got {other:?}"),
+    }
+}
+
+/// A gateway's pair.start for `code`, sent on `c`; returns the gateway's state and the step.
+fn start(c: &mut Conversation, code: &str) -> (GatewayStart, Step) {
+    let (g, start) = GatewayStart::new(code, "home").unwrap();
+    (g, c.on_text(&req("1", method::PAIR_START, json!(start))))
+}
+
+fn gateway_identity(key: &DeviceKey) -> PeerIdentity {
+    PeerIdentity {
+        name: "home".into(),
+        public_key: key.public_key(),
+        cert_fingerprint: None,
+        capabilities: vec![],
+    }
+}
+
+/// Finishes the pairing begun with `g` on `c`; returns the confirm step.
+fn confirm(c: &mut Conversation, g: GatewayStart, start_step: &Step, key: &DeviceKey) -> Step {
+    let reply: StartReply = serde_json::from_value(ok_payload(start_step)).unwrap();
+    let (_, confirm) = g.confirm(&reply, &gateway_identity(key)).unwrap();
+    c.on_text(&req("2", method::PAIR_CONFIRM, json!(confirm)))
+}
+
+fn wrong_code(code: &str) -> &'static str {
+    if code == "000000" { "000001" } else { "000000" }
+}
+
+#[test]
+fn a_stranger_may_pair_or_connect_and_nothing_else() {
+    let node = node();
+    for (text, closing) in [
+        (req("1", method::DESCRIBE, Value::Null), Closing::NotPaired),
+        (
+            req("1", method::SYSTEM_NOTIFY, json!({"title": "x"})),
+            Closing::NotPaired,
+        ),
+        (req("1", "no.such.method", Value::Null), Closing::NotPaired),
+        ("{not json".to_owned(), Closing::Malformed),
+        (
+            json!({"type": "event", "event": "x"}).to_string(),
+            Closing::Malformed,
+        ),
+        (
+            req("1", method::PAIR_CONFIRM, json!({})),
+            Closing::PairingRefused,
+        ),
+    ] {
+        let mut c = Conversation::new(node.clone());
+        let step = c.on_text(&text);
+        assert!(
+            matches!(step, Step::Close(_, ref why) if *why == closing),
+            "{text}: {step:?}"
+        );
+    }
+    let mut c = Conversation::new(node.clone());
+    let (code, message) = error_of(&c.on_text(&req("1", method::DESCRIBE, Value::Null)));
+    assert_eq!(code, ErrorCode::NotPaired);
+    assert!(message.contains("pair first"), "{message}");
+}
+
+#[test]
+fn describe_is_answered_during_pairing() {
+    let node = node();
+    let code = node.new_pairing_code(Duration::from_secs(60));
+    let mut c = Conversation::new(node.clone());
+    let (_g, step) = start(&mut c, &code);
+    ok_payload(&step);
+    let d = ok_payload(&c.on_text(&req("2", method::DESCRIBE, Value::Null)));
+    assert_eq!(d["name"], "macbook");
+    assert_eq!(d["id"], node.identity().device_id());
+}
+
+#[test]
+fn parallel_starts_get_one_attempt_and_never_more_than_three_guesses() {
+    let node = node();
+    let code = node.new_pairing_code(Duration::from_secs(60));
+    let wrong = wrong_code(&code);
+    // Ten connections all send pair.start before anyone confirms: one proceeds.
+    let mut conns: Vec<Conversation> = (0..10).map(|_| Conversation::new(node.clone())).collect();
+    let mut started = Vec::new();
+    let mut refused = 0;
+    for c in &mut conns {
+        let (g, step) = start(c, wrong);
+        match &step {
+            Step::Reply(r) if r.ok => started.push((g, step)),
+            Step::Close(r, Closing::PairingRefused) => {
+                let e = r.error.as_ref().unwrap();
+                assert_eq!(e.code, ErrorCode::Unavailable);
+                assert!(e.retryable);
+                assert!(e.message.contains("in progress"), "{}", e.message);
+                refused += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((started.len(), refused), (1, 9));
+    // The refused starts cost no try: two are left after the one in flight.
+    let left = lock(&node.pending).as_ref().unwrap().tries_left();
+    assert_eq!(left, 2);
+    // Its wrong guess fails and says how many tries are left.
+    let key = DeviceKey::generate();
+    let (g, step) = started.pop().unwrap();
+    let (code_err, message) = error_of(&confirm(&mut conns[0], g, &step, &key));
+    assert_eq!(code_err, ErrorCode::NotPaired);
+    assert!(message.contains("2 tries left"), "{message}");
+    // Two more wrong guesses burn it; a fourth start is refused, the right code too.
+    for left in [1, 0] {
+        let mut c = Conversation::new(node.clone());
+        let (g, step) = start(&mut c, wrong);
+        let (_, message) = error_of(&confirm(&mut c, g, &step, &key));
+        assert_eq!(message.contains("burned"), left == 0, "{message}");
+    }
+    let mut c = Conversation::new(node.clone());
+    let (_, step) = start(&mut c, &code);
+    let (_, message) = error_of(&step);
+    assert!(message.contains("used up"), "{message}");
+    assert!(node.paired_gateways().is_empty());
+}
+
+#[test]
+fn a_dropped_connection_frees_the_pairing_slot_but_keeps_its_try_counted() {
+    let node = node();
+    let code = node.new_pairing_code(Duration::from_secs(60));
+    let mut first = Conversation::new(node.clone());
+    let (_g, step) = start(&mut first, &code);
+    ok_payload(&step);
+    let mut second = Conversation::new(node.clone());
+    let (_, step) = start(&mut second, &code);
+    assert_eq!(error_of(&step).0, ErrorCode::Unavailable);
+    drop(first);
+    let mut third = Conversation::new(node.clone());
+    let (g, step) = start(&mut third, &code);
+    ok_payload(&step);
+    assert_eq!(lock(&node.pending).as_ref().unwrap().tries_left(), 1);
+    // And the right code pairs on the try it started.
+    let key = DeviceKey::generate();
+    let step = confirm(&mut third, g, &step, &key);
+    assert!(
+        matches!(step, Step::Close(ref r, Closing::Paired) if r.ok),
+        "{step:?}"
+    );
+    assert_eq!(node.paired_gateways()[0].device_id, key.device_id());
+}
+
+#[test]
+fn a_second_start_on_the_same_connection_ends_its_attempt() {
+    let node = node();
+    let code = node.new_pairing_code(Duration::from_secs(60));
+    let mut c = Conversation::new(node.clone());
+    let (_g, step) = start(&mut c, &code);
+    ok_payload(&step);
+    let (_, step) = start(&mut c, &code);
+    assert!(matches!(step, Step::Close(_, Closing::PairingRefused)));
+    assert_eq!(lock(&node.pending).as_ref().unwrap().tries_left(), 2);
+}
+
+#[test]
+fn a_confirm_after_the_code_was_replaced_or_expired_fails() {
+    let key = DeviceKey::generate();
+    // Replaced: a new code (even with the same digits) while the attempt is in flight.
+    let node = node();
+    let code = node.new_pairing_code(Duration::from_secs(60));
+    let mut c = Conversation::new(node.clone());
+    let (g, step) = start(&mut c, &code);
+    *lock(&node.pending) = Some(PendingCode::new(
+        code.clone(),
+        Instant::now(),
+        Duration::from_secs(60),
+    ));
+    let (_, message) = error_of(&confirm(&mut c, g, &step, &key));
+    assert!(message.contains("newer pairing code"), "{message}");
+    assert!(node.paired_gateways().is_empty());
+
+    // Expired: the attempt's deadline is the code's expiry at the latest.
+    let code = node.new_pairing_code(Duration::from_millis(300));
+    let mut c = Conversation::new(node.clone());
+    let (g, step) = start(&mut c, &code);
+    let deadline = c.pairing_deadline().unwrap();
+    assert!(deadline <= Instant::now() + Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(350));
+    let (_, message) = error_of(&confirm(&mut c, g, &step, &key));
+    assert!(message.contains("expired"), "{message}");
+    assert!(node.paired_gateways().is_empty());
+}
+
+#[test]
+fn pairing_then_connect_authenticates_and_opens_the_capabilities() {
+    let node = node();
+    let code = node.new_pairing_code(Duration::from_secs(60));
+    let key = DeviceKey::generate();
+    let mut c = Conversation::new(node.clone());
+    let (g, step) = start(&mut c, &code);
+    assert!(matches!(
+        confirm(&mut c, g, &step, &key),
+        Step::Close(_, Closing::Paired)
+    ));
+    // The code was single use.
+    let mut c = Conversation::new(node.clone());
+    let (_, step) = start(&mut c, &code);
+    assert!(error_of(&step).1.contains("used up"));
+
+    let mut c = Conversation::new(node.clone());
+    let challenge = c.challenge();
+    let Frame::Event(ev) = challenge else {
+        panic!("the node opens with an event")
+    };
+    let ch: ConnectChallenge = serde_json::from_value(ev.payload).unwrap();
+    let mine = Challenge {
+        role: "gateway",
+        signer_id: key.device_id(),
+        peer_id: node.identity().device_id(),
+        nonce: ch.nonce,
+        ts: ch.ts,
+    };
+    // A stranger's key (signing the same challenge) is refused and the connection closed.
+    let stranger = DeviceKey::generate();
+    let mut other = Conversation::new(node.clone());
+    let forged = NodeConnect {
+        device_id: stranger.device_id(),
+        signature: stranger.sign_challenge(&mine),
+        nonce: "n".into(),
+        ts: 1,
+    };
+    assert!(matches!(
+        other.on_text(&req("1", method::CONNECT, json!(forged))),
+        Step::Close(_, Closing::NotPaired)
+    ));
+    let connect = NodeConnect {
+        device_id: key.device_id(),
+        signature: key.sign_challenge(&mine),
+        nonce: "n".into(),
+        ts: 1,
+    };
+    let step = c.on_text(&req("1", method::CONNECT, json!(connect)));
+    assert!(
+        matches!(step, Step::Authenticated(ref r) if r.ok),
+        "{step:?}"
+    );
+    assert!(c.is_authenticated());
+    assert_eq!(
+        ok_payload(&c.on_text(&req("2", method::DESCRIBE, Value::Null)))["name"],
+        "macbook"
+    );
+    assert!(matches!(
+        c.on_text(&req("3", method::SYSTEM_NOTIFY, json!({"title": "x"}))),
+        Step::Invoke(_)
+    ));
+    // Junk from an authenticated gateway is answered, not a reason to drop it.
+    assert!(matches!(c.on_text("{junk"), Step::Reply(_)));
+    assert!(matches!(
+        c.on_text(&req("4", method::PAIR_START, json!({}))),
+        Step::Reply(_)
+    ));
+}
+
+/// A tiny deterministic generator (xorshift), so the mutation test below is reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+#[test]
+fn arbitrary_frames_never_panic_and_never_open_anything_to_a_stranger() {
+    let node = node();
+    let code = node.new_pairing_code(Duration::from_secs(3600));
+    let (_, good_start) = GatewayStart::new(&code, "home").unwrap();
+    let seeds: Vec<String> = vec![
+        req("1", method::PAIR_START, json!(good_start)),
+        req(
+            "1",
+            method::PAIR_CONFIRM,
+            json!({"session": "x", "mac": "!!", "sealed": ""}),
+        ),
+        req("1", method::PAIR_START, json!({"spake": "AAAA", "gateway_name": 7})),
+        req(
+            "1",
+            method::CONNECT,
+            json!({"device_id": "ab", "signature": "%%", "nonce": "", "ts": -1}),
+        ),
+        req("1", method::DESCRIBE, json!([1, 2, 3])),
+        req("1", method::SCREEN_SNAPSHOT, json!({"display": 4_294_967_296u64})),
+        r#"{"type":"req","id":"1","method":"pair.start","params":{"spake":"____________________________________________","gateway_name":""}}"#.into(),
+        format!("{}{}", "[".repeat(200), "]".repeat(200)),
+        r#"{"type":"req","id":1e999,"method":null}"#.into(),
+        String::new(),
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut inputs: Vec<Vec<u8>> = seeds.iter().map(|s| s.as_bytes().to_vec()).collect();
+    for _ in 0..3000 {
+        let mut bytes = seeds[rng.below(seeds.len())].as_bytes().to_vec();
+        for _ in 0..=rng.below(4) {
+            match rng.below(3) {
+                0 if !bytes.is_empty() => {
+                    let i = rng.below(bytes.len());
+                    bytes[i] = rng.next() as u8;
+                }
+                1 if !bytes.is_empty() => {
+                    let i = rng.below(bytes.len());
+                    bytes.truncate(i);
+                }
+                _ => {
+                    let i = rng.below(bytes.len() + 1);
+                    bytes.insert(i, b"{}[]\",:0aZ\\"[rng.below(11)]);
+                }
+            }
+        }
+        inputs.push(bytes);
+    }
+    for chunk in inputs.chunks(3) {
+        let steps = run_frames(&node, chunk.iter().map(Vec::as_slice));
+        for step in &steps {
+            // Nobody here holds a paired key: no capability call, no authentication.
+            assert!(
+                !matches!(step, Step::Invoke(_) | Step::Authenticated(_)),
+                "{step:?}"
+            );
+        }
+        // Each run is one connection; the one attempt it may have started ends with it.
+        assert_eq!(
+            lock(&node.pending)
+                .as_ref()
+                .unwrap()
+                .in_flight(Instant::now()),
+            None
+        );
+    }
+    assert!(node.paired_gateways().is_empty());
+    // Over-long and non-UTF-8 payloads never reach the dispatcher, as on the wire.
+    assert!(run_frames(&node, [vec![b'x'; MAX_REQUEST_BYTES + 1].as_slice()]).is_empty());
+    assert!(run_frames(&node, [&[0xff, 0xfe][..]]).is_empty());
+}
+
+fn small_limits() -> Limits {
+    Limits {
+        handshake: Duration::from_millis(400),
+        pre_auth_per_peer: 2,
+        pre_auth_total: 3,
+        ..Limits::default()
+    }
+}
+
+async fn serve_small(node: Arc<Node>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_with_limits(
+        listener,
+        node,
+        crate::PeerGuard::off(),
+        small_limits(),
+        std::future::pending(),
+    ));
+    addr
+}
+
+/// How long after `since` the node closed a plain TCP connection that never started TLS
+/// (`None`: not within `limit` of now).
+fn closed_after(
+    stream: &mut std::net::TcpStream,
+    since: Instant,
+    limit: Duration,
+) -> Option<Duration> {
+    stream.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 64];
+    match stream.read(&mut buf) {
+        Ok(0) => Some(since.elapsed()),
+        Ok(n) => panic!("the node sent {n} bytes to a client that sent nothing"),
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => Some(since.elapsed()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_cut_after_the_handshake_deadline_and_the_budget_holds() {
+    let addr = serve_small(node()).await;
+    let checked = tokio::task::spawn_blocking(move || {
+        let connect = || (std::net::TcpStream::connect(addr).unwrap(), Instant::now());
+        // Two silent connections fill this address's budget (2); a third is closed at once.
+        let (mut a, a_at) = connect();
+        let (mut b, b_at) = connect();
+        std::thread::sleep(Duration::from_millis(50));
+        let (mut c, c_at) = connect();
+        let refused = closed_after(&mut c, c_at, Duration::from_secs(2));
+        // The first two are cut at the handshake deadline (400 ms), not before.
+        let cut_a = closed_after(&mut a, a_at, Duration::from_secs(3));
+        let cut_b = closed_after(&mut b, b_at, Duration::from_secs(3));
+        // Their slots are free again.
+        let (mut d, d_at) = connect();
+        let cut_d = closed_after(&mut d, d_at, Duration::from_secs(3));
+        (refused, [cut_a, cut_b, cut_d])
+    });
+    let (refused, cuts) = tokio::time::timeout(Duration::from_secs(20), checked)
+        .await
+        .unwrap()
+        .unwrap();
+    let refused = refused.expect("over budget: closed");
+    assert!(refused < Duration::from_millis(300), "{refused:?}");
+    for cut in cuts {
+        let cut = cut.expect("cut at the deadline");
+        assert!(
+            cut >= Duration::from_millis(400) && cut < Duration::from_millis(1500),
+            "{cut:?}"
+        );
+    }
+}
