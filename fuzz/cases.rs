@@ -88,3 +88,20 @@ pub fn backup_reader(data: &[u8]) {
         &limits,
     );
 }
+
+/// A connection to a device node before (and while) it authenticates: the frames a stranger
+/// or a pairing gateway sends, separated by 0xFF, through the node's own request handling
+/// (pairing with a shown code, `connect`, `node.describe`, capability calls).
+pub fn node_protocol(data: &[u8]) {
+    use std::sync::{Arc, OnceLock};
+    static NODE: OnceLock<Option<Arc<openclaw_node::Node>>> = OnceLock::new();
+    let Some(node) = NODE.get_or_init(|| {
+        openclaw_node::Node::ephemeral("fuzz".into(), openclaw_node::Capabilities::none("fuzzing"))
+            .ok()
+    }) else {
+        return;
+    };
+    // A fresh code each time, so pairing is reachable however the last input ended.
+    node.new_pairing_code(std::time::Duration::from_secs(300));
+    let _ = openclaw_node::server::run_frames(node, data.split(|b| *b == 0xFF));
+}

@@ -43,3 +43,8 @@ fn pairing_message_inputs() {
 fn backup_reader_inputs() {
     replay("backup_reader", cases::backup_reader);
 }
+
+#[test]
+fn node_protocol_inputs() {
+    replay("node_protocol", cases::node_protocol);
+}
