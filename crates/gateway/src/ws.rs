@@ -4,8 +4,8 @@
 //! Budgets: a socket that is upgraded but not yet past `connect` holds one of
 //! [`PRE_AUTH_BUDGET`] pre-auth places (a newcomer past it closes the oldest, so idle
 //! strangers cannot hold them), and `gateway.max_connections` counts only authenticated
-//! clients. A wrong token or a foreign origin is refused before any upgrade. Frames are small by design (a message is 32 KiB at most), and so
-//! are the limits.
+//! clients. A wrong token or a foreign origin is refused before any upgrade. Frames are small
+//! by design (a chat message is 32 KiB at most), and so are the limits.
 
 use crate::routes::{Refusal, bearer, error, status_report};
 use crate::{GatewayState, health};
