@@ -97,12 +97,16 @@ trace() {
         curl -s -o /dev/null "http://127.0.0.1:$port/health" && break
         sleep 0.1
     done
+    # The token the gateway generated (it guards /v1 even on loopback).
+    local token
+    token="$(cat "$data/gateway.token")"
     for _ in 1 2 3; do
         curl -s -o /dev/null "http://127.0.0.1:$port/health"
         curl -s -o /dev/null "http://127.0.0.1:$port/ready"
         curl -s -o /dev/null "http://127.0.0.1:$port/metrics"
         for body in "$@"; do
-            curl -s -o /dev/null -H 'content-type: application/json' -d "$body" \
+            curl -s -o /dev/null -H 'content-type: application/json' \
+                -H "authorization: Bearer $token" -d "$body" \
                 "http://127.0.0.1:$port/v1/chat/completions"
         done
     done
