@@ -159,7 +159,7 @@ impl Access {
         let Some((name, _port)) = host.to_str().ok().and_then(split_authority) else {
             return false;
         };
-        self.name_is_ours(&name)
+        self.name_is_ours(name)
     }
 
     /// True when the request was addressed to a loopback name or address and came through
@@ -176,17 +176,20 @@ impl Access {
         else {
             return false;
         };
-        name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        name.eq_ignore_ascii_case("localhost")
+            || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
 
     fn name_is_ours(&self, name: &str) -> bool {
-        if name == "localhost" {
+        if name.eq_ignore_ascii_case("localhost") {
             return true;
         }
         if let Ok(ip) = name.parse::<IpAddr>() {
             return ip.is_loopback() || ip == self.bind.ip() || self.bind.ip().is_unspecified();
         }
-        self.allowed_hosts.iter().any(|h| h == name)
+        self.allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
     }
 
     /// Judges the `Origin` header against the request's own `Host`.
@@ -224,7 +227,7 @@ impl Access {
             return false;
         };
         let port = port.unwrap_or(default_port);
-        if port == self.bind.port() && self.name_is_ours(&name) {
+        if port == self.bind.port() && self.name_is_ours(name) {
             return true;
         }
         // Behind a proxy the page's origin is the proxy's name and port, which the request
@@ -235,17 +238,20 @@ impl Access {
             .and_then(split_authority);
         match host {
             Some((host_name, host_port)) => {
-                host_name == name
+                host_name.eq_ignore_ascii_case(name)
                     && host_port.unwrap_or(default_port) == port
-                    && self.allowed_hosts.contains(&name)
+                    && self
+                        .allowed_hosts
+                        .iter()
+                        .any(|h| h.eq_ignore_ascii_case(name))
             }
             None => false,
         }
     }
 }
 
-/// `host[:port]` → (lowercase host without brackets, port).
-fn split_authority(authority: &str) -> Option<(String, Option<u16>)> {
+/// `host[:port]` → (host without brackets, port). Names compare case-insensitively.
+fn split_authority(authority: &str) -> Option<(&str, Option<u16>)> {
     let authority = authority.trim();
     if authority.is_empty() || authority.contains(['/', '@', ' ']) {
         return None;
@@ -266,7 +272,7 @@ fn split_authority(authority: &str) -> Option<(String, Option<u16>)> {
     if name.is_empty() {
         return None;
     }
-    Some((name.to_ascii_lowercase(), port))
+    Some((name, port))
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -4,6 +4,7 @@ use crate::{GatewayState, sys};
 use openclaw_agent::provider::{LocalModelStatus, ModelState};
 use openclaw_protocol::health::Checks;
 use openclaw_protocol::{CheckResult, HealthMetrics, HealthReport, LocalModelHealth};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 
 const MB: f64 = 1024.0 * 1024.0;
@@ -26,51 +27,51 @@ pub enum Detail {
     Public,
 }
 
-/// Replaces what only the token holder may see with a neutral name.
-struct Redactor(Vec<(String, String)>);
+/// How paths and addresses read in a report of a given [`Detail`]. Public reports are built
+/// without them (nothing to scrub afterwards); only free text that may quote a path (a
+/// model's or a backup's error) is scrubbed.
+struct View<'a> {
+    detail: Detail,
+    data_dir: &'a Path,
+}
 
-impl Redactor {
-    fn for_state(state: &GatewayState, locals: &[LocalModelStatus]) -> Self {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        // Files under the data dir read as `<data dir>/…` (the rule below); others by name.
-        for m in locals
-            .iter()
-            .filter(|m| !m.path.starts_with(&state.data_dir))
-        {
-            let name = m
-                .path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "<model file>".into());
-            pairs.push((m.path.display().to_string(), name));
-        }
-        if let Some(db) = state
-            .store
-            .path()
-            .filter(|p| !p.starts_with(&state.data_dir))
-        {
-            pairs.push((db.display().to_string(), "<database>".into()));
-            if let Some(dir) = db.parent() {
-                pairs.push((dir.display().to_string(), "<database dir>".into()));
-            }
-        }
-        pairs.push((state.data_dir.display().to_string(), "<data dir>".into()));
-        for n in state.nodes.statuses() {
-            pairs.push((n.address.clone(), "<node address>".into()));
-        }
-        pairs.push((state.local_addr.to_string(), "<bind address>".into()));
-        // Longest first, so a file inside the data dir is named, not half-replaced.
-        pairs.retain(|(from, _)| !from.is_empty());
-        pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
-        Self(pairs)
+impl View<'_> {
+    fn public(&self) -> bool {
+        self.detail == Detail::Public
     }
 
-    fn apply(&self, text: &mut String) {
-        for (from, to) in &self.0 {
-            if text.contains(from.as_str()) {
-                *text = text.replace(from.as_str(), to);
+    /// A file or directory: as is, or `<data dir>/…` (its file name when elsewhere).
+    fn path(&self, p: &Path) -> String {
+        if !self.public() {
+            return p.display().to_string();
+        }
+        match p.strip_prefix(self.data_dir) {
+            Ok(rest) if rest.as_os_str().is_empty() => "<data dir>".into(),
+            Ok(rest) => format!("<data dir>/{}", rest.display()),
+            Err(_) => p
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "<file>".into()),
+        }
+    }
+
+    /// Text that may quote `paths` or the data dir.
+    fn text(&self, text: &str, paths: &[&Path]) -> String {
+        if !self.public() {
+            return text.to_owned();
+        }
+        let mut out = text.to_owned();
+        for p in paths {
+            let shown = p.display().to_string();
+            if !shown.is_empty() && out.contains(&shown) {
+                out = out.replace(&shown, &self.path(p));
             }
         }
+        let dir = self.data_dir.display().to_string();
+        if !dir.is_empty() && out.contains(&dir) {
+            out = out.replace(&dir, "<data dir>");
+        }
+        out
     }
 }
 
@@ -96,25 +97,34 @@ pub async fn build_report(state: &GatewayState, detail: Detail) -> HealthReport 
 
     // Read once: each local model's status looks at its file.
     let locals = state.agent.local_models();
+    let view = View {
+        detail,
+        data_dir: &state.data_dir,
+    };
     let checks = Checks {
-        gateway: gateway_check(state),
-        agent: agent_check(state, &locals),
+        gateway: gateway_check(state, &view),
+        agent: agent_check(state, &locals, &view),
         channels: channels_check(&channels),
-        memory: memory_check(state, &facts, rss),
-        disk: disk_check(state),
+        memory: memory_check(state, &facts, rss, &view),
+        disk: disk_check(state, &view),
         backup: state
             .backup_status
             .read()
             .ok()
-            .and_then(|s| s.as_ref().map(crate::backup_schedule::check)),
-        nodes: nodes_check(state),
+            .and_then(|s| s.as_ref().map(crate::backup_schedule::check))
+            .map(|mut c| {
+                if view.public() {
+                    c.detail = view.text(&c.detail, &[]);
+                }
+                c
+            }),
+        nodes: nodes_check(state, &view),
     };
     let (stats, active_sessions) = match &facts {
         Ok(f) => (f.stats, f.active_sessions),
         Err(_) => (openclaw_store::WindowStats::default(), 0),
     };
-    let redactor = (detail == Detail::Public).then(|| Redactor::for_state(state, &locals));
-    let mut report = HealthReport {
+    HealthReport {
         status: checks.overall(),
         timestamp: jiff::Timestamp::now()
             .round(jiff::Unit::Millisecond)
@@ -136,54 +146,34 @@ pub async fn build_report(state: &GatewayState, detail: Detail) -> HealthReport 
         local_models: locals
             .into_iter()
             .map(|m| LocalModelHealth {
+                path: view.path(&m.path),
+                error: m.error.as_deref().map(|e| view.text(e, &[&m.path])),
                 provider: m.provider,
-                path: m.path.display().to_string(),
                 state: m.state.as_str().to_owned(),
                 memory_mb: round3(m.memory_bytes as f64 / MB),
                 tools: m.tools,
                 load_seconds: m.load_time.map(|d| round3(d.as_secs_f64())),
                 queued: m.queued as u64,
-                error: m.error,
             })
             .collect(),
-    };
-    if let Some(r) = redactor {
-        let c = &mut report.checks;
-        for check in [
-            Some(&mut c.gateway),
-            Some(&mut c.agent),
-            Some(&mut c.channels),
-            Some(&mut c.memory),
-            Some(&mut c.disk),
-            c.backup.as_mut(),
-            c.nodes.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            r.apply(&mut check.detail);
-        }
-        for m in &mut report.local_models {
-            r.apply(&mut m.path);
-            if let Some(e) = m.error.as_mut() {
-                r.apply(e);
-            }
-        }
     }
-    report
 }
 
 fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-fn gateway_check(state: &GatewayState) -> CheckResult {
+fn gateway_check(state: &GatewayState, view: &View<'_>) -> CheckResult {
     let open = state.connections.load(Ordering::Relaxed);
     let max = u64::from(state.config.gateway.max_connections);
     let connecting = state.pre_auth.len();
     let detail = format!(
-        "listening on {}; {open}/{max} WebSocket clients{}",
-        state.local_addr,
+        "listening{}; {open}/{max} WebSocket clients{}",
+        if view.public() {
+            String::new()
+        } else {
+            format!(" on {}", state.local_addr)
+        },
         if connecting > 0 {
             format!(" ({connecting} connecting)")
         } else {
@@ -201,7 +191,7 @@ fn gateway_check(state: &GatewayState) -> CheckResult {
     }
 }
 
-fn agent_check(state: &GatewayState, locals: &[LocalModelStatus]) -> CheckResult {
+fn agent_check(state: &GatewayState, locals: &[LocalModelStatus], view: &View<'_>) -> CheckResult {
     let chain = state.agent.chain().states();
     let unavailable = state.agent.unavailable_providers();
     if chain.is_empty() && unavailable.is_empty() {
@@ -210,7 +200,7 @@ fn agent_check(state: &GatewayState, locals: &[LocalModelStatus]) -> CheckResult
             .map(|m| {
                 format!(
                     ", or put a GGUF chat model at {} (scripts/fetch-model.sh)",
-                    m.path.display()
+                    view.path(&m.path)
                 )
             })
             .unwrap_or_default();
@@ -239,12 +229,15 @@ fn agent_check(state: &GatewayState, locals: &[LocalModelStatus]) -> CheckResult
             ModelState::Absent => problems.push(format!(
                 "{}: no model file at {}",
                 m.provider,
-                m.path.display()
+                view.path(&m.path)
             )),
             ModelState::Failed => problems.push(format!(
                 "{}: {}",
                 m.provider,
-                m.error.as_deref().unwrap_or("the model failed to load")
+                view.text(
+                    m.error.as_deref().unwrap_or("the model failed to load"),
+                    &[&m.path]
+                )
             )),
             _ => {}
         }
@@ -278,7 +271,7 @@ fn agent_check(state: &GatewayState, locals: &[LocalModelStatus]) -> CheckResult
     }
 }
 
-fn nodes_check(state: &GatewayState) -> Option<CheckResult> {
+fn nodes_check(state: &GatewayState, view: &View<'_>) -> Option<CheckResult> {
     let nodes = state.nodes.statuses();
     if nodes.is_empty() {
         return None;
@@ -291,7 +284,14 @@ fn nodes_check(state: &GatewayState) -> Option<CheckResult> {
     let down: Vec<String> = nodes
         .iter()
         .filter(|n| !n.connected)
-        .map(|n| format!("{} at {}: {}", n.name, n.address, n.detail))
+        .map(|n| {
+            if view.public() {
+                // The detail may name the address too (how to pair it).
+                format!("{}: {}", n.name, n.detail.replace(&n.address, "<address>"))
+            } else {
+                format!("{} at {}: {}", n.name, n.address, n.detail)
+            }
+        })
         .collect();
     let summary = format!("{}/{} device nodes connected", up.len(), nodes.len());
     Some(if down.is_empty() {
@@ -326,12 +326,13 @@ fn memory_check(
     state: &GatewayState,
     facts: &Result<StoreFacts, String>,
     rss: Option<u64>,
+    view: &View<'_>,
 ) -> CheckResult {
     if let Err(e) = facts {
         return CheckResult::unhealthy(format!("memory store does not answer: {e}"));
     }
     let where_ = match state.store.path() {
-        Some(p) => format!("store {}", p.display()),
+        Some(p) => format!("store {}", view.path(p)),
         None => "store in RAM (memory.persistence: false)".to_owned(),
     };
     let warn_mb = state.config.gateway.health.memory_warn_mb;
@@ -348,19 +349,19 @@ fn memory_check(
     }
 }
 
-fn disk_check(state: &GatewayState) -> CheckResult {
+fn disk_check(state: &GatewayState, view: &View<'_>) -> CheckResult {
     let t = &state.config.gateway.health;
     match sys::disk_space(&state.data_dir) {
         Err(e) => CheckResult::unhealthy(format!(
             "cannot read free space of {}: {e}",
-            state.data_dir.display()
+            view.path(&state.data_dir)
         )),
         Ok(space) => {
             let free_mb = space.available / (1024 * 1024);
             let detail = format!(
                 "{free_mb} MB free of {} MB in {}",
                 space.total / (1024 * 1024),
-                state.data_dir.display()
+                view.path(&state.data_dir)
             );
             if free_mb < t.disk_critical_free_mb {
                 CheckResult::unhealthy(format!(

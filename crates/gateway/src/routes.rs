@@ -22,8 +22,6 @@ use std::time::Duration;
 pub const MAX_COMPLETION_BODY: usize = 2 * 1024 * 1024;
 /// Largest `/api/nodes/invoke` body: a command and its parameters.
 pub const MAX_INVOKE_BODY: usize = 64 * 1024;
-/// Largest body of any other route (none reads one; this bounds what a client can push).
-const MAX_OTHER_BODY: usize = 16 * 1024;
 /// A request body must arrive within this time once its head has.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -49,9 +47,8 @@ pub fn router(state: Arc<GatewayState>) -> axum::Router {
         .route(WS_PATH, get(ws::upgrade))
         .merge(api)
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_OTHER_BODY))
-        .layer(middleware::from_fn_with_state(state.clone(), guard))
-        .layer(middleware::from_fn(log_request))
+        // One middleware for both jobs: each from_fn layer costs a boxed future per request.
+        .layer(middleware::from_fn_with_state(state.clone(), front))
         .with_state(state)
 }
 
@@ -61,15 +58,11 @@ fn is_open(path: &str) -> bool {
 }
 
 /// The first gate of every request: its `Host` must be ours (or a valid token vouches for
-/// it: a client that knows the token is not a rebinding page), and a browser request from a
-/// page of another origin is refused, except plain reads of the open routes (a cross-origin
-/// page cannot read those answers anyway).
-async fn guard(
-    State(state): State<Arc<GatewayState>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// it: a client that knows the token is not a rebinding page), a browser request from a page
+/// of another origin is refused (except plain reads of the open routes: a cross-origin page
+/// cannot read those answers anyway), and `/api` and `/v1` need the token. `Some` is the
+/// refusal.
+fn guard(state: &GatewayState, remote: SocketAddr, req: &Request) -> Option<Response> {
     let headers = req.headers();
     let path = req.uri().path();
     if !state.access.host_ok(headers) && !state.access.token_ok(bearer(headers)) {
@@ -78,47 +71,59 @@ async fn guard(
             .and_then(|h| h.to_str().ok())
             .unwrap_or("?");
         state.refused(remote, path, Refusal::WrongHost);
-        return error(
+        return Some(error(
             StatusCode::MISDIRECTED_REQUEST,
             ErrorCode::MisdirectedRequest,
             format!(
                 "this gateway does not answer to the host `{}`: use 127.0.0.1 or localhost, or add the name to gateway.allowed_hosts",
                 crate::access::audit_path(host)
             ),
-        );
+        ));
     }
     let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
     if let OriginCheck::Refused(origin) = state.access.origin(headers)
         && !(read_only && is_open(path))
     {
         state.refused(remote, path, Refusal::Origin(origin.clone()));
-        return error(
+        return Some(error(
             StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,
             format!(
                 "requests from pages of {origin} are refused: only this gateway's own pages (and gateway.allowed_origins) may use it from a browser"
             ),
-        );
+        ));
     }
     // The control and OpenAI APIs, known routes or not, need the token. The WebSocket takes
     // it in its `connect` request (browsers cannot set headers on one).
     if (path.starts_with("/api/") || path.starts_with("/v1/"))
         && !state.access.token_ok(bearer(headers))
     {
-        return unauthorized(&state, remote, &req);
+        return Some(unauthorized(state, remote, req));
     }
-    next.run(req).await
+    None
 }
 
-/// One debug line per request: method, path, status, time taken.
-async fn log_request(req: Request, next: Next) -> Response {
+/// Every request: the access rules of [`guard`], then one debug line (method, path, status,
+/// time taken) when debug logging is on.
+async fn front(
+    State(state): State<Arc<GatewayState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    req: Request,
+    next: Next,
+) -> Response {
     if !tracing::enabled!(tracing::Level::DEBUG) {
-        return next.run(req).await;
+        return match guard(&state, remote, &req) {
+            Some(refused) => refused,
+            None => next.run(req).await,
+        };
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let started = std::time::Instant::now();
-    let resp = next.run(req).await;
+    let resp = match guard(&state, remote, &req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    };
     tracing::debug!(
         %method,
         path,
@@ -129,9 +134,9 @@ async fn log_request(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn health(State(state): State<Arc<GatewayState>>, headers: HeaderMap) -> Response {
+async fn health(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
     // Paths and addresses only for a client that has the token.
-    let detail = if state.access.token_ok(bearer(&headers)) {
+    let detail = if state.access.token_ok(bearer(req.headers())) {
         health::Detail::Full
     } else {
         health::Detail::Public
