@@ -43,17 +43,9 @@ fn rotating_writer(config: &LoggingConfig, file: &Path) -> Result<FileRotate<App
         AppendCount::new(config.max_files as usize),
         ContentLimit::BytesSurpassed(max_bytes.max(1)),
         Compression::None,
-        Some(private_append()),
+        // Each new log file is created 0600 too.
+        Some(openclaw_gateway::files::private_append_options()),
     ))
-}
-
-/// How the rotation crate opens each new log file: appending, created 0600.
-fn private_append() -> std::fs::OpenOptions {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
 }
 
 /// Installs the global subscriber: stderr always, plus the rotated log file.

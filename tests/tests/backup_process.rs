@@ -2,6 +2,7 @@
 //! gateway stopped, refusals, and a restore killed with SIGKILL half-way.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use openclaw_testkit::archive::RawTar;
 use openclaw_testkit::{FakeLlm, Script};
 use openclaw_tests::{GatewayProcess, base_command};
 use serde_json::{Value, json};
@@ -332,60 +333,11 @@ fn a_failing_scheduled_backup_degrades_health_and_counts() {
     );
 }
 
-/// A tar.gz written header by header, so headers can lie about what follows (sizes, kinds)
-/// the way a crafted archive does.
-struct RawTar {
-    gz: flate2::write::GzEncoder<Vec<u8>>,
-}
-
-impl RawTar {
-    fn new() -> Self {
-        Self {
-            gz: flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()),
-        }
-    }
-
-    fn header(mut self, name: &[u8], kind: tar::EntryType, size: u64) -> Self {
-        use std::io::Write;
-        let mut h = tar::Header::new_gnu();
-        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
-        h.set_size(size);
-        h.set_mode(0o600);
-        h.set_entry_type(kind);
-        h.set_cksum();
-        self.gz.write_all(h.as_bytes()).unwrap();
-        self
-    }
-
-    fn zeros(mut self, n: u64) -> Self {
-        use std::io::Write;
-        let chunk = vec![0u8; 1 << 20];
-        let mut left = n;
-        while left > 0 {
-            let k = left.min(chunk.len() as u64) as usize;
-            self.gz.write_all(&chunk[..k]).unwrap();
-            left -= k as u64;
-        }
-        self
-    }
-
-    fn manifest(self, parts: &[&str], files: Value) -> Self {
-        use std::io::Write;
-        let m = json!({"format_version": 1, "app_version": "9.9.9", "created_at": "2026-01-01T00:00:00Z",
-                       "parts": parts, "schema_version": null, "files": files})
-        .to_string();
-        let mut t = self.header(b"MANIFEST.json", tar::EntryType::Regular, m.len() as u64);
-        t.gz.write_all(m.as_bytes()).unwrap();
-        t.gz.write_all(&vec![0; (512 - m.len() % 512) % 512])
-            .unwrap();
-        t
-    }
-
-    fn write(mut self, path: &Path) {
-        use std::io::Write;
-        self.gz.write_all(&[0; 1024]).unwrap();
-        std::fs::write(path, self.gz.finish().unwrap()).unwrap();
-    }
+/// A crafted archive's manifest: `parts` and `files` as given (they may lie).
+fn with_manifest(parts: &[&str], files: Value) -> RawTar {
+    let m = json!({"format_version": 1, "app_version": "9.9.9", "created_at": "2026-01-01T00:00:00Z",
+                   "parts": parts, "schema_version": null, "files": files});
+    RawTar::new().file("MANIFEST.json", m.to_string().as_bytes())
 }
 
 /// Every path under `dir`, relative, sorted.
@@ -430,8 +382,7 @@ fn verify_of_a_decompression_bomb_fails_fast_with_a_clear_error_and_leaves_nothi
             // The member's header says 8 GiB, the manifest 10 bytes; 64 MiB of zeros follow
             // (about 64 KiB compressed).
             "lying-header",
-            RawTar::new()
-                .manifest(&["config"], ten_bytes)
+            with_manifest(&["config"], ten_bytes)
                 .header(b"config/config.yaml", tar::EntryType::Regular, 8 << 30)
                 .zeros(64 << 20),
             "`config/config.yaml` is 8589934592 bytes, the manifest says 10",
@@ -447,20 +398,19 @@ fn verify_of_a_decompression_bomb_fails_fast_with_a_clear_error_and_leaves_nothi
         (
             // A manifest that asks for 1 TiB, header agreeing.
             "lying-manifest",
-            RawTar::new()
-                .manifest(
-                    &["memory"],
-                    json!([{"path": "db/openclaw.db", "sha256": "00", "size": 1u64 << 40}]),
-                )
-                .header(b"db/openclaw.db", tar::EntryType::Regular, 1 << 40)
-                .zeros(64 << 20),
+            with_manifest(
+                &["memory"],
+                json!([{"path": "db/openclaw.db", "sha256": "00", "size": 1u64 << 40}]),
+            )
+            .header(b"db/openclaw.db", tar::EntryType::Regular, 1 << 40)
+            .zeros(64 << 20),
             "declares 1.0 TiB of files; at most 64.0 GiB are accepted",
         ),
     ];
     let before = tree(dir.path());
     for (name, bomb, expected) in cases {
         let archive = bombs.path().join(format!("{name}.tar.gz"));
-        bomb.write(&archive);
+        bomb.write(&archive).unwrap();
         let size = std::fs::metadata(&archive).unwrap().len();
         assert!(size < 1 << 20, "{name}: {size} bytes");
         let started = Instant::now();
@@ -546,9 +496,9 @@ fn verify_while_a_gateway_runs_does_not_touch_the_data_dir() {
 fn a_manifest_listing_a_part_without_its_file_fails_verify_and_restore_naming_the_part() {
     let (dir, config) = populated();
     let archive = dir.path().join("hollow.tar.gz");
-    RawTar::new()
-        .manifest(&["config", "memory"], json!([]))
-        .write(&archive);
+    with_manifest(&["config", "memory"], json!([]))
+        .write(&archive)
+        .unwrap();
     let a = archive.to_str().unwrap();
     let (code, _, out) = cli(dir.path(), &config, &["backup", "verify", a]);
     assert_eq!(code, 1, "{out}");

@@ -409,65 +409,16 @@ fn an_interrupted_restore_is_rolled_back() {
     }
 }
 
-/// A tar.gz written header by header, so that headers may lie about what follows (sizes,
-/// kinds, names) the way a crafted archive does.
-struct RawTar {
-    gz: flate2::write::GzEncoder<Vec<u8>>,
+use openclaw_testkit::archive::RawTar;
+
+/// The manifest as a crafted archive's first member.
+trait WithManifest {
+    fn manifest(self, m: &Manifest) -> Self;
 }
 
-impl RawTar {
-    fn new() -> Self {
-        Self {
-            gz: flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()),
-        }
-    }
-
-    fn header(&mut self, name: &[u8], kind: tar::EntryType, size: u64) -> &mut Self {
-        let mut h = tar::Header::new_gnu();
-        h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
-        h.set_size(size);
-        h.set_mode(0o600);
-        h.set_entry_type(kind);
-        h.set_cksum();
-        self.gz.write_all(h.as_bytes()).unwrap();
-        self
-    }
-
-    fn bytes(&mut self, data: &[u8]) -> &mut Self {
-        self.gz.write_all(data).unwrap();
-        let pad = (512 - data.len() % 512) % 512;
-        self.gz.write_all(&vec![0; pad]).unwrap();
-        self
-    }
-
-    fn zeros(&mut self, n: u64) -> &mut Self {
-        let chunk = vec![0u8; 1 << 20];
-        let mut left = n;
-        while left > 0 {
-            let k = left.min(chunk.len() as u64) as usize;
-            self.gz.write_all(&chunk[..k]).unwrap();
-            left -= k as u64;
-        }
-        self
-    }
-
-    fn file(&mut self, name: &str, data: &[u8]) -> &mut Self {
-        self.header(name.as_bytes(), tar::EntryType::Regular, data.len() as u64)
-            .bytes(data)
-    }
-
-    fn manifest(&mut self, m: &Manifest) -> &mut Self {
+impl WithManifest for RawTar {
+    fn manifest(self, m: &Manifest) -> Self {
         self.file(MANIFEST, &serde_json::to_vec(m).unwrap())
-    }
-
-    /// Ends the tar (two zero blocks) and the gzip stream; writes it to `path`.
-    fn write(&mut self, path: &Path) {
-        self.gz.write_all(&[0; 1024]).unwrap();
-        let gz = std::mem::replace(
-            &mut self.gz,
-            flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast()),
-        );
-        fs::write(path, gz.finish().unwrap()).unwrap();
     }
 }
 
@@ -530,7 +481,8 @@ fn a_member_larger_than_its_manifest_entry_is_refused_before_a_byte_is_written()
         ))
         .header(b"config/config.yaml", tar::EntryType::Regular, 10 << 30)
         .zeros(1 << 20)
-        .write(&a);
+        .write(&a)
+        .unwrap();
     assert!(fs::metadata(&a).unwrap().len() < 64 * 1024);
     let into = dir.path().join("out");
     let started = std::time::Instant::now();
@@ -558,7 +510,8 @@ fn a_member_is_never_written_past_its_declared_size() {
         ))
         .header(b"db/openclaw.db", tar::EntryType::Regular, 4 << 20)
         .zeros(4 << 20)
-        .write(&a);
+        .write(&a)
+        .unwrap();
     let into = dir.path().join("out");
     let r = reason(&unpack_err(&a, &into, &Limits::DEFAULT));
     assert!(r.contains("does not match its SHA-256"), "{r}");
@@ -578,7 +531,8 @@ fn a_member_not_in_the_manifest_is_refused_before_it_is_written() {
         ))
         .file("config/config.yaml", cfg)
         .file("channels/evil", b"not listed")
-        .write(&a);
+        .write(&a)
+        .unwrap();
     let into = dir.path().join("out");
     let r = reason(&unpack_err(&a, &into, &Limits::DEFAULT));
     assert!(
@@ -595,7 +549,8 @@ fn a_member_not_in_the_manifest_is_refused_before_it_is_written() {
         ))
         .file("config/config.yaml", cfg)
         .file("config/config.yaml", b"agent: []\n")
-        .write(&a);
+        .write(&a)
+        .unwrap();
     let into = dir.path().join("out2");
     let r = reason(&unpack_err(&a, &into, &Limits::DEFAULT));
     assert!(r.contains("appears twice"), "{r}");
@@ -611,7 +566,8 @@ fn a_long_name_bomb_stops_at_the_stream_budget() {
     RawTar::new()
         .header(b"././@LongLink", tar::EntryType::GNULongName, 100 << 20)
         .zeros(100 << 20)
-        .write(&a);
+        .write(&a)
+        .unwrap();
     assert!(fs::metadata(&a).unwrap().len() < 1 << 20);
     let started = std::time::Instant::now();
     let r = reason(&unpack_err(&a, &dir.path().join("out"), &Limits::DEFAULT));
@@ -630,7 +586,8 @@ fn a_manifest_over_the_caps_is_refused_before_anything_is_written() {
         .manifest(&manifest(&["memory"], vec![huge]))
         .header(b"db/openclaw.db", tar::EntryType::Regular, 1 << 40)
         .zeros(1 << 20)
-        .write(&a);
+        .write(&a)
+        .unwrap();
     let into = dir.path().join("out");
     let r = reason(&unpack_err(&a, &into, &Limits::DEFAULT));
     assert!(
@@ -646,7 +603,8 @@ fn a_manifest_over_the_caps_is_refused_before_anything_is_written() {
     a2.size = 2;
     RawTar::new()
         .manifest(&manifest(&["channel_auth"], vec![a1, a2]))
-        .write(&a);
+        .write(&a)
+        .unwrap();
     let r = reason(&unpack_err(
         &a,
         &dir.path().join("out2"),
@@ -661,7 +619,8 @@ fn a_manifest_over_the_caps_is_refused_before_anything_is_written() {
     RawTar::new()
         .header(b"MANIFEST.json", tar::EntryType::Regular, 33 << 20)
         .zeros(1 << 10)
-        .write(&a);
+        .write(&a)
+        .unwrap();
     let r = reason(&unpack_err(&a, &dir.path().join("out3"), &Limits::DEFAULT));
     assert!(
         r.contains("its MANIFEST.json is 33.0 MiB; at most 32.0 MiB"),
@@ -676,12 +635,11 @@ fn too_many_entries_are_refused() {
     let files: Vec<FileEntry> = (0..5)
         .map(|i| entry(&format!("channels/f{i}"), b"x"))
         .collect();
-    let mut t = RawTar::new();
-    t.manifest(&manifest(&["channel_auth"], files));
+    let mut t = RawTar::new().manifest(&manifest(&["channel_auth"], files));
     for i in 0..5 {
-        t.file(&format!("channels/f{i}"), b"x");
+        t = t.file(&format!("channels/f{i}"), b"x");
     }
-    t.write(&a);
+    t.write(&a).unwrap();
     let limits = Limits {
         max_files: 3,
         ..Limits::DEFAULT
@@ -698,12 +656,11 @@ fn too_many_entries_are_refused() {
     assert_eq!(ok.unwrap().manifest.files.len(), 5);
 
     // Entries no manifest counts (directories) are bounded too.
-    let mut t = RawTar::new();
-    t.manifest(&manifest(&[], vec![]));
+    let mut t = RawTar::new().manifest(&manifest(&[], vec![]));
     for i in 0..2100 {
-        t.header(format!("d{i}/").as_bytes(), tar::EntryType::Directory, 0);
+        t = t.header(format!("d{i}/").as_bytes(), tar::EntryType::Directory, 0);
     }
-    t.write(&a);
+    t.write(&a).unwrap();
     let r = reason(&unpack_err(&a, &dir.path().join("out2"), &limits));
     assert!(r.contains("entries; at most 3 files are accepted"), "{r}");
 }
@@ -718,7 +675,10 @@ fn every_listed_part_must_have_its_file() {
         ("memory", "db/openclaw.db"),
         ("sessions", "db/openclaw.db"),
     ] {
-        RawTar::new().manifest(&manifest(&[part], vec![])).write(&a);
+        RawTar::new()
+            .manifest(&manifest(&[part], vec![]))
+            .write(&a)
+            .unwrap();
         let want = format!("lists the part `{part}` but not its file `{member}`");
         expect_invalid(&a, dir, &want);
         // And restore, which once turned config.yaml and openclaw.db into empty directories,
@@ -743,7 +703,8 @@ fn every_listed_part_must_have_its_file() {
                 entry("config/config.yaml", cfg),
             ],
         ))
-        .write(&a);
+        .write(&a)
+        .unwrap();
     expect_invalid(
         &a,
         dir,
@@ -751,7 +712,8 @@ fn every_listed_part_must_have_its_file() {
     );
     RawTar::new()
         .manifest(&manifest(&["everything"], vec![]))
-        .write(&a);
+        .write(&a)
+        .unwrap();
     expect_invalid(
         &a,
         dir,
@@ -762,7 +724,8 @@ fn every_listed_part_must_have_its_file() {
             &["channel_auth"],
             vec![entry("channels/../../x", b"")],
         ))
-        .write(&a);
+        .write(&a)
+        .unwrap();
     expect_invalid(&a, dir, "not a file an openclaw archive holds");
 }
 
@@ -838,7 +801,8 @@ fn the_real_free_space_is_checked() {
         .manifest(&manifest(&["memory"], vec![big]))
         .header(b"db/openclaw.db", tar::EntryType::Regular, free + (1 << 30))
         .zeros(1 << 20)
-        .write(&a);
+        .write(&a)
+        .unwrap();
     let into = dir.path().join("out");
     let limits = Limits {
         max_total_bytes: u64::MAX,
@@ -862,7 +826,8 @@ fn verify_leaves_nothing_in_its_scratch_dir_on_success_or_refusal() {
             vec![entry("config/config.yaml", b"x")],
         ))
         .header(b"config/config.yaml", tar::EntryType::Regular, 1 << 40)
-        .write(&a);
+        .write(&a)
+        .unwrap();
     assert!(verify(&a, scratch.path(), &mut quiet()).is_err());
     assert_eq!(fs::read_dir(scratch.path()).unwrap().count(), 0);
 }

@@ -4,13 +4,19 @@
 use std::io::Write;
 use std::path::Path;
 
-/// Opens `path` for appending, creating it 0600 if needed.
-pub fn append_private(path: &Path) -> std::io::Result<std::fs::File> {
+/// How to open a file for appending, creating it 0600 if needed (for code that opens files
+/// itself, such as the log rotation).
+pub fn private_append_options() -> std::fs::OpenOptions {
     let mut options = std::fs::OpenOptions::new();
     options.create(true).append(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
+    options
+}
+
+/// Opens `path` for appending, creating it 0600 if needed.
+pub fn append_private(path: &Path) -> std::io::Result<std::fs::File> {
+    private_append_options().open(path)
 }
 
 /// Writes `bytes` to `path` (created 0600 or truncated).

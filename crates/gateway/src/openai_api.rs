@@ -11,7 +11,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use openclaw_agent::{AgentEvent, ReplyKind, Turn};
+use openclaw_agent::{AgentError, AgentEvent, Reply, ReplyKind, Turn};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -196,7 +196,6 @@ pub async fn chat_completions(
         );
     };
     let call = Call {
-        model: req.model,
         peer,
         source: remote.ip().to_string(),
         turns,
@@ -205,9 +204,9 @@ pub async fn chat_completions(
     };
     if req.stream {
         let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
-        stream(state, call, include_usage).await
+        stream(state, req.model, call, include_usage).await
     } else {
-        complete(state, call).await
+        complete(state, req.model, call).await
     }
 }
 
@@ -221,7 +220,6 @@ fn usage_json(u: &openclaw_agent::Usage) -> Value {
 
 /// One accepted completion request, holding its turn slot until it is answered.
 struct Call {
-    model: String,
     peer: String,
     source: String,
     turns: Vec<Turn>,
@@ -229,28 +227,29 @@ struct Call {
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
-async fn complete(state: Arc<GatewayState>, call: Call) -> Response {
-    let Call {
-        model,
-        peer,
-        source,
-        turns,
-        extra,
-        _slot,
-    } = call;
-    let result = tracked(
-        &state,
-        "api",
-        state.agent.respond(
-            &peer,
-            Some(&source),
-            turns,
-            extra.as_deref(),
-            true,
-            &mut |_| {},
-        ),
-    )
-    .await;
+impl Call {
+    /// The agent's turn for this request, counted like every turn; the slot is held until it
+    /// ends.
+    async fn respond(
+        self,
+        state: &GatewayState,
+        allow_reset: bool,
+        on_event: &mut (dyn FnMut(AgentEvent) + Send),
+    ) -> Result<Reply, AgentError> {
+        let turn = state.agent.respond(
+            &self.peer,
+            Some(&self.source),
+            self.turns,
+            self.extra.as_deref(),
+            allow_reset,
+            on_event,
+        );
+        tracked(state, "api", turn).await
+    }
+}
+
+async fn complete(state: Arc<GatewayState>, model: String, call: Call) -> Response {
+    let result = call.respond(&state, true, &mut |_| {}).await;
     match result {
         Ok(reply) if reply.kind == ReplyKind::RateLimited => oai_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -296,21 +295,17 @@ fn chunk(id: &str, created: i64, model: &str, delta: Value, finish: Option<&str>
     Bytes::from(format!("data: {c}\n\n"))
 }
 
-async fn stream(state: Arc<GatewayState>, call: Call, include_usage: bool) -> Response {
-    let Call {
-        model,
-        peer,
-        source,
-        turns,
-        extra,
-        _slot: slot,
-    } = call;
+async fn stream(
+    state: Arc<GatewayState>,
+    model: String,
+    call: Call,
+    include_usage: bool,
+) -> Response {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Out>();
     let id = completion_id();
     let created = crate::sys::unix_now();
     let task_tx = tx.clone();
     tokio::spawn(async move {
-        let _slot = slot;
         let tx = task_tx;
         let started = AtomicBool::new(false);
         let mut on_event = {
@@ -337,18 +332,7 @@ async fn stream(state: Arc<GatewayState>, call: Call, include_usage: bool) -> Re
             }
         };
         // Mid-stream failover cannot take text back from an OpenAI client: allow_reset = false.
-        let turn = tracked(
-            &state,
-            "api",
-            state.agent.respond(
-                &peer,
-                Some(&source),
-                turns,
-                extra.as_deref(),
-                false,
-                &mut on_event,
-            ),
-        );
+        let turn = call.respond(&state, false, &mut on_event);
         let result = tokio::select! {
             r = turn => r,
             // The client went away: dropping the turn cancels the provider request.

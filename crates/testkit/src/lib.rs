@@ -7,6 +7,7 @@
 //! malformed JSON. Each test scripts the responses in order and inspects the requests it got.
 //! Never a dependency of shipped code.
 
+pub mod archive;
 pub mod tailscale;
 
 use axum::Router;
