@@ -322,12 +322,18 @@ pub fn unpack_with_limits(
     limits: &Limits,
     progress: ProgressFn<'_>,
 ) -> Result<Unpacked> {
+    let (file, size) = open_archive(archive)?;
+    unpack_from(file, archive, size, into, limits, progress)
+}
+
+/// The archive file and its size (the progress bars' total).
+fn open_archive(archive: &Path) -> Result<(File, u64)> {
     let file = File::open(archive).map_err(io_err("cannot open", archive))?;
     let size = file
         .metadata()
         .map_err(io_err("cannot stat", archive))?
         .len();
-    unpack_from(file, archive, size, into, limits, progress)
+    Ok((file, size))
 }
 
 /// [`unpack_with_limits`] from any reader; `name` is what errors call it, `size` its length in
@@ -580,11 +586,7 @@ pub fn verify_with_limits(
     limits: &Limits,
     progress: ProgressFn<'_>,
 ) -> Result<Manifest> {
-    let file = File::open(archive).map_err(io_err("cannot open", archive))?;
-    let size = file
-        .metadata()
-        .map_err(io_err("cannot stat", archive))?
-        .len();
+    let (file, size) = open_archive(archive)?;
     verify_from(file, archive, size, scratch, limits, progress)
 }
 
