@@ -53,11 +53,7 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
         path: path.to_owned(),
         source,
     };
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(path).map_err(io)?;
+    let mut f = openclaw_fs::create_new_private(path).map_err(io)?;
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(io)
 }
 

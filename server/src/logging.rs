@@ -24,18 +24,16 @@ fn level(l: LogLevel) -> LevelFilter {
 /// (`openclaw.log.1` is the newest of them).
 fn rotating_writer(config: &LoggingConfig, file: &Path) -> Result<FileRotate<AppendCount>> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    openclaw_gateway::files::create_private_dir(dir)
+    openclaw_fs::create_private_dirs(dir)
         .with_context(|| format!("cannot create log directory {}: set logging.file to a writable path, or pass --data-dir", dir.display()))?;
     // Open once ourselves: the rotation crate cannot report an open failure. Logs quote
     // conversations and addresses: owner-only, and so are the rotated files (mode below).
-    openclaw_gateway::files::append_private(file)
-        .and_then(|_| openclaw_gateway::files::restrict(file, 0o600))
-        .with_context(|| {
-            format!(
-                "cannot open log file {}: set logging.file to a writable path",
-                file.display()
-            )
-        })?;
+    openclaw_fs::open_append_private(file).with_context(|| {
+        format!(
+            "cannot open log file {}: set logging.file to a writable path",
+            file.display()
+        )
+    })?;
     let max_bytes =
         usize::try_from(config.max_size_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
     Ok(FileRotate::new(
@@ -44,7 +42,7 @@ fn rotating_writer(config: &LoggingConfig, file: &Path) -> Result<FileRotate<App
         ContentLimit::BytesSurpassed(max_bytes.max(1)),
         Compression::None,
         // Each new log file is created 0600 too.
-        Some(openclaw_gateway::files::private_append_options()),
+        Some(openclaw_fs::private_append_options()),
     ))
 }
 

@@ -57,10 +57,10 @@ pub fn gateway_run(global: &Global, host: Option<String>, port: Option<u16>) -> 
 /// read, since the config file may be one it replaced.
 fn claim_data_dir(global: &Global) -> Result<(PathBuf, std::fs::File)> {
     let data_dir = paths::data_dir(global)?;
-    openclaw_gateway::files::create_private_dir(&data_dir)
+    openclaw_fs::create_private_dirs(&data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
     // One made by an older version (or by hand) may be open to every user.
-    if let Err(e) = openclaw_gateway::files::restrict(&data_dir, 0o700) {
+    if let Err(e) = openclaw_fs::make_owner_only(&data_dir) {
         eprintln!(
             "openclaw: warning: cannot make the data dir {} private (0700): {e}",
             data_dir.display()
@@ -115,7 +115,7 @@ fn start(
 
     let store = if config.memory.persistence {
         let db_dir = paths::under_data_dir(&data_dir, config.memory.storage_path.as_deref(), "");
-        openclaw_gateway::files::create_private_dir(&db_dir)
+        openclaw_fs::create_private_dirs(&db_dir)
             .with_context(|| format!("cannot create database directory {}", db_dir.display()))?;
         Store::open_in_dir(&db_dir)?
     } else {

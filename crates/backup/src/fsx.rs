@@ -1,85 +1,13 @@
-//! File-system helpers shared by create, unpack, restore and the sweep: files and directories
-//! private to the owner whatever the process umask, fsync of files and directories, free space,
-//! and scratch directories that say (by a lock) whether a live process still uses them.
+//! File-system helpers shared by create, unpack, restore and the sweep: fsync of files and
+//! directories (traced for the ordering test), sealing a staged tree, and scratch directories
+//! that say (by a lock) whether a live process still uses them. Owner-only modes and free
+//! space are `openclaw_fs`'s.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Archives, restored files and everything staged hold conversations, tokens and channel
-/// credentials: owner only.
-pub(crate) const FILE_MODE: u32 = 0o600;
-pub(crate) const DIR_MODE: u32 = 0o700;
-
-/// Sets exactly `mode` on an open file. The umask can only take bits away at creation (a umask
-/// of 0277 would leave 0400), so the mode is set again after the fact.
-fn chmod_file(file: &File, mode: u32) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(mode))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (file, mode);
-        Ok(())
-    }
-}
-
-pub(crate) fn chmod(path: &Path, mode: u32) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(mode))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (path, mode);
-        Ok(())
-    }
-}
-
-/// Creates a new file (it must not exist yet), 0600.
-pub(crate) fn create_private(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, FILE_MODE);
-    let file = options.open(path)?;
-    chmod_file(&file, FILE_MODE)?;
-    Ok(file)
-}
-
-/// Creates a new directory (it must not exist yet; its parent must), 0700.
-pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, DIR_MODE);
-    builder.create(path)?;
-    chmod(path, DIR_MODE)
-}
-
-/// Creates `path` and its missing parents (each new one 0700). An existing `path` is left as
-/// it is: use [`ensure_private_dir`] for a directory this crate owns.
-pub(crate) fn create_dirs(path: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, DIR_MODE);
-    builder.create(path)
-}
-
-/// Creates `path` (and missing parents) and makes it 0700, also when it existed (an older
-/// version made it 0755). A directory this process may not chmod (another owner: a mounted
-/// volume, a shared NAS folder) is left as it is: what goes into it is 0600 anyway, and
-/// refusing would stop every backup over a listing others could see.
-pub(crate) fn ensure_private_dir(path: &Path) -> io::Result<()> {
-    create_dirs(path)?;
-    match chmod(path, DIR_MODE) {
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
-        other => other,
-    }
-}
+use openclaw_fs::{DIR_MODE, FILE_MODE, create_private_dir, set_mode};
 
 /// fsync of a directory: makes the names created, renamed or removed in it durable.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -110,7 +38,7 @@ pub(crate) fn seal_tree(dir: &Path) -> io::Result<()> {
         if kind.is_dir() {
             seal_tree(&path)?;
         } else if kind.is_file() {
-            chmod(&path, FILE_MODE)?;
+            set_mode(&path, FILE_MODE)?;
             sync_file(&path)?;
         } else {
             // The unpacker writes plain files and directories only.
@@ -120,7 +48,7 @@ pub(crate) fn seal_tree(dir: &Path) -> io::Result<()> {
             )));
         }
     }
-    chmod(dir, DIR_MODE)?;
+    set_mode(dir, DIR_MODE)?;
     sync_dir(dir)
 }
 
@@ -132,25 +60,6 @@ pub(crate) fn remove_any(p: &Path) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
-}
-
-/// Free room on a file system, for unpacking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Space {
-    /// Bytes an unprivileged process may still write.
-    pub bytes: u64,
-    /// Files (inodes) that may still be created; `None` when the file system does not count
-    /// them (btrfs, some network file systems report zero).
-    pub files: Option<u64>,
-}
-
-/// [`Space`] of the file system `dir` is on (statvfs).
-pub fn free_space(dir: &Path) -> io::Result<Space> {
-    let st = rustix::fs::statvfs(dir)?;
-    Ok(Space {
-        bytes: st.f_bavail.saturating_mul(st.f_frsize),
-        files: (st.f_files > 0).then_some(st.f_favail),
-    })
 }
 
 /// Sizes for people: `1.5 GiB`.

@@ -23,7 +23,7 @@ mod restore;
 mod sweep;
 mod unpack;
 
-pub use fsx::{Space, free_space};
+pub use openclaw_fs::{Space, free_space};
 pub use restore::{Restored, recover_interrupted, restore, restore_with_limits};
 pub use sweep::{Swept, sweep};
 pub use unpack::{
@@ -236,9 +236,9 @@ pub fn create(
     // shared, `/tmp` or a NAS folder: made 0700 when it is created, left alone when it exists;
     // the archives in it are 0600 either way.
     let backups_dir = if layout.backups.starts_with(&layout.data_dir) {
-        fsx::ensure_private_dir(&layout.backups)
+        openclaw_fs::ensure_private_dir(&layout.backups)
     } else {
-        fsx::create_dirs(&layout.backups)
+        openclaw_fs::create_private_dirs(&layout.backups)
     };
     backups_dir.map_err(io_err("cannot create backup dir", &layout.backups))?;
     sweep::sweep_backups_dir(&layout.backups);
@@ -345,10 +345,10 @@ fn check_room_for_backup(layout: &Layout, include: Include) -> Result<()> {
 /// manifest is what is packed, even when the gateway rewrites the file meanwhile.
 fn snapshot(from: &Path, to: &Path) -> Result<()> {
     if let Some(parent) = to.parent() {
-        fsx::create_dirs(parent).map_err(io_err("cannot create", parent))?;
+        openclaw_fs::create_private_dirs(parent).map_err(io_err("cannot create", parent))?;
     }
     let mut src = File::open(from).map_err(io_err("cannot read", from))?;
-    let mut dst = fsx::create_private(to).map_err(io_err("cannot write", to))?;
+    let mut dst = openclaw_fs::create_new_private(to).map_err(io_err("cannot write", to))?;
     io::copy(&mut src, &mut dst).map_err(io_err("cannot copy to", to))?;
     Ok(())
 }
@@ -362,7 +362,7 @@ fn create_in(
     partial: &Path,
     progress: ProgressFn<'_>,
 ) -> Result<Manifest> {
-    fsx::create_private_dir(staging).map_err(io_err("cannot create", staging))?;
+    openclaw_fs::create_private_dir(staging).map_err(io_err("cannot create", staging))?;
     let mut parts = Vec::new();
     let mut schema_version = None;
     // (archive path, its copy in staging)
@@ -431,7 +431,7 @@ fn create_in(
     let manifest_json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::Refused(format!("cannot encode the manifest: {e}")))?;
 
-    let out = fsx::create_private(partial).map_err(io_err("cannot write", partial))?;
+    let out = openclaw_fs::create_new_private(partial).map_err(io_err("cannot write", partial))?;
     let gz = flate2::write::GzEncoder::new(BufWriter::new(out), flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Deterministic);

@@ -7,9 +7,10 @@
 //! are synced, and deleting the journal (synced too) is the commit: before it, the next start
 //! rolls back; after it, the restored state is on disk even if the power goes.
 
-use crate::fsx::{self, Scratch, create_dirs, create_private, remove_any, sync_dir, sync_parent};
+use crate::fsx::{self, Scratch, remove_any, sync_dir, sync_parent};
 use crate::unpack::{CHANNELS_DIR, CONFIG_MEMBER, DB_MEMBER, Limits, unpack_from};
 use crate::{Created, Error, Include, Layout, Manifest, ProgressFn, Result, Stage, create, io_err};
+use openclaw_fs::{create_new_private, create_private_dirs};
 use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -137,7 +138,7 @@ pub fn restore_with_limits(
     progress: ProgressFn<'_>,
 ) -> Result<Restored> {
     recover_interrupted(&layout.data_dir)?;
-    create_dirs(&layout.data_dir).map_err(io_err("cannot create", &layout.data_dir))?;
+    create_private_dirs(&layout.data_dir).map_err(io_err("cannot create", &layout.data_dir))?;
     // What killed restores and backups left would otherwise stay for good.
     crate::sweep::sweep_after_recovery(layout);
     // In the data dir: the staged files are renamed from here into place, which needs the same
@@ -173,13 +174,13 @@ fn move_or_copy(from: &Path, to: &Path, is_dir: bool) -> Result<()> {
 
 fn copy_private(from: &Path, to: &Path) -> Result<()> {
     let mut src = File::open(from).map_err(io_err("cannot read", from))?;
-    let mut dst = create_private(to).map_err(io_err("cannot stage", to))?;
+    let mut dst = create_new_private(to).map_err(io_err("cannot stage", to))?;
     io::copy(&mut src, &mut dst).map_err(io_err("cannot stage", to))?;
     dst.flush().map_err(io_err("cannot stage", to))
 }
 
 fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fsx::create_private_dir(to).map_err(io_err("cannot stage", to))?;
+    openclaw_fs::create_private_dir(to).map_err(io_err("cannot stage", to))?;
     for entry in fs::read_dir(from).map_err(io_err("cannot list", from))? {
         let entry = entry.map_err(io_err("cannot list", from))?;
         let kind = entry
@@ -274,15 +275,16 @@ fn restore_from(
         let new = with_suffix(&p.target, NEW);
         remove_any(&new).map_err(io_err("cannot clean up", &new))?;
         let parent = parent_of(&p.target);
-        create_dirs(&parent).map_err(io_err("cannot create", &parent))?;
+        create_private_dirs(&parent).map_err(io_err("cannot create", &parent))?;
         match &p.from {
             Some(from) => move_or_copy(from, &new, p.is_dir)?,
-            None => fsx::create_private_dir(&new).map_err(io_err("cannot stage", &new))?,
+            None => openclaw_fs::create_private_dir(&new).map_err(io_err("cannot stage", &new))?,
         }
         if p.is_dir {
             fsx::seal_tree(&new).map_err(io_err("cannot sync", &new))?;
         } else {
-            fsx::chmod(&new, fsx::FILE_MODE).map_err(io_err("cannot stage", &new))?;
+            openclaw_fs::set_mode(&new, openclaw_fs::FILE_MODE)
+                .map_err(io_err("cannot stage", &new))?;
             fsx::sync_file(&new).map_err(io_err("cannot sync", &new))?;
         }
     }
@@ -358,7 +360,7 @@ fn write_journal(data_dir: &Path, journal: &Journal) -> Result<()> {
     let text = serde_json::to_vec_pretty(journal)
         .map_err(|e| Error::Refused(format!("cannot encode the restore journal: {e}")))?;
     remove_any(&tmp).map_err(io_err("cannot clean up", &tmp))?;
-    let mut f = create_private(&tmp).map_err(io_err("cannot write", &tmp))?;
+    let mut f = create_new_private(&tmp).map_err(io_err("cannot write", &tmp))?;
     f.write_all(&text)
         .and_then(|()| f.sync_all())
         .map_err(io_err("cannot write", &tmp))?;

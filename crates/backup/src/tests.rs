@@ -732,6 +732,7 @@ fn every_listed_part_must_have_its_file() {
 fn full_disk(_: &Path) -> io::Result<Space> {
     Ok(Space {
         bytes: 1000,
+        total: 1 << 30,
         files: None,
     })
 }
@@ -739,6 +740,7 @@ fn full_disk(_: &Path) -> io::Result<Space> {
 fn no_inodes(_: &Path) -> io::Result<Space> {
     Ok(Space {
         bytes: u64::MAX,
+        total: u64::MAX,
         files: Some(10),
     })
 }
@@ -904,12 +906,12 @@ fn archives_backups_dir_and_restored_files_are_private() {
     let f = fixture();
     // A backups dir an older version made world-readable.
     fs::create_dir_all(&f.layout.backups).unwrap();
-    fsx::chmod(&f.layout.backups, 0o755).unwrap();
+    openclaw_fs::set_mode(&f.layout.backups, 0o755).unwrap();
     let c = backup(&f);
     assert_eq!(mode(&c.path), 0o600);
     assert_eq!(mode(&f.layout.backups), 0o700);
     for p in [f.layout.config.as_ref().unwrap(), &f.layout.db] {
-        fsx::chmod(p, 0o644).unwrap();
+        openclaw_fs::set_mode(p, 0o644).unwrap();
     }
     let r = restore(&c.path, &f.layout, "0.1.0", &mut quiet()).unwrap();
     assert_eq!(mode(&r.pre_restore.path), 0o600);
@@ -936,7 +938,7 @@ fn a_backups_dir_outside_the_data_dir_is_made_private_but_an_existing_one_is_lef
     // A shared directory someone pointed `--out` at (think /tmp, a NAS folder) keeps its mode.
     let shared = elsewhere.path().join("shared");
     fs::create_dir(&shared).unwrap();
-    fsx::chmod(&shared, 0o755).unwrap();
+    openclaw_fs::set_mode(&shared, 0o755).unwrap();
     let layout = Layout {
         backups: shared.clone(),
         ..f.layout.clone()

@@ -8,8 +8,9 @@
 //! manifest declares (plus tar's own headers), which also bounds what the tar reader keeps in
 //! memory for long names and extended headers.
 
-use crate::fsx::{self, Space, create_dirs, create_private, create_private_dir, human};
+use crate::fsx::{self, human};
 use crate::{Error, FileEntry, MANIFEST, Manifest, ProgressFn, Result, Stage, invalid, io_err};
+use openclaw_fs::{Space, create_new_private, create_private_dir, create_private_dirs};
 use sha2::{Digest, Sha256};
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
@@ -59,7 +60,7 @@ impl Limits {
         max_files: MAX_FILES,
         max_total_bytes: MAX_TOTAL_BYTES,
         free_space_margin: FREE_SPACE_MARGIN,
-        free_space: fsx::free_space,
+        free_space: openclaw_fs::free_space,
     };
 }
 
@@ -479,9 +480,10 @@ pub(crate) fn unpack_from(
         }
         let dest = into.join(&rel);
         if let Some(parent) = dest.parent() {
-            create_dirs(parent).map_err(io_err("cannot create", parent))?;
+            create_private_dirs(parent).map_err(io_err("cannot create", parent))?;
         }
-        let mut out = BufWriter::new(create_private(&dest).map_err(io_err("cannot write", &dest))?);
+        let mut out =
+            BufWriter::new(create_new_private(&dest).map_err(io_err("cannot write", &dest))?);
         let mut hasher = Sha256::new();
         let mut written = 0u64;
         // Never more than the manifest's size, whatever the header said.

@@ -39,7 +39,7 @@ pub fn load_or_create_token(data_dir: &Path) -> std::io::Result<String> {
     }
     let token = hex::encode(rand::random::<[u8; 32]>());
     let tmp = data_dir.join(format!("{TOKEN_FILE}.tmp"));
-    crate::files::write_private(&tmp, token.as_bytes())?;
+    openclaw_fs::write_private(&tmp, token.as_bytes())?;
     std::fs::rename(&tmp, &path)?;
     Ok(token)
 }

@@ -148,9 +148,9 @@ impl Writer {
 
     fn open(&mut self) -> Result<(), AuditError> {
         if let Some(dir) = self.path.parent() {
-            crate::files::create_private_dir(dir).map_err(self.io())?;
+            openclaw_fs::create_private_dirs(dir).map_err(self.io())?;
         }
-        let file = crate::files::append_private(&self.path).map_err(self.io())?;
+        let file = openclaw_fs::open_append_private(&self.path).map_err(self.io())?;
         self.file = Some(file);
         self.known_len = None;
         Ok(())

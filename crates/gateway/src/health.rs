@@ -351,13 +351,13 @@ fn memory_check(
 
 fn disk_check(state: &GatewayState, view: &View<'_>) -> CheckResult {
     let t = &state.config.gateway.health;
-    match sys::disk_space(&state.data_dir) {
+    match openclaw_fs::free_space(&state.data_dir) {
         Err(e) => CheckResult::unhealthy(format!(
             "cannot read free space of {}: {e}",
             view.path(&state.data_dir)
         )),
         Ok(space) => {
-            let free_mb = space.available / (1024 * 1024);
+            let free_mb = space.bytes / (1024 * 1024);
             let detail = format!(
                 "{free_mb} MB free of {} MB in {}",
                 space.total / (1024 * 1024),

@@ -11,7 +11,6 @@ pub mod access;
 pub mod audit;
 mod backup_schedule;
 mod chat;
-pub mod files;
 mod health;
 mod listen;
 pub mod metrics;

@@ -95,13 +95,8 @@ pub fn gateway_key(data_dir: &Path) -> Result<DeviceKey, NodeLinkError> {
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = DeviceKey::generate();
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             use std::io::Write;
-            options
-                .open(&path)
+            openclaw_fs::create_new_private(&path)
                 .and_then(|mut f| f.write_all(&key.seed()).and_then(|()| f.sync_all()))
                 .map_err(|e| fail(e.to_string()))?;
             Ok(key)

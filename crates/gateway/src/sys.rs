@@ -1,6 +1,4 @@
-//! What the operating system says about this process and its disk.
-
-use std::path::Path;
+//! What the operating system says about this process (the disk: `openclaw_fs::free_space`).
 
 /// Resident set size of this process in bytes, from `/proc/self/statm` (Linux) or the peak
 /// RSS from `getrusage` elsewhere.
@@ -15,21 +13,6 @@ pub fn resident_memory_bytes() -> Option<u64> {
     {
         None
     }
-}
-
-/// Bytes available to unprivileged users on the file system holding `path`, and its size.
-pub fn disk_space(path: &Path) -> std::io::Result<DiskSpace> {
-    let st = rustix::fs::statvfs(path)?;
-    Ok(DiskSpace {
-        available: st.f_bavail.saturating_mul(st.f_frsize),
-        total: st.f_blocks.saturating_mul(st.f_frsize),
-    })
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DiskSpace {
-    pub available: u64,
-    pub total: u64,
 }
 
 /// Seconds since the Unix epoch.
@@ -55,12 +38,5 @@ mod tests {
     fn rss_is_plausible() {
         let rss = resident_memory_bytes().unwrap();
         assert!(rss > 100_000 && rss < 10_000_000_000, "{rss}");
-    }
-
-    #[test]
-    fn disk_space_of_tmp() {
-        let d = disk_space(Path::new("/tmp")).unwrap();
-        assert!(d.total > 0 && d.available <= d.total);
-        assert!(disk_space(Path::new("/definitely/not/here")).is_err());
     }
 }

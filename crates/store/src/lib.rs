@@ -196,13 +196,10 @@ fn create_if_missing_linking_with(
     tmp_name.push(format!(".creating-{}-{call}", std::process::id()));
     let tmp = dir.join(tmp_name);
     let created = (|| -> std::io::Result<()> {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
         // Conversations live here: owner-only whatever the umask (SQLite gives its -wal and
-        // -shm files the database's mode).
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(&tmp)?;
+        // -shm files the database's mode). Truncated if there: a process that crashed here
+        // under the same pid (pid 1 in a container) left it.
+        let mut file = openclaw_fs::create_private(&tmp)?;
         std::io::Write::write_all(&mut file, EMPTY_DB)?;
         file.sync_all()?;
         drop(file);
@@ -223,25 +220,14 @@ fn create_if_missing_linking_with(
 /// Makes a database (and its -wal and -shm files, when there) owner-only: one made by an
 /// older version, or copied in, may be readable by every user. Costs a `stat` per file.
 fn make_private(path: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        for suffix in ["", "-wal", "-shm"] {
-            let mut name = path.as_os_str().to_owned();
-            name.push(suffix);
-            let file = Path::new(&name);
-            let mode = match std::fs::metadata(file) {
-                Ok(m) => m.permissions().mode(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            if mode & 0o077 != 0 {
-                std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700))?;
-            }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match openclaw_fs::make_owner_only(Path::new(&name)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
         }
     }
-    #[cfg(not(unix))]
-    let _ = path;
     Ok(())
 }
 
