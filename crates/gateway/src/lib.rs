@@ -139,16 +139,17 @@ impl GatewayState {
         self.draining.load(Ordering::Relaxed)
     }
 
-    /// Counts, logs and (throttled) audits a refused request. The path is cut short and
-    /// loses its query: both come from the client.
+    /// Counts every refused request; logs and audits them under one throttle (a flood of
+    /// refusals must fill neither the log nor the audit log). The path is cut short and loses
+    /// its query: both come from the client.
     pub(crate) fn refused(&self, remote: SocketAddr, surface: &str, why: routes::Refusal) {
         self.metrics.auth_failures.inc();
-        let surface = access::audit_path(surface);
-        let reason = why.reason();
-        tracing::warn!(%remote, surface, reason, "request refused");
         match self.refusals.admit(Instant::now()) {
             access::Throttled::Skip => {}
             access::Throttled::Write { suppressed_before } => {
+                let surface = access::audit_path(surface);
+                let reason = why.reason();
+                tracing::warn!(%remote, surface, reason, suppressed_before, "request refused");
                 if suppressed_before > 0 {
                     self.audit.record(
                         "auth.failure.suppressed",
