@@ -493,13 +493,34 @@ fn log_rotation_item(global: &Global, config: &Config) -> Item {
     }
 }
 
-/// The running gateway's status report, asked with its token.
-fn live_status(global: &Global, config: &Config) -> Option<StatusReport> {
-    let addr = paths::gateway_addr(config);
-    let token = crate::client::token(global, config);
-    match http_get(&addr, "/api/status", token.as_deref()) {
-        Ok((200, body)) => serde_json::from_str(&body).ok(),
-        _ => None,
+/// What the running gateway says of itself, asked once, with its token.
+struct Live {
+    /// `GET /health`: status and body, or why nothing answered.
+    health: Result<(u16, String), String>,
+    /// `GET /api/status`: status and body, or why nothing answered.
+    status: Result<(u16, String), String>,
+}
+
+impl Live {
+    fn ask(global: &Global, config: &Config) -> Self {
+        let addr = paths::gateway_addr(config);
+        let token = crate::client::token(global, config);
+        Self {
+            health: http_get(&addr, "/health", token.as_deref()),
+            status: http_get(&addr, "/api/status", token.as_deref()),
+        }
+    }
+
+    fn health_report(&self) -> Option<openclaw_protocol::HealthReport> {
+        let (_, body) = self.health.as_ref().ok()?;
+        serde_json::from_str(body).ok()
+    }
+
+    fn status_report(&self) -> Option<StatusReport> {
+        match &self.status {
+            Ok((200, body)) => serde_json::from_str(body).ok(),
+            _ => None,
+        }
     }
 }
 
@@ -538,10 +559,11 @@ fn update_feed(config: &Config) -> Item {
     }
 }
 
-fn live(global: &Global, config: &Config, status: Option<&StatusReport>) -> Vec<Item> {
+fn live(config: &Config, asked: &Live) -> Vec<Item> {
     let addr = paths::gateway_addr(config);
+    let status = asked.status_report();
     let mut out = Vec::new();
-    match http_get(&addr, "/health", None) {
+    match &asked.health {
         Err(e) => {
             let fix = "start it: openclaw gateway run (or systemctl start openclaw)";
             out.push(item(
@@ -571,7 +593,8 @@ fn live(global: &Global, config: &Config, status: Option<&StatusReport>) -> Vec<
             return out;
         }
         Ok((code, body)) => {
-            let status = serde_json::from_str::<Value>(&body)
+            let code = *code;
+            let status = serde_json::from_str::<Value>(body)
                 .ok()
                 .and_then(|v| v["status"].as_str().map(str::to_owned))
                 .unwrap_or_else(|| "?".into());
@@ -653,45 +676,42 @@ fn live(global: &Global, config: &Config, status: Option<&StatusReport>) -> Vec<
                 )
             }
         }
-        None => {
-            let token = crate::client::token(global, config);
-            match http_get(&addr, "/api/status", token.as_deref()) {
-                Ok((401, _)) => item(
-                    "channels",
-                    title,
-                    Status::Fail,
-                    Basis::Live,
-                    "the gateway refused our token",
-                    Some(
-                        "run doctor with the gateway's config (--config) and data dir (--data-dir)",
-                    ),
-                ),
-                Ok((code, _)) => item(
-                    "channels",
-                    title,
-                    Status::Fail,
-                    Basis::Live,
-                    format!("/api/status answered {code}"),
-                    None,
-                ),
-                Err(e) => item("channels", title, Status::Fail, Basis::Live, e, None),
-            }
-        }
+        None => match &asked.status {
+            Ok((401, _)) => item(
+                "channels",
+                title,
+                Status::Fail,
+                Basis::Live,
+                "the gateway refused our token",
+                Some("run doctor with the gateway's config (--config) and data dir (--data-dir)"),
+            ),
+            Ok((code, _)) => item(
+                "channels",
+                title,
+                Status::Fail,
+                Basis::Live,
+                format!("/api/status answered {code}"),
+                None,
+            ),
+            Err(e) => item(
+                "channels",
+                title,
+                Status::Fail,
+                Basis::Live,
+                e.clone(),
+                None,
+            ),
+        },
     });
     out
 }
 
-fn backups(global: &Global, config: &Config) -> Vec<Item> {
+fn backups(global: &Global, config: &Config, asked: &Live) -> Vec<Item> {
     let mut out = Vec::new();
     let title = "Automated backups";
     // The running gateway's own view: its health report has a backup check while it runs the
     // schedule.
-    let addr = paths::gateway_addr(config);
-    let token = crate::client::token(global, config);
-    let live = http_get(&addr, "/health", token.as_deref())
-        .ok()
-        .and_then(|(_, body)| serde_json::from_str::<openclaw_protocol::HealthReport>(&body).ok());
-    out.push(match live {
+    out.push(match asked.health_report() {
         Some(report) => match report.checks.backup {
             Some(check) => item(
                 "backup_schedule",
@@ -799,11 +819,11 @@ pub fn run(global: &Global, json_out: bool) -> u8 {
     };
     let config = &loaded.config;
     let models_dir = paths::data_dir(global).ok().map(|d| d.join("models"));
-    let status = live_status(global, config);
+    let asked = Live::ask(global, config);
     let mut items = providers(config, models_dir.as_deref());
-    items.extend(settings(global, config, status.as_ref()));
-    items.extend(live(global, config, status.as_ref()));
-    items.extend(backups(global, config));
+    items.extend(settings(global, config, asked.status_report().as_ref()));
+    items.extend(live(config, &asked));
+    items.extend(backups(global, config, &asked));
     items.push(update_feed(config));
     let count = |s| items.iter().filter(|i| i.status == s).count();
     let (pass, warn, fail) = (
@@ -876,7 +896,7 @@ mod tests {
         config.backup.enabled = true;
         for i in settings(&global, &config, None)
             .into_iter()
-            .chain(backups(&global, &config))
+            .chain(backups(&global, &config, &Live::ask(&global, &config)))
             .chain(std::iter::once(update_feed(&config)))
         {
             assert!(

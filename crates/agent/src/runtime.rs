@@ -145,7 +145,8 @@ pub struct Agent {
     store: Arc<Store>,
     telemetry: Arc<dyn Telemetry>,
     limits: Limits,
-    /// One conversation at a time per session; others wait their turn.
+    /// One conversation at a time per session; others wait their turn. Keyed by sender, which
+    /// clients choose: [`Agent::prune_idle_state`] drops the locks no turn holds.
     session_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Providers named in config that this build cannot run, with why.
     unavailable: Vec<(String, String)>,
@@ -162,51 +163,6 @@ impl std::fmt::Debug for Agent {
             .field("chain", &self.chain)
             .field("tools", &self.tools)
             .finish()
-    }
-}
-
-/// A conversation's turn lock, removed from the map when its last user lets go (the map is
-/// keyed by sender, which clients choose: it must not keep every key it ever saw).
-struct SessionLock<'a> {
-    map: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    key: String,
-    lock: Option<Arc<tokio::sync::Mutex<()>>>,
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl<'a> SessionLock<'a> {
-    async fn acquire(
-        map: &'a Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-        key: String,
-    ) -> SessionLock<'a> {
-        let lock = {
-            let mut locks = map.lock().unwrap_or_else(|p| p.into_inner());
-            locks.entry(key.clone()).or_default().clone()
-        };
-        let mut this = SessionLock {
-            map,
-            key,
-            lock: Some(lock.clone()),
-            guard: None,
-        };
-        // If this future is dropped while waiting, Drop still removes an unused entry.
-        this.guard = Some(lock.lock_owned().await);
-        this
-    }
-}
-
-impl Drop for SessionLock<'_> {
-    fn drop(&mut self) {
-        drop(self.guard.take());
-        let mut locks = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        drop(self.lock.take());
-        // Only the map's own reference left: nobody holds or waits for this conversation.
-        if locks
-            .get(&self.key)
-            .is_some_and(|l| Arc::strong_count(l) == 1)
-        {
-            locks.remove(&self.key);
-        }
     }
 }
 
@@ -426,8 +382,14 @@ impl Agent {
             }
         }
 
-        let session_key = format!("{}:{}", msg.channel, msg.peer);
-        let _turn = SessionLock::acquire(&self.session_locks, session_key).await;
+        let lock = {
+            let mut locks = self.session_locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks
+                .entry(format!("{}:{}", msg.channel, msg.peer))
+                .or_default()
+                .clone()
+        };
+        let _turn = lock.lock().await;
 
         let now = jiff::Timestamp::now().as_second();
         let (channel, peer, text) = (msg.channel.clone(), msg.peer.clone(), msg.text.clone());

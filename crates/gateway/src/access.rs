@@ -61,21 +61,12 @@ fn read_token_file(path: &Path) -> std::io::Result<Option<String>> {
 }
 
 /// Where the gateway's token came from.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenSource {
     /// `gateway.auth.token` in config.
     Configured,
     /// Made on first run and kept in this file.
     Generated(PathBuf),
-}
-
-impl std::fmt::Debug for TokenSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Configured => f.write_str("Configured"),
-            Self::Generated(p) => write!(f, "Generated({})", p.display()),
-        }
-    }
 }
 
 /// How a request's `Origin` header fares.
@@ -153,13 +144,8 @@ impl Access {
     /// address cannot be rebound), or `gateway.allowed_hosts`. No `Host` at all is not a
     /// browser (browsers always send one).
     pub fn host_ok(&self, headers: &HeaderMap) -> bool {
-        let Some(host) = headers.get(header::HOST) else {
-            return true;
-        };
-        let Some((name, _port)) = host.to_str().ok().and_then(split_authority) else {
-            return false;
-        };
-        self.name_is_ours(name)
+        !headers.contains_key(header::HOST)
+            || host_header(headers).is_some_and(|(name, _)| self.name_is_ours(name))
     }
 
     /// True when the request was addressed to a loopback name or address and came through
@@ -169,24 +155,20 @@ impl Access {
         if headers.contains_key("x-forwarded-for") || headers.contains_key(header::FORWARDED) {
             return false;
         }
-        let Some((name, _)) = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .and_then(split_authority)
-        else {
-            return false;
-        };
-        name.eq_ignore_ascii_case("localhost")
-            || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        host_header(headers).is_some_and(|(name, _)| is_loopback_name(name))
     }
 
     fn name_is_ours(&self, name: &str) -> bool {
-        if name.eq_ignore_ascii_case("localhost") {
+        if is_loopback_name(name) {
             return true;
         }
         if let Ok(ip) = name.parse::<IpAddr>() {
-            return ip.is_loopback() || ip == self.bind.ip() || self.bind.ip().is_unspecified();
+            return ip == self.bind.ip() || self.bind.ip().is_unspecified();
         }
+        self.is_allowed_host(name)
+    }
+
+    fn is_allowed_host(&self, name: &str) -> bool {
         self.allowed_hosts
             .iter()
             .any(|h| h.eq_ignore_ascii_case(name))
@@ -232,22 +214,23 @@ impl Access {
         }
         // Behind a proxy the page's origin is the proxy's name and port, which the request
         // carries as its Host (and that name must be in allowed_hosts).
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .and_then(split_authority);
-        match host {
-            Some((host_name, host_port)) => {
-                host_name.eq_ignore_ascii_case(name)
-                    && host_port.unwrap_or(default_port) == port
-                    && self
-                        .allowed_hosts
-                        .iter()
-                        .any(|h| h.eq_ignore_ascii_case(name))
-            }
-            None => false,
-        }
+        host_header(headers).is_some_and(|(host_name, host_port)| {
+            host_name.eq_ignore_ascii_case(name)
+                && host_port.unwrap_or(default_port) == port
+                && self.is_allowed_host(name)
+        })
     }
+}
+
+/// The request's `Host`, parsed; `None` when it has none or it does not parse.
+fn host_header(headers: &HeaderMap) -> Option<(&str, Option<u16>)> {
+    split_authority(headers.get(header::HOST)?.to_str().ok()?)
+}
+
+/// `localhost` or a loopback address.
+fn is_loopback_name(name: &str) -> bool {
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `host[:port]` → (host without brackets, port). Names compare case-insensitively.

@@ -235,7 +235,6 @@ pub async fn status_report(state: &GatewayState) -> Result<StatusReport, String>
 /// The protections this process enforces (not what a config file on disk says).
 fn security_status(state: &GatewayState) -> SecurityStatus {
     let rl = &state.config.security.rate_limiting;
-    let tools = state.agent.tools().names();
     SecurityStatus {
         token: match state.access.source() {
             crate::access::TokenSource::Configured => TokenOrigin::Configured,
@@ -248,18 +247,13 @@ fn security_status(state: &GatewayState) -> SecurityStatus {
                 tool_calls_per_minute: rl.default_tool_calls_per_minute,
             }),
         audit_log: state.audit.path().is_some(),
-        // No tool of this build runs code; the sandbox and its tools come in a later release.
-        code_execution_tools: tools
-            .into_iter()
-            .filter(|t| CODE_EXECUTION_TOOLS.contains(&t.as_str()))
-            .collect(),
+        // No tool of this build runs code (the sandbox and its tools come in a later issue):
+        // this is a fact of the build, not of the config.
+        code_execution_tools: Vec::new(),
         // No chat-platform driver is built in yet (WebChat is served, not paired).
         channel_drivers: Vec::new(),
     }
 }
-
-/// Tool names that run code a model wrote.
-const CODE_EXECUTION_TOOLS: [&str; 2] = ["code_execute", "shell"];
 
 #[derive(serde::Deserialize)]
 struct InvokeBody {
@@ -407,18 +401,43 @@ pub async fn read_json_body(req: Request, limit: usize) -> Result<axum::body::By
     match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
         Err(_) => Err(BodyError::TimedOut),
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(e)) => {
-            // axum reports the limit as a length-limit error inside its own error type.
-            let text = e.to_string();
+        // axum reports the limit as a length-limit error inside its own error type.
+        Ok(Err(e))
             if std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                || text.contains("length limit")
-            {
-                Err(BodyError::TooLarge(limit))
-            } else {
-                Err(BodyError::Unreadable(text))
-            }
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) =>
+        {
+            Err(BodyError::TooLarge(limit))
         }
+        Ok(Err(e)) => Err(BodyError::Unreadable(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(content_type: &str, body: Vec<u8>) -> Request {
+        axum::http::Request::builder()
+            .method(Method::POST)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn json_bodies_are_read_within_their_limit_and_type() {
+        let ok = read_json_body(request("application/json", b"{}".to_vec()), 16).await;
+        assert_eq!(ok.unwrap().as_ref(), b"{}");
+        let big = read_json_body(request("application/json", vec![b' '; 17]), 16).await;
+        assert!(matches!(big, Err(BodyError::TooLarge(16))), "{big:?}");
+        let plain = read_json_body(request("text/plain", b"{}".to_vec()), 16).await;
+        assert!(matches!(plain, Err(BodyError::NotJson)), "{plain:?}");
+        let vendor = read_json_body(
+            request("application/vnd.x+json; charset=utf-8", b"{}".to_vec()),
+            16,
+        )
+        .await;
+        assert!(vendor.is_ok());
     }
 }
 
