@@ -616,16 +616,10 @@ impl Conversation {
 
     /// Handles one text frame from the peer.
     pub fn on_text(&mut self, text: &str) -> Step {
-        let req = match serde_json::from_str::<Frame>(text) {
-            Ok(Frame::Req(r)) => r,
-            _ => {
-                let res = Response::err(
-                    "",
-                    err(
-                        ErrorCode::InvalidRequest,
-                        r#"send `req` frames of JSON: {"type":"req","id":"1","method":"…","params":{…}}"#,
-                    ),
-                );
+        let req = match openclaw_protocol::parse_request(text) {
+            Ok(r) => r,
+            Err((id, error)) => {
+                let res = Response::err(id, error);
                 return if self.is_authenticated() {
                     Step::Reply(res)
                 } else {
