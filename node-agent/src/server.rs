@@ -271,9 +271,13 @@ async fn connection(
     let upgrade = async {
         guard.check(remote).await.map_err(Some)?;
         let tls = acceptor.accept(tcp).await.map_err(|_| None::<String>)?;
-        tokio_tungstenite::accept_async_with_config(tls, Some(websocket_config()))
-            .await
-            .map_err(|_| None::<String>)
+        tokio_tungstenite::accept_hdr_async_with_config(
+            tls,
+            refuse_browsers,
+            Some(websocket_config()),
+        )
+        .await
+        .map_err(|_| None::<String>)
     };
     let ws = match tokio::time::timeout(limits.handshake, upgrade).await {
         Ok(Ok(ws)) => ws,
@@ -293,6 +297,26 @@ async fn connection(
         accepted + limits.auth_deadline,
     )
     .await;
+}
+
+/// Refuses an upgrade that carries `Origin`: only browsers send it, and no web page is ever a
+/// node's peer (gateways send none), so a page that got past TLS still gets no WebSocket.
+#[allow(clippy::result_large_err)] // the callback's type is tungstenite's
+fn refuse_browsers(
+    req: &tokio_tungstenite::tungstenite::handshake::server::Request,
+    res: tokio_tungstenite::tungstenite::handshake::server::Response,
+) -> Result<
+    tokio_tungstenite::tungstenite::handshake::server::Response,
+    tokio_tungstenite::tungstenite::handshake::server::ErrorResponse,
+> {
+    if req.headers().contains_key("origin") {
+        let mut refusal = tokio_tungstenite::tungstenite::handshake::server::ErrorResponse::new(
+            Some("a device node takes no connections from web pages".into()),
+        );
+        *refusal.status_mut() = tokio_tungstenite::tungstenite::http::StatusCode::FORBIDDEN;
+        return Err(refusal);
+    }
+    Ok(res)
 }
 
 /// What the next read brought.

@@ -223,6 +223,37 @@ fn describe_is_refused_to_strangers_and_answered_during_pairing() {
 }
 
 #[test]
+fn a_web_page_gets_no_websocket_from_a_node() {
+    let rt = runtime();
+    let state = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(state.path(), 300, &[]);
+    rt.block_on(async {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let addr = node.addr();
+        let tcp = tcp_from(loopback(3), addr).await;
+        let (config, _) = openclaw_gateway::node_tls::client_config(None).unwrap();
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from("openclaw-node").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let mut req = format!("wss://{addr}/").into_client_request().unwrap();
+        req.headers_mut()
+            .insert("origin", "https://evil.example".parse().unwrap());
+        match tokio_tungstenite::client_async(req, tls).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                assert_eq!(resp.status().as_u16(), 403);
+            }
+            Err(e) => panic!("expected a 403, got {e}"),
+            Ok(_) => panic!("a page with an Origin got a WebSocket from the node"),
+        }
+        // A gateway (no Origin) still gets one.
+        let (_, challenge) = ws_from(loopback(3), addr).await;
+        assert_eq!(challenge["event"], "connect.challenge");
+    });
+}
+
+#[test]
 fn an_oversized_frame_before_auth_is_refused_without_being_buffered() {
     let rt = runtime();
     let state = tempfile::tempdir().unwrap();
