@@ -3,7 +3,10 @@
 //!   on an existing one (warm start);
 //! - resident memory and threads after 20 s idle: past the gateway's one-time release of its
 //!   start-up memory (at 5 s) and its blocking threads' 10 s keep-alive;
-//! - `/health` latency on one keep-alive connection and throughput with several.
+//! - `/health` latency on one keep-alive connection and throughput with several;
+//! - side by side, when it is there, the leanest peer (NullClaw, `../shared/peers/nullclaw`, or
+//!   `BENCH_PEER`): its start-ups interleaved with ours round by round, its idle RSS over the
+//!   same wait, and the ratios.
 //!
 //! Run: `cargo build --release -p openclaw-server && cargo bench -p openclaw-tests --bench gateway`
 //! Knobs: BENCH_RUNS (start-ups per kind, default 15), BENCH_IDLE_SECS (default 20),
@@ -67,6 +70,40 @@ fn stop(mut child: Child) {
         std::thread::sleep(Duration::from_millis(2));
     }
     child.wait().ok();
+}
+
+/// The peer to compare with: `BENCH_PEER`, else NullClaw beside the repository.
+fn peer() -> Option<std::path::PathBuf> {
+    let path = match std::env::var_os("BENCH_PEER") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => openclaw_tests::repo_root().join("../shared/peers/nullclaw"),
+    };
+    path.is_file().then_some(path)
+}
+
+/// A home for NullClaw holding its config (it refuses to start without a default model).
+fn peer_home(peer: &std::path::Path) -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".nullclaw")).unwrap();
+    let config = peer.with_file_name("nullclaw.config.json");
+    std::fs::copy(&config, home.path().join(".nullclaw/config.json"))
+        .unwrap_or_else(|e| panic!("{}: {e}", config.display()));
+    home
+}
+
+fn spawn_peer(peer: &std::path::Path, home: &std::path::Path, port: u16) -> Child {
+    std::process::Command::new(peer)
+        .args(["gateway", "--port", &port.to_string()])
+        .env("HOME", home)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the peer")
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    percentile(&v, 0.5)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -149,9 +186,13 @@ fn main() {
     );
     symbol_order_coverage(&bin);
 
-    // Start-up: first start (no database yet) and warm start (existing database), interleaved.
+    // Start-up: first start (no database yet) and warm start (existing database), interleaved
+    // round by round with the peer's (a fresh home, then the same home again).
+    let peer = peer();
     let mut first = Vec::new();
     let mut warm = Vec::new();
+    let mut peer_first = Vec::new();
+    let mut peer_warm = Vec::new();
     for _ in 0..runs {
         let dir = tempfile::tempdir().unwrap();
         for kind in [&mut first, &mut warm] {
@@ -162,9 +203,36 @@ fn main() {
             kind.push(time_to_health(addr, start, &mut child));
             stop(child);
         }
+        if let Some(peer) = &peer {
+            let home = peer_home(peer);
+            for kind in [&mut peer_first, &mut peer_warm] {
+                let port = free_port();
+                let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                let start = Instant::now();
+                let mut child = spawn_peer(peer, home.path(), port);
+                kind.push(time_to_health(addr, start, &mut child));
+                stop(child);
+            }
+        }
     }
+    let (first_median, warm_median) = (median(first.clone()), median(warm.clone()));
     summary("ready, first start (creates db)", first);
     summary("ready, warm start (existing db)", warm);
+    if let Some(peer) = &peer {
+        println!("peer: {}", peer.display());
+        let (pf, pw) = (median(peer_first.clone()), median(peer_warm.clone()));
+        summary("peer ready, first start", peer_first);
+        summary("peer ready, warm start", peer_warm);
+        println!(
+            "start-up, openclaw / peer (medians): first {:.2} / {:.2} ms = {:.2}x, warm {:.2} / {:.2} ms = {:.2}x",
+            ms(first_median),
+            ms(pf),
+            ms(first_median) / ms(pf),
+            ms(warm_median),
+            ms(pw),
+            ms(warm_median) / ms(pw)
+        );
+    }
 
     // Idle footprint of a restart (the database exists, as at every start but a deployment's
     // first), then load on the same process. A first start also reads the empty-database image
@@ -191,6 +259,20 @@ fn main() {
         rss_kib(pid).unwrap(),
         thread_count(pid).unwrap()
     );
+    // The peer idles over the same wait, on its second start (its home exists).
+    let peer_idle = peer.as_ref().map(|peer| {
+        let home = peer_home(peer);
+        let start_peer = |home: &std::path::Path| {
+            let port = free_port();
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            let start = Instant::now();
+            let mut child = spawn_peer(peer, home, port);
+            time_to_health(addr, start, &mut child);
+            child
+        };
+        stop(start_peer(home.path()));
+        (start_peer(home.path()), home)
+    });
     std::thread::sleep(Duration::from_secs(idle));
     let idle_rss = rss_kib(pid).unwrap();
     println!(
@@ -198,6 +280,16 @@ fn main() {
         idle_rss as f64 / 1024.0,
         thread_count(pid).unwrap()
     );
+    if let Some((child, _home)) = peer_idle {
+        let peer_rss = rss_kib(child.id()).unwrap();
+        println!(
+            "peer idle {idle} s: RSS {peer_rss} KiB ({:.2} MB), {} threads; openclaw / peer = {:.2}",
+            peer_rss as f64 / 1024.0,
+            thread_count(child.id()).unwrap(),
+            idle_rss as f64 / peer_rss as f64
+        );
+        stop(child);
+    }
 
     // Latency: one connection, sequential requests.
     let mut c = KeepAlive::connect(addr);
