@@ -42,9 +42,27 @@ function wire(client) {
     const el = runs.get(runId);
     if (el) el.textContent = '';
   });
-  client.on('chat.tool', ({ runId, tool, ok }) => {
+  client.on('chat.tool', ({ runId, tool, ok, images = [] }) => {
     const el = runs.get(runId);
-    if (el) el.title = `${el.title ? el.title + ', ' : 'tools: '}${tool}${ok ? '' : ' (failed)'}`;
+    if (!el) return;
+    el.title = `${el.title ? el.title + ', ' : 'tools: '}${tool}${ok ? '' : ' (failed)'}`;
+    // Pictures a tool returned (a device's screenshot) show above the reply.
+    if (images.length) {
+      const fig = document.createElement('div');
+      fig.className = 'msg images';
+      for (const { mediaType, data } of images) {
+        const img = document.createElement('img');
+        img.src = `data:${mediaType};base64,${data}`;
+        img.alt = `${tool} result`;
+        fig.append(img);
+      }
+      log.insertBefore(fig, el);
+      log.scrollTop = log.scrollHeight;
+    }
+  });
+  // A message the assistant (or its owner) started for this conversation.
+  client.on('chat.message', ({ session, text }) => {
+    if (session === sessionKey()) bubble('assistant pushed', text);
   });
   client.on('chat.final', ({ runId, text, kind }) => {
     const el = runs.get(runId);

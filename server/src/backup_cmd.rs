@@ -5,7 +5,7 @@ use crate::paths::{self, LoadError};
 use crate::{Global, exit};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use openclaw_backup::{Include, Layout, Stage};
-use openclaw_config::{BackupPart, Config};
+use openclaw_config::Config;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,17 +17,7 @@ pub fn layout(
     file: Option<PathBuf>,
     out: Option<PathBuf>,
 ) -> Layout {
-    let db_dir = paths::under_data_dir(data_dir, config.memory.storage_path.as_deref(), "");
-    let backups = out.unwrap_or_else(|| {
-        paths::under_data_dir(data_dir, config.backup.path.as_deref(), "backups")
-    });
-    Layout {
-        db: db_dir.join(openclaw_store::DB_FILE),
-        config: file,
-        channels: data_dir.join("channels"),
-        backups,
-        data_dir: data_dir.to_owned(),
-    }
+    openclaw_host::DataLayout::resolve(data_dir, config).backup(file, out)
 }
 
 fn layout_for(
@@ -44,13 +34,7 @@ fn layout_for(
 }
 
 pub fn include(config: &Config) -> Include {
-    let has = |p| config.backup.include.contains(&p);
-    Include {
-        memory: has(BackupPart::Memory),
-        sessions: has(BackupPart::Sessions),
-        config: has(BackupPart::Config),
-        channel_auth: has(BackupPart::ChannelAuth),
-    }
+    openclaw_host::layout::backup_include(config)
 }
 
 /// A progress bar on a terminal (stderr), nothing otherwise or with --json.
@@ -113,7 +97,7 @@ fn load(global: &Global) -> Result<paths::Loaded, u8> {
             eprintln!("{e}");
             Err(exit::FAILURE)
         }
-        Err(LoadError::Read(e)) => {
+        Err(e @ LoadError::Read { .. }) => {
             eprintln!("openclaw: {e:#}");
             Err(exit::FAILURE)
         }
@@ -209,23 +193,6 @@ pub fn list(global: &Global, out: Option<PathBuf>, json_out: bool) -> u8 {
         }
     }
     exit::OK
-}
-
-/// Removes what killed backups and restores left behind; at gateway start, after the
-/// interrupted-restore roll-back and before anything new is written. Never stops the start: a
-/// leftover that cannot be removed is a warning.
-pub fn sweep_leftovers(layout: &Layout) -> anyhow::Result<()> {
-    let swept = openclaw_backup::sweep(layout)?;
-    for path in &swept.removed {
-        tracing::info!(path = %path.display(), "removed the leftover of an interrupted backup, verify or restore");
-    }
-    for (path, why) in &swept.failed {
-        tracing::warn!(path = %path.display(), error = %why, "cannot remove the leftover of an interrupted backup or restore; remove it by hand");
-    }
-    if swept.backups_busy {
-        tracing::info!(dir = %layout.backups.display(), "a backup is being written; its directory is swept at the next start");
-    }
-    Ok(())
 }
 
 /// `backup verify`: unpacks into the system temp dir, never the data dir (see

@@ -23,6 +23,33 @@ pub fn post(addr: &str, path: &str, token: Option<&str>, body: &Value, timeout: 
     request(addr, path, token, Some(body), timeout)
 }
 
+/// `DELETE http://{addr}{path}`.
+pub fn delete(addr: &str, path: &str, token: Option<&str>) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into();
+    let mut req = agent.delete(&format!("http://{addr}{path}"));
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    answer(req.call())
+}
+
+fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    match result {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            match resp.body_mut().read_to_string() {
+                Ok(body) => Reply::Answer { status, body },
+                Err(e) => Reply::NotRunning(format!("the connection broke while reading: {e}")),
+            }
+        }
+        Err(e) => Reply::NotRunning(e.to_string()),
+    }
+}
+
 fn request(
     addr: &str,
     path: &str,
@@ -53,16 +80,7 @@ fn request(
             req.send_json(body)
         }
     };
-    match result {
-        Ok(mut resp) => {
-            let status = resp.status().as_u16();
-            match resp.body_mut().read_to_string() {
-                Ok(body) => Reply::Answer { status, body },
-                Err(e) => Reply::NotRunning(format!("the connection broke while reading: {e}")),
-            }
-        }
-        Err(e) => Reply::NotRunning(e.to_string()),
-    }
+    answer(result)
 }
 
 /// The token to send the running gateway: `gateway.auth.token`, else the one the gateway
@@ -104,7 +122,7 @@ pub fn client_config(global: &Global) -> Result<Config, u8> {
             eprintln!("openclaw: fix the configuration first (`openclaw config validate`)");
             Err(exit::FAILURE)
         }
-        Err(LoadError::Read(e)) => {
+        Err(e @ LoadError::Read { .. }) => {
             eprintln!("openclaw: {e:#}");
             Err(exit::FAILURE)
         }

@@ -812,7 +812,7 @@ pub fn run(global: &Global, json_out: bool) -> u8 {
             );
             return exit::FAILURE;
         }
-        Err(LoadError::Read(e)) => {
+        Err(e @ LoadError::Read { .. }) => {
             eprintln!("openclaw: {e:#}");
             return exit::FAILURE;
         }

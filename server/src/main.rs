@@ -6,7 +6,6 @@
 mod backup_cmd;
 mod client;
 mod doctor;
-mod logging;
 mod models_cmd;
 mod nodes_cmd;
 mod output;

@@ -33,7 +33,7 @@ fn models_in_use(global: &Global, dir: &Path) -> Vec<PathBuf> {
     let config = match paths::load_config(global) {
         Ok(l) => l.config,
         // An invalid config is `config validate`'s business; listing still works.
-        Err(LoadError::Invalid(_) | LoadError::Read(_)) => return Vec::new(),
+        Err(LoadError::Invalid(_) | LoadError::Read { .. }) => return Vec::new(),
     };
     let named = config.providers();
     if named.is_empty() {

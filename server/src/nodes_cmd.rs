@@ -4,6 +4,7 @@ use crate::output::Style;
 use crate::paths::{self, LoadError};
 use crate::{Global, exit};
 use openclaw_gateway::nodes::{NodeConnection, NodeLinkError, gateway_key};
+
 use openclaw_protocol::ErrorCode;
 use openclaw_protocol::node::method;
 use openclaw_store::{NodeRecord, Store};
@@ -28,7 +29,7 @@ fn ctx(global: &Global, json_out: bool) -> Result<Ctx, u8> {
     let loaded = match paths::load_config(global) {
         Ok(l) => l,
         Err(LoadError::Invalid(e)) => return Err(fail(json_out, e)),
-        Err(LoadError::Read(e)) => return Err(fail(json_out, format!("{e:#}"))),
+        Err(e @ LoadError::Read { .. }) => return Err(fail(json_out, format!("{e:#}"))),
     };
     let data_dir = paths::data_dir(global).map_err(|e| fail(json_out, format!("{e:#}")))?;
     std::fs::create_dir_all(&data_dir).map_err(|e| {
@@ -63,6 +64,59 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("cannot start a runtime: {e}"))
 }
 
+/// What the running gateway said to a control-API call, or that none answered.
+enum Live {
+    Answered {
+        status: u16,
+        body: Value,
+    },
+    NotRunning,
+    /// A gateway answered but refused our token (exit code already chosen).
+    Failed(u8),
+}
+
+/// Asks the gateway this CLI's config points at; `NotRunning` when nothing answers there.
+fn ask_gateway(
+    global: &Global,
+    json_out: bool,
+    call: impl FnOnce(&str, Option<&str>) -> crate::client::Reply,
+) -> Live {
+    let Ok(config) = crate::client::client_config(global) else {
+        return Live::NotRunning;
+    };
+    let addr = paths::gateway_addr(&config);
+    let token = crate::client::token(global, &config);
+    match call(&addr, token.as_deref()) {
+        crate::client::Reply::NotRunning(_) => Live::NotRunning,
+        crate::client::Reply::Answer { status: 401, .. } => {
+            if json_out {
+                println!(
+                    "{}",
+                    json!({"ok": false, "error": "the gateway refused our token"})
+                );
+            }
+            eprintln!("{}", crate::client::refused_token(&addr, token.is_some()));
+            Live::Failed(exit::FAILURE)
+        }
+        crate::client::Reply::Answer { status, body } => Live::Answered {
+            status,
+            body: serde_json::from_str(&body)
+                .unwrap_or_else(|_| json!({"error": {"message": body}})),
+        },
+    }
+}
+
+/// The error a control-API answer carries, as the CLI reports it.
+fn api_failure(json_out: bool, body: &Value) -> u8 {
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or("the gateway refused")
+        .to_owned();
+    fail(json_out, message)
+}
+
+/// `nodes pair`: through the running gateway when one answers (the node is connected and its
+/// capabilities are tools at once), else straight into the store for the next start.
 pub fn pair(
     global: &Global,
     addr: &str,
@@ -71,6 +125,60 @@ pub fn pair(
     priority: i64,
     json_out: bool,
 ) -> u8 {
+    let req = openclaw_gateway::PairRequest {
+        address: addr.to_owned(),
+        code: code.to_owned(),
+        name,
+        priority,
+    };
+    let body = serde_json::to_value(&req).unwrap_or(Value::Null);
+    let live = ask_gateway(global, json_out, |gw, token| {
+        // Longer than the node link's own time limits, so their errors are the answer.
+        crate::client::post(
+            gw,
+            "/api/nodes/pair",
+            token,
+            &body,
+            std::time::Duration::from_secs(60),
+        )
+    });
+    match live {
+        Live::Failed(code) => code,
+        Live::Answered { status: 200, body } => {
+            let name = body["name"].as_str().unwrap_or("");
+            let id = body["id"].as_str().unwrap_or("");
+            report_paired(json_out, name, id, addr, &body["capabilities"], true)
+        }
+        Live::Answered { body, .. } => api_failure(json_out, &body),
+        Live::NotRunning => pair_offline(global, &req, json_out),
+    }
+}
+
+fn report_paired(json_out: bool, name: &str, id: &str, addr: &str, caps: &Value, live: bool) -> u8 {
+    if json_out {
+        println!(
+            "{}",
+            json!({"ok": true, "name": name, "id": id, "address": addr, "capabilities": caps, "connected_now": live})
+        );
+    } else {
+        let s = Style::stdout();
+        println!(
+            "{} paired with {} ({}) at {addr}{}",
+            s.ok("✓"),
+            name,
+            &id[..12.min(id.len())],
+            if live {
+                ""
+            } else {
+                " (no gateway is running: it connects when one starts)"
+            }
+        );
+    }
+    exit::OK
+}
+
+/// Pairs from this process and writes the store (no gateway runs).
+fn pair_offline(global: &Global, req: &openclaw_gateway::PairRequest, json_out: bool) -> u8 {
     let c = match ctx(global, json_out) {
         Ok(c) => c,
         Err(code) => return code,
@@ -83,59 +191,28 @@ pub fn pair(
         Ok(rt) => rt,
         Err(e) => return fail(json_out, e),
     };
-    let gateway_name = c.config.agent.name.clone();
-    let result = rt.block_on(async {
-        NodeConnection::open(addr, None)
-            .await?
-            .pair(code, &gateway_name, &key)
-            .await
-    });
-    let node = match result {
-        Ok(n) => n,
-        Err(e) => {
-            c.audit.record(
-                "node.pairing_failed",
-                json!({"address": addr, "error": e.to_string()}),
-            );
-            return fail(json_out, e);
+    let store = std::sync::Arc::new(c.store);
+    let result = rt.block_on(openclaw_gateway::node_pairing::pair(
+        store,
+        &c.audit,
+        &c.config.agent.name,
+        &key,
+        req,
+    ));
+    match result {
+        Ok(record) => {
+            let caps = json!(record.capabilities);
+            report_paired(
+                json_out,
+                &record.name,
+                &record.id,
+                &req.address,
+                &caps,
+                false,
+            )
         }
-    };
-    let id = match openclaw_pairing::identity::device_id_of(&node.public_key) {
-        Ok(id) => id,
-        Err(e) => return fail(json_out, e),
-    };
-    let record = NodeRecord {
-        id: id.clone(),
-        name: name.unwrap_or_else(|| node.name.clone()),
-        address: addr.to_owned(),
-        public_key: node.public_key.clone(),
-        cert_fingerprint: node.cert_fingerprint.clone().unwrap_or_default(),
-        priority,
-        capabilities: node.capabilities.clone(),
-        paired_at: jiff::Timestamp::now().as_second(),
-    };
-    if let Err(e) = c.store.upsert_node(&record) {
-        return fail(json_out, e);
+        Err(e) => fail(json_out, e),
     }
-    let _ = c.audit.record_now(
-        "node.paired",
-        json!({"name": record.name, "id": id, "address": addr, "cert_fingerprint": record.cert_fingerprint}),
-    );
-    if json_out {
-        println!(
-            "{}",
-            json!({"ok": true, "name": record.name, "id": id, "address": addr, "capabilities": record.capabilities})
-        );
-    } else {
-        let s = Style::stdout();
-        println!(
-            "{} paired with {} ({}) at {addr}",
-            s.ok("✓"),
-            record.name,
-            &id[..12]
-        );
-    }
-    exit::OK
 }
 
 pub fn list(global: &Global, json_out: bool) -> u8 {
@@ -316,7 +393,18 @@ pub fn describe(global: &Global, name: &str, json_out: bool) -> u8 {
     exit::OK
 }
 
+/// `nodes remove`: through the running gateway when one answers (the link closes now), else
+/// from the store.
 pub fn remove(global: &Global, name: &str, json_out: bool) -> u8 {
+    let path = format!("/api/nodes/{}", percent_encode_segment(name));
+    match ask_gateway(global, json_out, |gw, token| {
+        crate::client::delete(gw, &path, token)
+    }) {
+        Live::Failed(code) => return code,
+        Live::Answered { status: 200, .. } => return report_removed(json_out, name),
+        Live::Answered { body, .. } => return api_failure(json_out, &body),
+        Live::NotRunning => {}
+    }
     let c = match ctx(global, json_out) {
         Ok(c) => c,
         Err(code) => return code,
@@ -324,16 +412,33 @@ pub fn remove(global: &Global, name: &str, json_out: bool) -> u8 {
     match c.store.remove_node(name) {
         Ok(true) => {
             let _ = c.audit.record_now("node.removed", json!({"name": name}));
-            if json_out {
-                println!("{}", json!({"ok": true, "removed": name}));
-            } else {
-                println!("removed {name}");
-            }
-            exit::OK
+            report_removed(json_out, name)
         }
         Ok(false) => fail(json_out, format!("no paired node named `{name}`")),
         Err(e) => fail(json_out, e),
     }
+}
+
+fn report_removed(json_out: bool, name: &str) -> u8 {
+    if json_out {
+        println!("{}", json!({"ok": true, "removed": name}));
+    } else {
+        println!("removed {name}");
+    }
+    exit::OK
+}
+
+/// A node name as one URL path segment (names are the user's: spaces, slashes, anything).
+fn percent_encode_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 const UNPAIRED_NODE: &str = "an openclaw node answers here (pair to see its details)";
@@ -472,4 +577,13 @@ pub fn discover(global: &Global, socket: &std::path::Path, port: u16, json_out: 
         }
     }
     exit::OK
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn node_names_become_one_path_segment() {
+        assert_eq!(super::percent_encode_segment("my mac/2"), "my%20mac%2F2");
+        assert_eq!(super::percent_encode_segment("laptop-1.x"), "laptop-1.x");
+    }
 }

@@ -1,14 +1,9 @@
-//! `openclaw gateway run`: config → logging → store → listener → serve until a signal.
+//! `openclaw gateway run`: the host (config, logging, store, listener, gateway) until a signal.
 
 use crate::paths::{self, LoadError};
 use crate::{Global, exit};
 use anyhow::{Context, Result};
-use openclaw_gateway::{AuditLog, Options};
-use openclaw_store::Store;
-use sha2::{Digest, Sha256};
-use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
-use std::sync::Arc;
+use openclaw_host::{HostError, HostOptions};
 
 pub fn gateway_run(global: &Global, host: Option<String>, port: Option<u16>) -> u8 {
     // Local models run in a child (this binary again, `openclaw model-worker`): its exit gives
@@ -21,167 +16,62 @@ pub fn gateway_run(global: &Global, host: Option<String>, port: Option<u16>) -> 
             eprintln!("openclaw: cannot find this executable ({e}); local models run in-process")
         }
     }
-    let (data_dir, _lock) = match claim_data_dir(global) {
-        Ok(claimed) => claimed,
+    let data_dir = match paths::data_dir(global) {
+        Ok(d) => d,
         Err(e) => {
             eprintln!("openclaw: {e:#}");
             return exit::FAILURE;
         }
     };
-    let loaded = match paths::load_config(global) {
-        Ok(l) => l,
-        Err(LoadError::Invalid(e)) => {
+    let options = HostOptions {
+        config_file: paths::config_file(global),
+        host,
+        port,
+        install_logging: true,
+        ..HostOptions::new(data_dir)
+    };
+    let prepared = match openclaw_host::prepare(options) {
+        Ok(p) => p,
+        Err(HostError::Config(LoadError::Invalid(e))) => {
             eprintln!("{e}");
             eprintln!(
                 "openclaw: the configuration is invalid; nothing was started (check it with `openclaw config validate`)"
             );
             return exit::CONFIG;
         }
-        Err(LoadError::Read(e)) => {
-            eprintln!("openclaw: {e:#}");
-            return exit::CONFIG;
-        }
-    };
-    match start(data_dir, loaded, host, port) {
-        Ok(()) => exit::OK,
         Err(e) => {
             // The subscriber may not exist yet; stderr always does.
+            eprintln!("openclaw: {e}");
+            return if e.is_config() {
+                exit::CONFIG
+            } else {
+                exit::FAILURE
+            };
+        }
+    };
+    match serve(prepared) {
+        Ok(()) => exit::OK,
+        Err(e) => {
             eprintln!("openclaw: {e:#}");
             exit::FAILURE
         }
     }
 }
 
-/// Creates and locks the data dir (held until exit: one gateway per data dir, no restore under a
-/// running gateway), then rolls back a restore that was killed half-way — before the config is
-/// read, since the config file may be one it replaced.
-fn claim_data_dir(global: &Global) -> Result<(PathBuf, std::fs::File)> {
-    let data_dir = paths::data_dir(global)?;
-    openclaw_fs::create_private_dirs(&data_dir)
-        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    // One made by an older version (or by hand) may be open to every user.
-    if let Err(e) = openclaw_fs::make_owner_only(&data_dir) {
-        eprintln!(
-            "openclaw: warning: cannot make the data dir {} private (0700): {e}",
-            data_dir.display()
-        );
-    }
-    let lock = paths::lock_data_dir(&data_dir)?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "another gateway (or a restore) is using the data dir {}; see `openclaw status`",
-            data_dir.display()
-        )
-    })?;
-    if openclaw_backup::recover_interrupted(&data_dir)? {
-        eprintln!(
-            "openclaw: an interrupted restore was found and rolled back; the data is as it was before it"
-        );
-    }
-    Ok((data_dir, lock))
-}
-
-fn start(
-    data_dir: PathBuf,
-    loaded: paths::Loaded,
-    host: Option<String>,
-    port: Option<u16>,
-) -> Result<()> {
-    let mut config = loaded.config;
-    if let Some(h) = host {
-        config.gateway.host = h;
-    }
-    if let Some(p) = port {
-        config.gateway.port = p;
-    }
-
-    let log_file = paths::under_data_dir(
-        &data_dir,
-        config.logging.file.as_deref(),
-        "logs/openclaw.log",
-    );
-    crate::logging::init(&config.logging, &log_file)?;
-    let layout = crate::backup_cmd::layout(&data_dir, &config, loaded.file.clone(), None);
-    crate::backup_cmd::sweep_leftovers(&layout)?;
-
-    let ip: IpAddr = match config.gateway.host.as_str() {
-        "localhost" => IpAddr::from([127, 0, 0, 1]),
-        h => h
-            .parse()
-            .with_context(|| format!("gateway.host `{h}` is not an IP address"))?,
-    };
-    let addr = SocketAddr::new(ip, config.gateway.port);
-    // Refuse before binding, so a refused bind never accepts a connection.
-    openclaw_gateway::check_bind(addr, &config)?;
-
-    let store = if config.memory.persistence {
-        let db_dir = paths::under_data_dir(&data_dir, config.memory.storage_path.as_deref(), "");
-        openclaw_fs::create_private_dirs(&db_dir)
-            .with_context(|| format!("cannot create database directory {}", db_dir.display()))?;
-        Store::open_in_dir(&db_dir)?
-    } else {
-        Store::open_in_memory()?
-    };
-
-    let listener = std::net::TcpListener::bind(addr).with_context(|| {
-        format!("cannot listen on {addr} (is another gateway running? try `openclaw status`, or pick another port with --port / OPENCLAW_PORT)")
-    })?;
-    listener.set_nonblocking(true)?;
-
-    let audit = AuditLog::new(config.logging.audit.enabled.then(|| {
-        paths::under_data_dir(
-            &data_dir,
-            config.logging.audit.file.as_deref(),
-            "logs/audit.log",
-        )
-    }))
-    .with_rotation(openclaw_gateway::audit::Rotation {
-        max_bytes: config.logging.max_size_mb.saturating_mul(1024 * 1024),
-        keep: config.logging.max_files as usize,
-    });
-    let config_digest = match (&loaded.file, &loaded.text) {
-        (Some(file), Some(text)) => {
-            Some((file.clone(), hex::encode(Sha256::digest(text.as_bytes()))))
-        }
-        _ => None,
-    };
-    let backup = if config.backup.enabled {
-        let layout = crate::backup_cmd::layout(&data_dir, &config, loaded.file.clone(), None);
-        Some(openclaw_gateway::BackupPlan {
-            layout,
-            include: crate::backup_cmd::include(&config),
-            keep: config.backup.max_backups as usize,
-        })
-    } else {
-        None
-    };
-    let options = Options {
-        backup,
-        config: Arc::new(config),
-        store: Arc::new(store),
-        data_dir: data_dir.clone(),
-        audit,
-        config_digest,
-    };
-
-    // One thread: the gateway is I/O-bound. Blocking work (SQLite, file writes) goes to a small
-    // pool; the store serialises on one connection, so more threads would only wait.
+/// Serves on one thread until SIGTERM or SIGINT: the gateway is I/O-bound. Blocking work
+/// (SQLite, file writes) goes to a small pool; the store serialises on one connection, so more
+/// threads would only wait.
+fn serve(prepared: openclaw_host::Prepared) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .max_blocking_threads(4)
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let host = prepared.start()?;
         tokio::spawn(release_start_up_memory());
-        let listener = tokio::net::TcpListener::from_std(listener)?;
-        let local = listener.local_addr()?;
-        tracing::info!(
-            bind = %local,
-            data_dir = %data_dir.display(),
-            config = %loaded.file.as_ref().map_or_else(|| "(defaults)".into(), |f: &PathBuf| f.display().to_string()),
-            version = env!("CARGO_PKG_VERSION"),
-            "openclaw gateway listening on http://{local}"
-        );
-        openclaw_gateway::serve(listener, options, shutdown_signal()).await?;
+        shutdown_signal().await;
+        host.shutdown().await;
         Ok(())
     })
 }

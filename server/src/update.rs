@@ -89,7 +89,7 @@ pub fn check(global: &Global, json_out: bool, backup: bool) -> u8 {
             eprintln!("{e}");
             return exit::FAILURE;
         }
-        Err(LoadError::Read(e)) => {
+        Err(e @ LoadError::Read { .. }) => {
             eprintln!("openclaw: {e:#}");
             return exit::FAILURE;
         }

@@ -19,7 +19,7 @@ pub fn config_validate(global: &Global, file: Option<PathBuf>, as_json: bool) ->
         }
         return exit::OK;
     };
-    let text = match paths::read_config(&path) {
+    let text = match openclaw_host::config_file::read(&path) {
         Ok(t) => t,
         Err(e) => {
             if as_json {

@@ -337,3 +337,81 @@ fn tailnet_users_can_be_restricted_with_whois() {
         "{banner:?}"
     );
 }
+
+/// `GET path` on the running gateway with its token: the JSON answer.
+fn api(gw: &openclaw_tests::GatewayProcess, path: &str) -> Value {
+    let token = gw.token();
+    let (status, body) = openclaw_tests::http_get(gw.addr, path, token.as_deref())
+        .unwrap_or_else(|| panic!("no answer to {path}"));
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn a_node_paired_while_the_gateway_runs_is_connected_and_a_tool_at_once() {
+    let node_state = tempfile::tempdir().unwrap();
+    let node = start_node(node_state.path(), 300);
+    let addr = format!("127.0.0.1:{}", node.port);
+    let mut gw = openclaw_tests::GatewayProcess::start(None, &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let metrics = gw.get("/metrics").unwrap().1;
+    assert!(
+        !metrics.contains("tool=\"take_screenshot\""),
+        "no node, no node tools"
+    );
+
+    let out = gw.cli(&["nodes", "pair", &addr, "--code", &node.code, "--json"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(v["name"], "macbook");
+    assert_eq!(v["connected_now"], true, "{v}");
+
+    // No restart: the running gateway connects it and offers its tools.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let nodes = api(&gw, "/api/nodes");
+        if nodes["nodes"][0]["connected"] == true {
+            assert_eq!(nodes["nodes"][0]["name"], "macbook");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never connected: {nodes}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let metrics = gw.get("/metrics").unwrap().1;
+    assert!(
+        metrics.contains("openclaw_node_connected{node=\"macbook\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tool=\"take_screenshot\""), "{metrics}");
+    // And the store has it for the next start.
+    let out = gw.cli(&["nodes", "list", "--json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["nodes"][0]["name"], "macbook");
+
+    // Removing it closes the link at once.
+    let out = gw.cli(&["nodes", "remove", "macbook"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nodes = api(&gw, "/api/nodes");
+    assert!(nodes["nodes"].as_array().unwrap().is_empty(), "{nodes}");
+    let metrics = gw.get("/metrics").unwrap().1;
+    assert!(
+        metrics.contains("openclaw_node_connected{node=\"macbook\"} 0"),
+        "{metrics}"
+    );
+    let out = gw.cli(&["nodes", "remove", "macbook"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no paired node named `macbook`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -18,6 +18,8 @@ pub use chain::{ChainError, ChainPolicy, ProviderChain};
 pub use error::{ErrorKind, ProviderError};
 pub use runtime::{Agent, AgentError, AgentEvent, Inbound, Reply, ReplyKind};
 pub use telemetry::{NoTelemetry, Telemetry};
+pub use tools::{Tool, ToolContext, ToolError, ToolErrorCode, ToolOutput, Trust};
 pub use types::{
-    ChatRequest, Completion, StopReason, StreamEvent, ToolCall, ToolSpec, Turn, Usage,
+    Attachment, ChatRequest, Completion, Image, StopReason, StreamEvent, ToolCall, ToolSpec, Turn,
+    Usage,
 };

@@ -3,8 +3,8 @@
 use crate::chain::{ChainError, ChainPolicy, ProviderChain};
 use crate::provider;
 use crate::telemetry::Telemetry;
-use crate::tools::{MemorySave, MemorySearch, ToolContext, ToolRegistry};
-use crate::types::{ChatRequest, StreamEvent, Turn, Usage};
+use crate::tools::{MemorySave, MemorySearch, ToolContext, ToolRegistry, Trust};
+use crate::types::{Attachment, ChatRequest, Image, StreamEvent, Turn, Usage};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use openclaw_config::Config;
@@ -25,6 +25,52 @@ pub struct Inbound {
     /// key): rate limits and the new-conversation cap then hold per source, so a fresh key
     /// per message escapes neither. `None` for channels, whose platform names the sender.
     pub source: Option<String>,
+    /// Files sent with it: pictures go to the model as images; other files are named in the
+    /// text (this agent reads no documents yet), never silently dropped.
+    pub attachments: Vec<Attachment>,
+    pub trust: Trust,
+}
+
+impl Inbound {
+    /// A plain text message from the owner.
+    pub fn text(channel: &str, peer: &str, text: &str) -> Self {
+        Self {
+            channel: channel.to_owned(),
+            peer: peer.to_owned(),
+            text: text.to_owned(),
+            source: None,
+            attachments: Vec::new(),
+            trust: Trust::Owner,
+        }
+    }
+
+    /// The turn the model sees, and the text kept in the history (images are not kept: the
+    /// history says one was there).
+    fn turn(&self) -> (Turn, String) {
+        use base64::Engine as _;
+        let mut text = self.text.clone();
+        let mut images = Vec::new();
+        for a in &self.attachments {
+            if crate::types::IMAGE_TYPES.contains(&a.media_type.as_str()) {
+                images.push(Image {
+                    media_type: a.media_type.clone(),
+                    data: base64::engine::general_purpose::STANDARD.encode(&a.data),
+                });
+            } else {
+                text.push_str(&format!(
+                    "\n[attached file {} ({}, {} bytes): this assistant cannot read it]",
+                    a.name.as_deref().unwrap_or("(unnamed)"),
+                    a.media_type,
+                    a.data.len()
+                ));
+            }
+        }
+        if images.is_empty() {
+            return (Turn::User(text.clone()), text);
+        }
+        let kept = format!("{text}\n[{} image(s) attached]", images.len());
+        (Turn::UserWithImages { text, images }, kept)
+    }
 }
 
 /// The key rate limits count under: the source when the client picks its own peer name,
@@ -47,8 +93,13 @@ pub enum AgentEvent {
     Delta(String),
     /// Forget the partial reply shown so far (a provider failed mid-stream; another restarts).
     Reset,
-    /// A tool finished.
-    Tool { name: String, ok: bool },
+    /// A tool finished; `images` are the pictures it returned (a screenshot), for the user
+    /// to see too.
+    Tool {
+        name: String,
+        ok: bool,
+        images: Vec<Image>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +225,8 @@ fn estimate_tokens(text: &str) -> usize {
 fn turn_tokens(t: &Turn) -> usize {
     match t {
         Turn::User(s) => estimate_tokens(s),
+        // Providers bill a picture at roughly a thousand tokens.
+        Turn::UserWithImages { text, images } => estimate_tokens(text) + images.len() * 1000,
         Turn::Assistant { text, tool_calls } => {
             estimate_tokens(text)
                 + tool_calls
@@ -181,7 +234,9 @@ fn turn_tokens(t: &Turn) -> usize {
                     .map(|c| estimate_tokens(&c.arguments.to_string()) + c.name.len() / 4)
                     .sum::<usize>()
         }
-        Turn::ToolResult { content, .. } => estimate_tokens(content),
+        Turn::ToolResult {
+            content, images, ..
+        } => estimate_tokens(content) + images.len() * 1000,
     }
 }
 
@@ -258,7 +313,7 @@ impl Agent {
             },
             telemetry.clone(),
         );
-        let mut tools = ToolRegistry::new(Duration::from_secs(a.tool_timeout_seconds));
+        let tools = ToolRegistry::new(Duration::from_secs(a.tool_timeout_seconds));
         tools.register(Arc::new(MemorySave {
             store: store.clone(),
         }));
@@ -326,8 +381,9 @@ impl Agent {
         &self.tools
     }
 
-    /// Adds a tool (device-node capabilities, sandbox, browser register here).
-    pub fn register_tool(&mut self, tool: Arc<dyn crate::tools::Tool>) {
+    /// Adds a tool (device-node capabilities, sandbox, browser register here), also while
+    /// the agent serves turns.
+    pub fn register_tool(&self, tool: Arc<dyn crate::tools::Tool>) {
         self.tools.register(tool);
     }
 
@@ -382,17 +438,12 @@ impl Agent {
             }
         }
 
-        let lock = {
-            let mut locks = self.session_locks.lock().unwrap_or_else(|p| p.into_inner());
-            locks
-                .entry(format!("{}:{}", msg.channel, msg.peer))
-                .or_default()
-                .clone()
-        };
+        let lock = self.session_lock(&msg.channel, &msg.peer);
         let _turn = lock.lock().await;
 
         let now = jiff::Timestamp::now().as_second();
-        let (channel, peer, text) = (msg.channel.clone(), msg.peer.clone(), msg.text.clone());
+        let (turn, kept) = msg.turn();
+        let (channel, peer, text) = (msg.channel.clone(), msg.peer.clone(), kept);
         let store = self.store.clone();
         let (session, summary, history) = blocking(move || {
             let session = store.upsert_session(&channel, &peer, now)?;
@@ -417,15 +468,13 @@ impl Agent {
                 (Some(m.id), turn)
             })
             .collect();
-        turns.push((None, Turn::User(msg.text.clone())));
+        turns.push((None, turn));
 
         let summary = self.compact_if_needed(session, summary, &mut turns).await?;
         let system = self.system_prompt(summary.as_deref(), None);
-        let ctx = ToolContext {
-            channel: msg.channel.clone(),
-            peer: msg.peer.clone(),
-            source: msg.source.clone(),
-        };
+        let ctx = ToolContext::new(&msg.channel, &msg.peer, msg.source.clone(), msg.trust);
+        // Dropped with this turn (the client left): tools still running hear of it.
+        let _abandoned = ctx.cancel.clone().drop_guard();
         let turns = turns.into_iter().map(|(_, t)| t).collect();
         let reply = self.run_rounds(system, turns, &ctx, true, on_event).await?;
 
@@ -445,6 +494,43 @@ impl Agent {
             .await?;
         }
         Ok(reply)
+    }
+
+    /// One conversation's lock: its turns run one after another.
+    fn session_lock(&self, channel: &str, peer: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.session_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks
+            .entry(format!("{channel}:{peer}"))
+            .or_default()
+            .clone()
+    }
+
+    /// Keeps a message the assistant sent on its own (a reminder, the owner's notice) in the
+    /// conversation's history, so the next turn knows it was said. A turn of the same
+    /// conversation in progress finishes first.
+    pub async fn note_assistant_message(
+        &self,
+        channel: &str,
+        peer: &str,
+        text: &str,
+    ) -> Result<(), AgentError> {
+        let lock = self.session_lock(channel, peer);
+        let _turn = lock.lock().await;
+        let store = self.store.clone();
+        let (channel, peer, text) = (channel.to_owned(), peer.to_owned(), text.to_owned());
+        blocking(move || {
+            let now = jiff::Timestamp::now().as_second();
+            let session = store.upsert_session(&channel, &peer, now)?;
+            store.append_message(
+                session,
+                "assistant",
+                &text,
+                estimate_tokens(&text) as i64,
+                now,
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     /// Answers a conversation the caller keeps (the OpenAI-compatible endpoint): nothing is
@@ -478,11 +564,9 @@ impl Agent {
             ));
         }
         let system = self.system_prompt(None, extra_system);
-        let ctx = ToolContext {
-            channel: "api".into(),
-            peer: peer.to_owned(),
-            source: source.map(str::to_owned),
-        };
+        // The OpenAI-compatible API needs the gateway token: its caller is the owner.
+        let ctx = ToolContext::new("api", peer, source.map(str::to_owned), Trust::Owner);
+        let _abandoned = ctx.cancel.clone().drop_guard();
         self.run_rounds(system, turns, &ctx, allow_reset, on_event)
             .await
     }
@@ -575,6 +659,9 @@ impl Agent {
         for (_, t) in &turns[..keep_from] {
             match t {
                 Turn::User(s) => transcript.push_str(&format!("User: {s}\n")),
+                Turn::UserWithImages { text, images } => {
+                    transcript.push_str(&format!("User: {text} [{} image(s)]\n", images.len()))
+                }
                 Turn::Assistant { text, .. } => {
                     transcript.push_str(&format!("Assistant: {text}\n"))
                 }
@@ -685,16 +772,19 @@ impl Agent {
                     .execute(&call.name, call.arguments.clone(), ctx)
                     .await;
                 self.telemetry
-                    .tool_call(&call.name, !outcome.is_error, outcome.elapsed);
+                    .tool_call(&call.name, !outcome.is_error(), outcome.elapsed);
                 on_event(AgentEvent::Tool {
                     name: call.name.clone(),
-                    ok: !outcome.is_error,
+                    ok: !outcome.is_error(),
+                    images: outcome.images.clone(),
                 });
+                let is_error = outcome.is_error();
                 turns.push(Turn::ToolResult {
                     call_id: call.id,
                     name: call.name,
                     content: outcome.content,
-                    is_error: outcome.is_error,
+                    images: outcome.images,
+                    is_error,
                 });
             }
         }

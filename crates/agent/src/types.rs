@@ -7,6 +7,11 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Turn {
     User(String),
+    /// A user message with pictures (a photo sent from a phone, a pasted screenshot).
+    UserWithImages {
+        text: String,
+        images: Vec<Image>,
+    },
     Assistant {
         text: String,
         tool_calls: Vec<ToolCall>,
@@ -15,8 +20,47 @@ pub enum Turn {
         call_id: String,
         name: String,
         content: String,
+        /// Pictures the tool returned (a node's screenshot): shown to models that see
+        /// images, described to the others.
+        images: Vec<Image>,
         is_error: bool,
     },
+}
+
+/// A picture for a model: base64 (standard alphabet, padded) of an encoded image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    /// `image/png`, `image/jpeg`, `image/gif` or `image/webp`: what providers accept.
+    pub media_type: String,
+    pub data: String,
+}
+
+impl Image {
+    /// The image as a `data:` URL (OpenAI's `image_url`, a web page's `<img>`).
+    pub fn data_url(&self) -> String {
+        format!("data:{};base64,{}", self.media_type, self.data)
+    }
+
+    /// How a model that cannot see images is told about one.
+    pub fn describe(&self) -> String {
+        format!(
+            "[an image ({}, {} KiB) this model cannot see]",
+            self.media_type,
+            self.data.len() * 3 / 4 / 1024
+        )
+    }
+}
+
+/// Image types providers take as pictures.
+pub const IMAGE_TYPES: [&str; 4] = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+
+/// A file that came with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// `image/png`, `application/pdf`, …
+    pub media_type: String,
+    pub name: Option<String>,
+    pub data: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

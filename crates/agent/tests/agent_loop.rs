@@ -25,12 +25,7 @@ fn config(fake: &FakeLlm) -> Config {
 }
 
 fn msg(text: &str) -> Inbound {
-    Inbound {
-        channel: "webchat".into(),
-        peer: "alice".into(),
-        text: text.into(),
-        source: None,
-    }
+    Inbound::text("webchat", "alice", text)
 }
 
 fn agent(c: Config, store: Arc<Store>) -> Agent {
@@ -60,7 +55,8 @@ async fn tool_loop_runs_a_real_tool_and_feeds_the_result_back() {
     assert_eq!(reply.text, "Noting that.\n\nSaved: teal.");
     assert!(events.contains(&AgentEvent::Tool {
         name: "memory_save".into(),
-        ok: true
+        ok: true,
+        images: Vec::new(),
     }));
     let streamed: String = events
         .iter()
@@ -331,4 +327,140 @@ async fn old_memories_are_pruned() {
     assert_eq!(a.prune_memories().await.unwrap(), 1);
     assert!(store.search_memories("ancient", 5).unwrap().is_empty());
     assert_eq!(store.search_memories("recent", 5).unwrap().len(), 1);
+}
+
+/// A tool that returns a picture, like a node's screenshot.
+struct Camera;
+
+impl openclaw_agent::Tool for Camera {
+    fn spec(&self) -> openclaw_agent::ToolSpec {
+        openclaw_agent::ToolSpec {
+            name: "look".into(),
+            description: "Takes a picture.".into(),
+            parameters: json!({"type": "object"}),
+        }
+    }
+
+    fn call<'a>(
+        &'a self,
+        _args: serde_json::Value,
+        ctx: &'a openclaw_agent::ToolContext,
+    ) -> futures_util::future::BoxFuture<
+        'a,
+        Result<openclaw_agent::ToolOutput, openclaw_agent::ToolError>,
+    > {
+        assert_eq!(ctx.session, "webchat:alice");
+        assert_eq!(ctx.trust, openclaw_agent::Trust::Owner);
+        Box::pin(async {
+            Ok(openclaw_agent::ToolOutput {
+                text: "a 1x1 png".into(),
+                images: vec![openclaw_agent::Image {
+                    media_type: "image/png".into(),
+                    data: "iVBORw0KGgo=".into(),
+                }],
+            })
+        })
+    }
+}
+
+fn openai_config(fake: &FakeLlm) -> Config {
+    let mut c = Config::default();
+    c.providers.insert(
+        "openai".into(),
+        ProviderConfig {
+            api_key: Some(Secret::new("sk-test")),
+            base_url: Some(fake.openai_url()),
+            timeout_seconds: Some(5),
+            ..Default::default()
+        },
+    );
+    c
+}
+
+#[tokio::test]
+async fn a_tools_picture_reaches_the_model_as_an_image_and_the_user_as_an_event() {
+    for openai in [false, true] {
+        let fake = FakeLlm::start().await;
+        let store = Arc::new(Store::open_in_memory().unwrap());
+        let c = if openai {
+            openai_config(&fake)
+        } else {
+            config(&fake)
+        };
+        let a = agent(c, store);
+        a.register_tool(Arc::new(Camera));
+        fake.push(Script::tool_call("look", json!({})));
+        fake.push(Script::text(["I see it."]));
+        let mut events = Vec::new();
+        let reply = a
+            .handle(msg("what is on the screen?"), &mut |e| events.push(e))
+            .await
+            .unwrap();
+        assert_eq!(reply.text, "I see it.");
+        let shown = events.iter().find_map(|e| match e {
+            AgentEvent::Tool { images, .. } => Some(images.clone()),
+            _ => None,
+        });
+        assert_eq!(shown.unwrap()[0].data, "iVBORw0KGgo=");
+        let second = &fake.requests()[1].body;
+        let messages = second["messages"].as_array().unwrap();
+        if openai {
+            // Chat Completions: the picture follows the tool message, in a user message.
+            let last = messages.last().unwrap();
+            assert_eq!(last["role"], "user", "{second}");
+            assert_eq!(
+                last["content"][1]["image_url"]["url"], "data:image/png;base64,iVBORw0KGgo=",
+                "{second}"
+            );
+            assert_eq!(messages[messages.len() - 2]["role"], "tool", "{second}");
+        } else {
+            // Messages API: the picture is a block of the tool result.
+            let result = &messages.last().unwrap()["content"][0];
+            assert_eq!(result["type"], "tool_result", "{second}");
+            assert_eq!(result["content"][1]["type"], "image", "{second}");
+            assert_eq!(
+                result["content"][1]["source"]["data"], "iVBORw0KGgo=",
+                "{second}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn attached_pictures_go_to_the_model_and_other_files_are_named() {
+    let fake = FakeLlm::start().await;
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let a = agent(config(&fake), store.clone());
+    fake.push(Script::text(["A cat."]));
+    let mut m = msg("what is this?");
+    m.attachments = vec![
+        openclaw_agent::Attachment {
+            media_type: "image/jpeg".into(),
+            name: Some("cat.jpg".into()),
+            data: vec![0xff, 0xd8, 0xff],
+        },
+        openclaw_agent::Attachment {
+            media_type: "application/pdf".into(),
+            name: Some("lease.pdf".into()),
+            data: vec![1, 2, 3, 4],
+        },
+    ];
+    a.handle(m, &mut |_| {}).await.unwrap();
+    let body = &fake.requests()[0].body;
+    let user = body["messages"].as_array().unwrap().last().unwrap();
+    assert_eq!(user["content"][0]["type"], "image", "{body}");
+    assert_eq!(user["content"][0]["source"]["data"], "/9j/", "{body}");
+    let text = user["content"][1]["text"].as_str().unwrap();
+    assert!(
+        text.contains("lease.pdf") && text.contains("cannot read it"),
+        "{text}"
+    );
+    // The history keeps the words and that a picture was there.
+    let session = store.upsert_session("webchat", "alice", 0).unwrap();
+    let kept = store.session_messages(session).unwrap();
+    assert!(
+        kept[0].content.contains("[1 image(s) attached]"),
+        "{:?}",
+        kept[0]
+    );
 }

@@ -152,6 +152,7 @@ async fn tool_results_go_back_in_each_providers_shape() {
                 call_id: "call_1".into(),
                 name: "memory_search".into(),
                 content: "found".into(),
+                images: Vec::new(),
                 is_error: false,
             },
         ],

@@ -128,6 +128,11 @@ impl Access {
         &self.source
     }
 
+    /// The token itself, for the embedder that runs this gateway (its own window or CLI).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// The token, for the WebChat page this gateway serves when the token is its own
     /// generated one (a configured token is the operator's to hand out).
     pub fn page_token(&self) -> Option<&str> {

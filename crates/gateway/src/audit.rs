@@ -34,6 +34,8 @@ pub enum AuditError {
 #[derive(Clone, Debug)]
 pub struct AuditLog {
     inner: Option<Arc<Mutex<Writer>>>,
+    /// Background writes not yet done: a stopping gateway waits for them ([`Self::flushed`]).
+    writes: tokio_util::task::TaskTracker,
 }
 
 /// When the log moves aside: past `max_bytes` it becomes `audit.log.1` (the older ones
@@ -69,6 +71,7 @@ impl AuditLog {
                     known_len: None,
                 }))
             }),
+            writes: tokio_util::task::TaskTracker::new(),
         }
     }
 
@@ -99,12 +102,18 @@ impl AuditLog {
                 tracing::error!(error = %e, "could not write the audit log");
             }
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn_blocking(write);
-            }
-            Err(_) => write(),
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.writes.spawn_blocking(write);
+        } else {
+            write();
         }
+    }
+
+    /// Completes when every event recorded so far is written.
+    pub async fn flushed(&self) {
+        self.writes.close();
+        self.writes.wait().await;
+        self.writes.reopen();
     }
 
     /// Records an event and waits until it is on disk.

@@ -71,6 +71,7 @@ fn publish(state: &GatewayState, status: &BackupStatus) {
     if let Ok(mut s) = state.backup_status.write() {
         *s = Some(status.clone());
     }
+    state.events.health_may_have_changed();
 }
 
 pub(crate) async fn run(state: Arc<GatewayState>, plan: BackupPlan) {
@@ -88,7 +89,9 @@ pub(crate) async fn run(state: Arc<GatewayState>, plan: BackupPlan) {
     });
     // What earlier runs of the gateway recorded.
     let store = state.store.clone();
-    let mut status: BackupStatus = tokio::task::spawn_blocking(move || store.meta(META_KEY))
+    let mut status: BackupStatus = state
+        .tasks
+        .spawn_blocking(move || store.meta(META_KEY))
         .await
         .ok()
         .and_then(Result::ok)
@@ -117,18 +120,20 @@ pub(crate) async fn run(state: Arc<GatewayState>, plan: BackupPlan) {
             () = tokio::time::sleep(wait) => {}
         }
         let plan = plan.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            let created = openclaw_backup::create(
-                &plan.layout,
-                plan.include,
-                env!("CARGO_PKG_VERSION"),
-                None,
-                &mut |_, _, _| {},
-            )?;
-            openclaw_backup::prune(&plan.layout.backups, plan.keep)?;
-            Ok::<_, openclaw_backup::Error>(created)
-        })
-        .await;
+        let result = state
+            .tasks
+            .spawn_blocking(move || {
+                let created = openclaw_backup::create(
+                    &plan.layout,
+                    plan.include,
+                    env!("CARGO_PKG_VERSION"),
+                    None,
+                    &mut |_, _, _| {},
+                )?;
+                openclaw_backup::prune(&plan.layout.backups, plan.keep)?;
+                Ok::<_, openclaw_backup::Error>(created)
+            })
+            .await;
         let at = jiff::Timestamp::now().as_second();
         match result {
             Ok(Ok(created)) => {
@@ -148,7 +153,10 @@ pub(crate) async fn run(state: Arc<GatewayState>, plan: BackupPlan) {
         publish(&state, &status);
         if let Ok(text) = serde_json::to_string(&status) {
             let store = state.store.clone();
-            let _ = tokio::task::spawn_blocking(move || store.set_meta(META_KEY, &text)).await;
+            let _ = state
+                .tasks
+                .spawn_blocking(move || store.set_meta(META_KEY, &text))
+                .await;
         }
     }
 }

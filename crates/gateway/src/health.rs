@@ -78,18 +78,20 @@ impl View<'_> {
 pub async fn build_report(state: &GatewayState, detail: Detail) -> HealthReport {
     let now = sys::unix_now();
     let store = state.store.clone();
-    let facts = tokio::task::spawn_blocking(move || -> Result<StoreFacts, String> {
-        let stats = store.stats_24h(now).map_err(|e| e.to_string())?;
-        let active_sessions = store
-            .active_sessions_since(now - ACTIVE_SESSION_WINDOW_SECS)
-            .map_err(|e| e.to_string())?;
-        Ok(StoreFacts {
-            stats,
-            active_sessions,
+    let facts = state
+        .tasks
+        .spawn_blocking(move || -> Result<StoreFacts, String> {
+            let stats = store.stats_24h(now).map_err(|e| e.to_string())?;
+            let active_sessions = store
+                .active_sessions_since(now - ACTIVE_SESSION_WINDOW_SECS)
+                .map_err(|e| e.to_string())?;
+            Ok(StoreFacts {
+                stats,
+                active_sessions,
+            })
         })
-    })
-    .await
-    .unwrap_or_else(|e| Err(format!("store task failed: {e}")));
+        .await
+        .unwrap_or_else(|e| Err(format!("store task failed: {e}")));
 
     let rss = sys::resident_memory_bytes();
     let channels = state.channels.read().map(|c| c.clone()).unwrap_or_default();

@@ -10,16 +10,22 @@
 pub mod access;
 pub mod audit;
 mod backup_schedule;
-mod chat;
+pub mod conversation;
+pub mod events;
+mod handle;
 mod health;
+pub mod http;
 mod listen;
 pub mod metrics;
+pub mod node_pairing;
 pub mod node_router;
 pub mod node_tls;
 pub mod nodes;
 mod openai_api;
 mod routes;
+mod status;
 pub mod sys;
+pub mod tasks;
 mod telemetry;
 mod webchat;
 mod ws;
@@ -38,8 +44,15 @@ use tokio::sync::watch;
 
 pub use audit::AuditLog;
 pub use backup_schedule::{BackupPlan, BackupStatus};
+pub use conversation::{
+    Attachment, Delivered, InboundMessage, OutboundError, OutboundMessage, Outlet,
+};
+pub use events::{GatewayEvent, MessageOutcome};
+pub use handle::{GatewayHandle, HandleError};
 pub use health::{Detail, build_report};
 pub use metrics::Metrics;
+pub use node_pairing::{PairError, PairRequest};
+pub use node_router::NodeStatus;
 pub use telemetry::GatewayTelemetry;
 
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +94,17 @@ pub struct Options {
     pub config_digest: Option<(PathBuf, String)>,
     /// Scheduled backups (`backup.enabled`); `None` leaves them off.
     pub backup: Option<BackupPlan>,
+    /// Routes of the embedder or a channel driver (webhooks), served under [`HOOKS_PATH`]. The
+    /// Host and Origin rules hold for them; the token rule does not (a platform calling a
+    /// webhook has no gateway token: the route checks its own secret).
+    pub routes: Option<axum::Router>,
 }
+
+/// An embedder's routes (axum's router, so the host and the apps need no axum of their own).
+pub use axum::Router as Routes;
+
+/// Where [`Options::routes`] are mounted.
+pub const HOOKS_PATH: &str = "/hooks";
 
 /// A chat channel as the gateway sees it (drivers report in here once they exist).
 #[derive(Debug, Clone)]
@@ -91,31 +114,42 @@ pub struct ChannelState {
     pub detail: String,
 }
 
-/// Everything a request handler can reach.
+/// Everything a request handler can reach. Embedders see none of it: they hold a
+/// [`GatewayHandle`].
 #[derive(Debug)]
 pub struct GatewayState {
-    pub config: Arc<Config>,
-    pub store: Arc<Store>,
-    pub metrics: Arc<Metrics>,
-    pub agent: Arc<Agent>,
-    pub telemetry: Arc<GatewayTelemetry>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) agent: Arc<Agent>,
+    /// The agent's reports; tests feed it directly.
+    #[cfg(test)]
+    pub(crate) telemetry: Arc<GatewayTelemetry>,
     /// Paired device nodes and capability routing.
-    pub nodes: Arc<node_router::NodeRouter>,
-    pub audit: AuditLog,
-    pub data_dir: PathBuf,
-    pub local_addr: SocketAddr,
-    pub started: Instant,
+    pub(crate) nodes: Arc<node_router::NodeRouter>,
+    pub(crate) audit: AuditLog,
+    pub(crate) data_dir: PathBuf,
+    pub(crate) local_addr: SocketAddr,
+    pub(crate) started: Instant,
     /// Control and WebChat sockets currently open.
-    pub connections: AtomicU64,
+    pub(crate) connections: AtomicU64,
     /// Messages accepted but not yet answered.
-    pub queued_messages: AtomicU64,
+    pub(crate) queued_messages: AtomicU64,
     /// Tools the agent can call.
-    pub registered_tools: AtomicU64,
-    pub channels: std::sync::RwLock<Vec<ChannelState>>,
+    pub(crate) registered_tools: AtomicU64,
+    pub(crate) channels: std::sync::RwLock<Vec<ChannelState>>,
     /// Outcome of scheduled backups; `None` when they are off.
-    pub backup_status: std::sync::RwLock<Option<BackupStatus>>,
+    pub(crate) backup_status: std::sync::RwLock<Option<BackupStatus>>,
     /// Host, origin and token rules.
-    pub access: access::Access,
+    pub(crate) access: access::Access,
+    /// Every task this gateway started, so stopping it can wait for them.
+    pub(crate) tasks: tasks::Tasks,
+    /// News for the embedder.
+    pub(crate) events: events::Events,
+    /// Ways out to each channel's peers.
+    pub(crate) conversations: conversation::Conversations,
+    /// WebChat's way out: its open sockets.
+    pub(crate) webchat: Arc<ws::outlet::WebChatOutlet>,
     /// Keeps refused requests from flooding the audit log.
     refusals: access::RefusalThrottle,
     /// WebSockets upgraded but not yet past `connect` (their own small budget).
@@ -142,7 +176,7 @@ impl GatewayState {
     /// Counts every refused request; logs and audits them under one throttle (a flood of
     /// refusals must fill neither the log nor the audit log). The path is cut short and loses
     /// its query: both come from the client.
-    pub(crate) fn refused(&self, remote: SocketAddr, surface: &str, why: routes::Refusal) {
+    pub(crate) fn refused(&self, remote: SocketAddr, surface: &str, why: http::Refusal) {
         self.metrics.auth_failures.inc();
         match self.refusals.admit(Instant::now()) {
             access::Throttled::Skip => {}
@@ -172,26 +206,38 @@ impl GatewayState {
         self.chat_slots.clone().try_acquire_owned().ok()
     }
 
-    /// Records one handled message in metrics and in the 24h counters. `status` is `success`,
-    /// `error` or `rate_limited`; only `error` counts against the error rate.
-    pub async fn record_message(&self, channel: &str, status: &str, elapsed: Duration) {
-        self.metrics.message_processed(channel, status, elapsed);
+    /// Records one handled message in metrics and in the 24h counters, and tells the
+    /// embedder. Only [`MessageOutcome::Error`] counts against the error rate.
+    pub(crate) async fn record_message(
+        &self,
+        channel: &str,
+        outcome: MessageOutcome,
+        elapsed: Duration,
+    ) {
+        self.metrics
+            .message_processed(channel, outcome.as_str(), elapsed);
+        self.events.send(GatewayEvent::Chat {
+            channel: channel.to_owned(),
+            outcome,
+        });
         let store = self.store.clone();
         let now = sys::unix_now();
         let ms = elapsed.as_secs_f64() * 1000.0;
-        let failed = status == "error";
-        let result = tokio::task::spawn_blocking(move || {
-            use openclaw_store::counter;
-            store.add_counters(
-                &[
-                    (counter::MESSAGES_PROCESSED, 1.0),
-                    (counter::RESPONSE_MS_SUM, ms),
-                    (counter::MESSAGES_FAILED, if failed { 1.0 } else { 0.0 }),
-                ],
-                now,
-            )
-        })
-        .await;
+        let failed = outcome == MessageOutcome::Error;
+        let result = self
+            .tasks
+            .spawn_blocking(move || {
+                use openclaw_store::counter;
+                store.add_counters(
+                    &[
+                        (counter::MESSAGES_PROCESSED, 1.0),
+                        (counter::RESPONSE_MS_SUM, ms),
+                        (counter::MESSAGES_FAILED, if failed { 1.0 } else { 0.0 }),
+                    ],
+                    now,
+                )
+            })
+            .await;
         match result {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "could not record message counters"),
@@ -244,12 +290,20 @@ fn new_state(
         &served,
         &providers,
     ));
+    let tasks = tasks::Tasks::new();
+    let events = events::Events::new();
     let telemetry = Arc::new(GatewayTelemetry {
         metrics: metrics.clone(),
         store: options.store.clone(),
+        tasks: tasks.clone(),
+        events: events.clone(),
     });
-    let nodes = Arc::new(node_router::NodeRouter::new(metrics.clone()));
-    let mut agent = Agent::with_models_dir(
+    let nodes = Arc::new(node_router::NodeRouter::new(
+        metrics.clone(),
+        tasks.clone(),
+        events.clone(),
+    ));
+    let agent = Agent::with_models_dir(
         options.config.clone(),
         options.store.clone(),
         telemetry.clone(),
@@ -265,12 +319,16 @@ fn new_state(
     }
     let agent = Arc::new(agent);
     metrics.register_tools(&agent.tools().names());
+    let conversations = conversation::Conversations::new();
+    let webchat = Arc::new(ws::outlet::WebChatOutlet::new());
+    conversations.add_outlet("webchat", webchat.clone());
     Arc::new(GatewayState {
         config: options.config,
         store: options.store,
         metrics,
         registered_tools: AtomicU64::new(agent.tools().len() as u64),
         agent,
+        #[cfg(test)]
         telemetry,
         nodes,
         audit: options.audit,
@@ -284,6 +342,10 @@ fn new_state(
             options.backup.as_ref().map(|_| BackupStatus::default()),
         ),
         access,
+        tasks,
+        events,
+        conversations,
+        webchat,
         refusals: access::RefusalThrottle::default(),
         pre_auth: ws::PreAuth::default(),
         chat_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_TURNS)),
@@ -345,15 +407,17 @@ pub struct Gateway {
     stop_tx: watch::Sender<bool>,
     config_digest: Option<(PathBuf, String)>,
     backup: Option<BackupPlan>,
+    routes: Option<axum::Router>,
 }
 
 impl Gateway {
-    pub fn new(listener: TcpListener, options: Options) -> Result<Self, Error> {
+    pub fn new(listener: TcpListener, mut options: Options) -> Result<Self, Error> {
         let local_addr = listener.local_addr()?;
         check_bind(local_addr, &options.config)?;
         let access = access_for(local_addr, &options)?;
         let config_digest = options.config_digest.clone();
         let backup = options.backup.clone();
+        let routes = options.routes.take();
         let (stop_tx, stop_rx) = watch::channel(false);
         let state = new_state(local_addr, options, access, stop_rx);
         Ok(Self {
@@ -362,68 +426,111 @@ impl Gateway {
             stop_tx,
             config_digest,
             backup,
+            routes,
         })
     }
 
-    pub fn state(&self) -> Arc<GatewayState> {
+    #[cfg(test)]
+    pub(crate) fn state(&self) -> Arc<GatewayState> {
         self.state.clone()
     }
 
+    /// Serves until `shutdown` completes, then stops as [`GatewayHandle::shutdown`] does.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
+        let handle = self.start();
+        shutdown.await;
+        handle.shutdown().await;
+        Ok(())
+    }
+
+    /// Starts serving on the current tokio runtime and hands back the gateway's handle.
+    pub fn start(self) -> GatewayHandle {
         let Self {
             listener,
             state,
             stop_tx,
             config_digest,
             backup,
+            routes,
         } = self;
-        let drain = Duration::from_secs(state.config.gateway.drain_timeout_seconds);
-        let stop_rx = state.stop.clone();
-
+        let tasks = state.tasks.clone();
         // Bookkeeping that can wait until after the listener answers.
-        tokio::spawn(after_start(state.clone(), config_digest));
-        tokio::spawn(maintenance(state.clone()));
+        tasks.spawn(after_start(state.clone(), config_digest));
+        tasks.spawn(maintenance(state.clone()));
+        tasks.spawn(watch_health(state.clone()));
         if let Some(plan) = backup {
-            tokio::spawn(backup_schedule::run(state.clone(), plan));
+            tasks.spawn(backup_schedule::run(state.clone(), plan));
         }
-        tokio::spawn(start_nodes(state.clone()));
+        tasks.spawn(start_nodes(state.clone()));
+        let server = tokio::spawn(serve_until_stopped(listener, state.clone(), routes));
+        GatewayHandle::new(state, stop_tx, server)
+    }
+}
 
-        let app = routes::router(state.clone());
-        let server = listen::serve(
-            listener,
-            app,
-            listen::connection_cap(state.config.gateway.max_connections),
-            stop_rx.clone(),
-        );
-        let signal_state = state.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            signal_state.draining.store(true, Ordering::Relaxed);
-            tracing::info!("shutting down: draining open requests and sockets");
-            let _ = stop_tx.send(true);
-            // Keep the sender alive so receivers see `true`, not a closed channel.
-            std::future::pending::<()>().await;
-        });
+/// The accept loop and its connections until the gateway stops, then the drain: every task
+/// ends within `gateway.drain_timeout_seconds` or is cut short.
+async fn serve_until_stopped(
+    listener: TcpListener,
+    state: Arc<GatewayState>,
+    extra: Option<axum::Router>,
+) {
+    let drain = Duration::from_secs(state.config.gateway.drain_timeout_seconds);
+    let stop_rx = state.stop.clone();
+    let app = routes::router(state.clone(), extra);
+    let server = listen::serve(
+        listener,
+        app,
+        listen::connection_cap(state.config.gateway.max_connections),
+        stop_rx.clone(),
+        state.tasks.clone(),
+    );
+    let mut drain_rx = stop_rx;
+    let deadline = async move {
+        let _ = drain_rx.wait_for(|stop| *stop).await;
+        tokio::time::sleep(drain).await;
+    };
+    let everything_ended = async {
+        server.await;
+        state.tasks.ended().await;
+    };
+    tokio::select! {
+        () = everything_ended => {}
+        () = deadline => {
+            tracing::warn!(
+                open = state.connections.load(Ordering::Relaxed),
+                tasks = state.tasks.len(),
+                "drain timeout reached; closing remaining connections"
+            );
+            state.tasks.cut_short();
+            state.tasks.ended().await;
+        }
+    }
+    state.audit.flushed().await;
+    tracing::info!("gateway stopped");
+}
 
-        let mut drain_rx = stop_rx;
-        let deadline = async move {
-            let _ = drain_rx.wait_for(|stop| *stop).await;
-            tokio::time::sleep(drain).await;
-        };
+/// Tells subscribers when the overall health status changes: re-checked when something that
+/// feeds it changed, and every 30 s while anyone listens. Without subscribers it only waits.
+async fn watch_health(state: Arc<GatewayState>) {
+    let mut stop = state.stop.clone();
+    let mut last = None;
+    loop {
         tokio::select! {
-            () = server => {}
-            () = deadline => {
-                tracing::warn!(
-                    open = state.connections.load(Ordering::Relaxed),
-                    "drain timeout reached; closing remaining connections"
-                );
-            }
+            () = stopped(&mut stop) => return,
+            () = state.events.next_health_check() => {}
         }
-        tracing::info!("gateway stopped");
-        Ok(())
+        if !state.events.has_subscribers() {
+            last = None;
+            continue;
+        }
+        let status = health::build_report(&state, Detail::Full).await.status;
+        if last != Some(status) {
+            last = Some(status);
+            state.events.send(GatewayEvent::Health { status });
+        }
     }
 }
 
@@ -431,15 +538,17 @@ impl Gateway {
 /// blocking work).
 async fn start_nodes(state: Arc<GatewayState>) {
     let (store, data_dir) = (state.store.clone(), state.data_dir.clone());
-    let loaded = tokio::task::spawn_blocking(move || {
-        let nodes = store.nodes().map_err(|e| e.to_string())?;
-        if nodes.is_empty() {
-            return Ok(None);
-        }
-        let key = nodes::gateway_key(&data_dir).map_err(|e| e.to_string())?;
-        Ok::<_, String>(Some((nodes, key)))
-    })
-    .await;
+    let loaded = state
+        .tasks
+        .spawn_blocking(move || {
+            let nodes = store.nodes().map_err(|e| e.to_string())?;
+            if nodes.is_empty() {
+                return Ok(None);
+            }
+            let key = nodes::gateway_key(&data_dir).map_err(|e| e.to_string())?;
+            Ok::<_, String>(Some((nodes, key)))
+        })
+        .await;
     match loaded {
         Ok(Ok(Some((list, key)))) => {
             state
@@ -501,26 +610,28 @@ async fn after_start(state: Arc<GatewayState>, config_digest: Option<(PathBuf, S
     let (store, audit) = (state.store.clone(), state.audit.clone());
     // The event is on disk before the new digest is stored: a gateway stopped in between
     // reports the change again on its next start rather than never.
-    let recorded = tokio::task::spawn_blocking(move || -> Result<(), String> {
-        let previous = store.meta("config_sha256").map_err(|e| e.to_string())?;
-        if previous.as_deref() == Some(digest.as_str()) {
-            return Ok(());
-        }
-        audit
-            .record_now(
-                "config.changed",
-                serde_json::json!({
-                    "path": path.display().to_string(),
-                    "from_sha256": previous,
-                    "to_sha256": digest,
-                }),
-            )
-            .map_err(|e| e.to_string())?;
-        store
-            .set_meta("config_sha256", &digest)
-            .map_err(|e| e.to_string())
-    })
-    .await;
+    let recorded = state
+        .tasks
+        .spawn_blocking(move || -> Result<(), String> {
+            let previous = store.meta("config_sha256").map_err(|e| e.to_string())?;
+            if previous.as_deref() == Some(digest.as_str()) {
+                return Ok(());
+            }
+            audit
+                .record_now(
+                    "config.changed",
+                    serde_json::json!({
+                        "path": path.display().to_string(),
+                        "from_sha256": previous,
+                        "to_sha256": digest,
+                    }),
+                )
+                .map_err(|e| e.to_string())?;
+            store
+                .set_meta("config_sha256", &digest)
+                .map_err(|e| e.to_string())
+        })
+        .await;
     match recorded {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "could not compare or record the config digest"),

@@ -33,6 +33,7 @@ pub async fn serve(
     app: axum::Router,
     max_connections: usize,
     mut stop: watch::Receiver<bool>,
+    tasks: crate::tasks::Tasks,
 ) {
     let permits = Arc::new(Semaphore::new(max_connections));
     // Each connection task holds a receiver; when all are dropped, the drain is done.
@@ -62,7 +63,7 @@ pub async fn serve(
         let app = app.clone();
         let mut stop = stop.clone();
         let open = open_rx.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(remote));
                 app.clone().oneshot(req.map(Body::new))
@@ -95,6 +96,9 @@ pub async fn serve(
             drop(open);
         });
     }
+    // Stop listening now: new clients are refused at once instead of waiting in the
+    // backlog of a gateway that will not accept them, and the port is free for the next one.
+    drop(listener);
     drop(open_rx);
     // Wait for every connection task (each holds a receiver) to finish.
     open_tx.closed().await;

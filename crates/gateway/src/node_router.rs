@@ -3,12 +3,14 @@
 //! connected node with the lowest `priority` that advertises it, falling back to the next one on
 //! a timeout or a dropped connection. Each capability is also an agent tool.
 
+use crate::events::{Events, GatewayEvent};
 use crate::metrics::Metrics;
 use crate::nodes::{NodeConnection, NodeLinkError};
+use crate::tasks::Tasks;
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use openclaw_agent::tools::{Tool, ToolContext};
-use openclaw_agent::types::ToolSpec;
+use openclaw_agent::tools::{Tool, ToolContext, ToolError, ToolErrorCode, ToolOutput};
+use openclaw_agent::types::{Image, ToolSpec};
 use openclaw_config::Config;
 use openclaw_pairing::identity::DeviceKey;
 use openclaw_protocol::node::method;
@@ -17,6 +19,7 @@ use serde_json::{Value, json};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{Mutex, watch};
+use tokio_util::sync::CancellationToken;
 
 const KEEPALIVE: Duration = Duration::from_secs(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -37,6 +40,8 @@ struct Link {
     record: NodeRecord,
     conn: Mutex<Option<NodeConnection>>,
     status: RwLock<NodeStatus>,
+    /// Cancelled when the node is removed (or paired again) while the gateway runs.
+    removed: CancellationToken,
 }
 
 /// Routes capability calls to paired nodes.
@@ -45,6 +50,8 @@ pub struct NodeRouter {
     /// `device_nodes` entries in config that were never paired: shown, never connected.
     unpaired: RwLock<Vec<NodeStatus>>,
     metrics: Arc<Metrics>,
+    tasks: Tasks,
+    events: Events,
 }
 
 impl std::fmt::Debug for NodeRouter {
@@ -72,12 +79,19 @@ pub enum RouteError {
 }
 
 impl NodeRouter {
-    pub fn new(metrics: Arc<Metrics>) -> Self {
+    pub fn new(metrics: Arc<Metrics>, tasks: Tasks, events: Events) -> Self {
         Self {
             links: RwLock::new(Vec::new()),
             unpaired: RwLock::new(Vec::new()),
             metrics,
+            tasks,
+            events,
         }
+    }
+
+    /// Whether any node is paired (connected or not).
+    pub fn has_links(&self) -> bool {
+        self.links.read().map(|l| !l.is_empty()).unwrap_or(false)
     }
 
     pub fn statuses(&self) -> Vec<NodeStatus> {
@@ -127,45 +141,109 @@ impl NodeRouter {
         stop: watch::Receiver<bool>,
     ) {
         self.note_unpaired(config, &nodes);
-        let mut links = Vec::new();
-        for mut record in nodes {
-            if let Some(c) = config.device_nodes.get(&record.name) {
-                record.address = c.address();
-                record.priority = i64::from(c.priority);
-            }
-            let status = NodeStatus {
-                name: record.name.clone(),
-                address: record.address.clone(),
-                priority: record.priority,
-                connected: false,
-                capabilities: record.capabilities.clone(),
-                detail: "connecting".into(),
-            };
-            links.push(Arc::new(Link {
-                record,
-                conn: Mutex::new(None),
-                status: RwLock::new(status),
-            }));
-        }
-        links.sort_by_key(|l| l.record.priority);
-        if let Ok(mut l) = self.links.write() {
-            *l = links.clone();
-        }
-        for link in links {
-            let (router, key, stop) = (self.clone(), key.clone(), stop.clone());
-            tokio::spawn(async move { router.supervise(link, key, stop).await });
+        for record in nodes {
+            self.add(record, config, key.clone(), stop.clone());
         }
     }
 
+    /// Starts supervising one paired node (a node paired while the gateway runs: connected
+    /// now, not at the next start). A node already known by id or name is replaced.
+    pub fn add(
+        self: &Arc<Self>,
+        mut record: NodeRecord,
+        config: &Config,
+        key: Arc<DeviceKey>,
+        stop: watch::Receiver<bool>,
+    ) {
+        if let Some(c) = config.device_nodes.get(&record.name) {
+            record.address = c.address();
+            record.priority = i64::from(c.priority);
+        }
+        let status = NodeStatus {
+            name: record.name.clone(),
+            address: record.address.clone(),
+            priority: record.priority,
+            connected: false,
+            capabilities: record.capabilities.clone(),
+            detail: "connecting".into(),
+        };
+        let link = Arc::new(Link {
+            record,
+            conn: Mutex::new(None),
+            status: RwLock::new(status),
+            removed: CancellationToken::new(),
+        });
+        if let Ok(mut links) = self.links.write() {
+            links.retain(|l| {
+                let same = l.record.id == link.record.id || l.record.name == link.record.name;
+                if same {
+                    l.removed.cancel();
+                }
+                !same
+            });
+            links.push(link.clone());
+            links.sort_by_key(|l| l.record.priority);
+        }
+        if let Ok(mut u) = self.unpaired.write() {
+            u.retain(|n| n.name != link.record.name);
+        }
+        let router = self.clone();
+        self.tasks
+            .spawn(async move { router.supervise(link, key, stop).await });
+    }
+
+    /// Stops supervising the node named `name` and closes its connection; `false` when no
+    /// such node is paired.
+    pub fn remove(&self, name: &str) -> bool {
+        let removed: Vec<Arc<Link>> = match self.links.write() {
+            Ok(mut links) => {
+                let (gone, kept) = links.drain(..).partition(|l| l.record.name == name);
+                *links = kept;
+                gone
+            }
+            Err(_) => Vec::new(),
+        };
+        for link in &removed {
+            link.removed.cancel();
+            self.metrics.node_connected(&link.record.name, false);
+            self.events.send(GatewayEvent::NodeRemoved {
+                name: link.record.name.clone(),
+            });
+        }
+        if !removed.is_empty() {
+            self.events.health_may_have_changed();
+        }
+        !removed.is_empty()
+    }
+
     fn set(&self, link: &Link, connected: bool, capabilities: Option<Vec<String>>, detail: String) {
+        let mut changed = false;
         if let Ok(mut s) = link.status.write() {
+            changed = s.connected != connected;
             s.connected = connected;
             if let Some(c) = capabilities {
                 s.capabilities = c;
             }
             s.detail = detail;
+            if changed {
+                let name = link.record.name.clone();
+                self.events.send(if connected {
+                    GatewayEvent::NodeConnected {
+                        name,
+                        capabilities: s.capabilities.clone(),
+                    }
+                } else {
+                    GatewayEvent::NodeDisconnected {
+                        name,
+                        detail: s.detail.clone(),
+                    }
+                });
+            }
         }
         self.metrics.node_connected(&link.record.name, connected);
+        if changed {
+            self.events.health_may_have_changed();
+        }
     }
 
     async fn supervise(
@@ -173,6 +251,21 @@ impl NodeRouter {
         link: Arc<Link>,
         key: Arc<DeviceKey>,
         mut stop: watch::Receiver<bool>,
+    ) {
+        let removed = link.removed.clone();
+        tokio::select! {
+            () = removed.cancelled() => {}
+            () = self.keep_connected(&link, &key, &mut stop) => {}
+        }
+        // Removed or stopping: close the connection now, not when the last clone goes.
+        *link.conn.lock().await = None;
+    }
+
+    async fn keep_connected(
+        &self,
+        link: &Arc<Link>,
+        key: &DeviceKey,
+        stop: &mut watch::Receiver<bool>,
     ) {
         let mut backoff = Duration::from_secs(1);
         loop {
@@ -184,7 +277,7 @@ impl NodeRouter {
                         Some(link.record.cert_fingerprint.clone()),
                     )
                     .await?;
-                    conn.authenticate(&key, &link.record.public_key).await?;
+                    conn.authenticate(key, &link.record.public_key).await?;
                     let d = conn.request(method::DESCRIBE, Value::Null).await?;
                     Ok::<_, NodeLinkError>((conn, d))
                 };
@@ -199,12 +292,12 @@ impl NodeRouter {
                             })
                             .unwrap_or_default();
                         *link.conn.lock().await = Some(conn);
-                        self.set(&link, true, Some(caps), "connected".into());
+                        self.set(link, true, Some(caps), "connected".into());
                         backoff = Duration::from_secs(1);
                     }
                     Err(e) => {
                         self.set(
-                            &link,
+                            link,
                             false,
                             None,
                             format!("disconnected: {e}; retrying in {} s", backoff.as_secs()),
@@ -212,7 +305,7 @@ impl NodeRouter {
                         let wait = backoff;
                         backoff = (backoff * 2).min(MAX_BACKOFF);
                         tokio::select! {
-                            () = crate::stopped(&mut stop) => return,
+                            () = crate::stopped(stop) => return,
                             () = tokio::time::sleep(wait) => {}
                         }
                         continue;
@@ -220,7 +313,7 @@ impl NodeRouter {
                 }
             }
             tokio::select! {
-                () = crate::stopped(&mut stop) => return,
+                () = crate::stopped(stop) => return,
                 () = tokio::time::sleep(KEEPALIVE) => {}
             }
             // Keep-alive: a describe on the open connection; a failure drops it and the next
@@ -234,7 +327,7 @@ impl NodeRouter {
                     *guard = None;
                     drop(guard);
                     self.set(
-                        &link,
+                        link,
                         false,
                         None,
                         "disconnected: keep-alive failed; reconnecting".into(),
@@ -338,26 +431,62 @@ impl Tool for NodeTool {
         &'a self,
         args: Value,
         _ctx: &'a ToolContext,
-    ) -> BoxFuture<'a, Result<String, String>> {
+    ) -> BoxFuture<'a, Result<ToolOutput, ToolError>> {
         async move {
             let (node, v) = self
                 .router
                 .invoke(self.method, args)
                 .await
-                .map_err(|e| e.to_string())?;
-            // Images are described, not pasted: a base64 screenshot would flood the context.
-            if let (Some(format), Some(data)) = (v["format"].as_str(), v["data"].as_str()) {
-                return Ok(format!(
-                    "{node} returned a {}x{} {format} image ({} bytes base64)",
-                    v["width"],
-                    v["height"],
-                    data.len()
-                ));
-            }
-            Ok(format!("{node}: {v}"))
+                .map_err(tool_error)?;
+            Ok(node_output(&node, v))
         }
         .boxed()
     }
+}
+
+/// A node's answer as a tool's: an image (`{format, data, width, height}`, what
+/// `screen.snapshot` and `camera.snap` return) goes to the model as a picture, not as base64
+/// text that would flood its context; anything else is its JSON.
+fn node_output(node: &str, v: Value) -> ToolOutput {
+    if let (Some(format), Some(data)) = (v["format"].as_str(), v["data"].as_str()) {
+        let media_type = match format {
+            "jpg" | "jpeg" => "image/jpeg".to_owned(),
+            other => format!("image/{other}"),
+        };
+        return ToolOutput {
+            text: format!(
+                "{node} returned a {}x{} {format} image",
+                v["width"], v["height"]
+            ),
+            images: vec![Image {
+                media_type,
+                data: data.to_owned(),
+            }],
+        };
+    }
+    format!("{node}: {v}").into()
+}
+
+/// A routing failure as the model's tool error.
+fn tool_error(e: RouteError) -> ToolError {
+    use openclaw_protocol::ErrorCode;
+    let code = match &e {
+        RouteError::NoNode(_) => ToolErrorCode::Unavailable,
+        RouteError::Node { code, .. } => match code {
+            ErrorCode::InvalidRequest | ErrorCode::PayloadTooLarge => {
+                ToolErrorCode::InvalidArguments
+            }
+            ErrorCode::Unavailable
+            | ErrorCode::CameraUnavailable
+            | ErrorCode::CapabilityUnavailable => ToolErrorCode::Unavailable,
+            ErrorCode::Forbidden | ErrorCode::Unauthorized | ErrorCode::NotPaired => {
+                ToolErrorCode::Denied
+            }
+            _ => ToolErrorCode::Failed,
+        },
+        RouteError::Failed(_) => ToolErrorCode::Failed,
+    };
+    ToolError::new(code, e.to_string())
 }
 
 /// The agent tools for node capabilities.

@@ -5,13 +5,13 @@
 //! then `data: [DONE]`.
 
 use crate::GatewayState;
-use crate::chat::{MAX_MESSAGE_BYTES, tracked};
-use crate::routes::{MAX_COMPLETION_BODY, read_json_body};
+use crate::conversation::{ClientKept, MAX_MESSAGE_BYTES, Refusal, TurnError, TurnInput, TurnSlot};
+use crate::http::read_json_body;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use openclaw_agent::{AgentError, AgentEvent, Reply, ReplyKind, Turn};
+use openclaw_agent::{AgentEvent, Reply, ReplyKind, Turn};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -187,20 +187,31 @@ pub async fn chat_completions(
         .clone()
         .filter(|u| !u.is_empty() && u.len() <= 128)
         .unwrap_or_else(|| "default".into());
-    let Some(slot) = state.chat_slot() else {
-        return oai_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            Some("overloaded"),
-            "the assistant is answering too many requests at once; retry shortly",
-        );
+    let slot = match state.reserve_turn() {
+        Ok(slot) => slot,
+        Err(Refusal::ShuttingDown) => {
+            return oai_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                Some("shutting_down"),
+                "the gateway is shutting down; retry against its replacement",
+            );
+        }
+        Err(_) => {
+            return oai_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                Some("overloaded"),
+                "the assistant is answering too many requests at once; retry shortly",
+            );
+        }
     };
     let call = Call {
         peer,
         source: remote.ip().to_string(),
         turns,
         extra,
-        _slot: slot,
+        slot,
     };
     if req.stream {
         let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
@@ -218,33 +229,35 @@ fn usage_json(u: &openclaw_agent::Usage) -> Value {
     })
 }
 
-/// One accepted completion request, holding its turn slot until it is answered.
+/// The largest completion request body: the whole conversation an OpenAI client keeps.
+pub const MAX_COMPLETION_BODY: usize = 2 * 1024 * 1024;
+
+/// One accepted completion request, holding its turn place until it is answered.
 struct Call {
     peer: String,
     source: String,
     turns: Vec<Turn>,
     extra: Option<String>,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    slot: TurnSlot,
 }
 
 impl Call {
-    /// The agent's turn for this request, counted like every turn; the slot is held until it
-    /// ends.
+    /// The agent's turn for this request, through the conversation service like every turn.
     async fn respond(
         self,
         state: &GatewayState,
         allow_reset: bool,
         on_event: &mut (dyn FnMut(AgentEvent) + Send),
-    ) -> Result<Reply, AgentError> {
-        let turn = state.agent.respond(
-            &self.peer,
-            Some(&self.source),
-            self.turns,
-            self.extra.as_deref(),
+    ) -> Result<Reply, TurnError> {
+        let input = TurnInput::ClientKept(ClientKept {
+            channel: "api".into(),
+            peer: self.peer,
+            source: Some(self.source),
+            turns: self.turns,
+            system: self.extra,
             allow_reset,
-            on_event,
-        );
-        tracked(state, "api", turn).await
+        });
+        state.run_turn(self.slot, input, on_event).await
     }
 }
 
@@ -305,7 +318,8 @@ async fn stream(
     let id = completion_id();
     let created = crate::sys::unix_now();
     let task_tx = tx.clone();
-    tokio::spawn(async move {
+    let tasks = state.tasks.clone();
+    tasks.spawn(async move {
         let tx = task_tx;
         let started = AtomicBool::new(false);
         let mut on_event = {

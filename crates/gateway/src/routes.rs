@@ -3,6 +3,8 @@
 //! gateway token. Every request first passes the `Host` and `Origin` rules of [`crate::access`].
 
 use crate::access::OriginCheck;
+use crate::http::{Refusal, bearer, error, read_json_body};
+use crate::status::status_report;
 use crate::{GatewayState, health, ws};
 use axum::Json;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
@@ -10,43 +12,56 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use openclaw_protocol::status::{ChannelStatus, RateLimits, SecurityStatus, TokenOrigin};
-use openclaw_protocol::{CheckStatus, ErrorCode, ErrorShape, StatusReport, WS_PATH};
+use openclaw_protocol::{CheckStatus, ErrorCode, ErrorShape, WS_PATH};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
-/// Largest `/v1/chat/completions` body: the whole conversation an OpenAI client keeps.
-pub const MAX_COMPLETION_BODY: usize = 2 * 1024 * 1024;
 /// Largest `/api/nodes/invoke` body: a command and its parameters.
 pub const MAX_INVOKE_BODY: usize = 64 * 1024;
-/// A request body must arrive within this time once its head has.
-pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest `/api/messages` body: a channel, a peer, a message.
+pub const MAX_MESSAGE_BODY: usize = 64 * 1024;
+/// Largest `/api/nodes/pair` body: an address, a code, a name.
+pub const MAX_PAIR_BODY: usize = 4 * 1024;
 
-pub fn router(state: Arc<GatewayState>) -> axum::Router {
+pub fn router(state: Arc<GatewayState>, extra: Option<axum::Router>) -> axum::Router {
     let api = axum::Router::new()
         .route("/api/status", get(status))
         .route(
             "/api/nodes/invoke",
             axum::routing::post(invoke_node).layer(DefaultBodyLimit::max(MAX_INVOKE_BODY)),
         )
+        .route("/api/nodes", get(list_nodes))
+        .route(
+            "/api/nodes/pair",
+            axum::routing::post(pair_node).layer(DefaultBodyLimit::max(MAX_PAIR_BODY)),
+        )
+        .route("/api/nodes/{name}", axum::routing::delete(remove_node))
+        .route(
+            "/api/messages",
+            axum::routing::post(send_message).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY)),
+        )
         .route("/v1/models", get(crate::openai_api::models))
         .route(
             "/v1/chat/completions",
-            axum::routing::post(crate::openai_api::chat_completions)
-                .layer(DefaultBodyLimit::max(MAX_COMPLETION_BODY)),
+            axum::routing::post(crate::openai_api::chat_completions).layer(DefaultBodyLimit::max(
+                crate::openai_api::MAX_COMPLETION_BODY,
+            )),
         );
-    axum::Router::new()
+    let app = axum::Router::new()
         .route("/", get(crate::webchat::index))
         .route("/ui/{name}", get(crate::webchat::asset))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route(WS_PATH, get(ws::upgrade))
-        .merge(api)
-        .fallback(not_found)
+        .merge(api);
+    // The embedder's routes under their own prefix: they cannot shadow ours.
+    let app = match extra {
+        Some(extra) => app.nest_service(crate::HOOKS_PATH, extra),
+        None => app,
+    };
+    app.fallback(not_found)
         // One middleware for both jobs: each from_fn layer costs a boxed future per request.
         .layer(middleware::from_fn_with_state(state.clone(), front))
         .with_state(state)
@@ -191,70 +206,6 @@ async fn status(State(state): State<Arc<GatewayState>>) -> Response {
     }
 }
 
-/// The `openclaw status` document, shared by HTTP and the WebSocket `status` method.
-pub async fn status_report(state: &GatewayState) -> Result<StatusReport, String> {
-    let store = state.store.clone();
-    let totals = tokio::task::spawn_blocking(move || store.totals())
-        .await
-        .map_err(|e| format!("store task failed: {e}"))?
-        .map_err(|e| e.to_string())?;
-    let channels = state
-        .channels
-        .read()
-        .map(|c| {
-            c.iter()
-                .map(|c| ChannelStatus {
-                    name: c.name.clone(),
-                    connected: c.connected,
-                    detail: c.detail.clone(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(StatusReport {
-        version: env!("CARGO_PKG_VERSION").into(),
-        pid: std::process::id(),
-        uptime_seconds: state.uptime().as_secs_f64(),
-        bind: state.local_addr.to_string(),
-        data_dir: state.data_dir.display().to_string(),
-        database: state
-            .store
-            .path()
-            .map_or(":memory:".into(), |p| p.display().to_string()),
-        database_size_bytes: totals.size_bytes,
-        sessions: totals.sessions,
-        memories: totals.memories,
-        nodes: totals.nodes,
-        connections: state.connections.load(Ordering::Relaxed),
-        max_connections: u64::from(state.config.gateway.max_connections),
-        channels,
-        security: Some(security_status(state)),
-    })
-}
-
-/// The protections this process enforces (not what a config file on disk says).
-fn security_status(state: &GatewayState) -> SecurityStatus {
-    let rl = &state.config.security.rate_limiting;
-    SecurityStatus {
-        token: match state.access.source() {
-            crate::access::TokenSource::Configured => TokenOrigin::Configured,
-            crate::access::TokenSource::Generated(_) => TokenOrigin::Generated,
-        },
-        rate_limits: (rl.enabled
-            && (rl.default_messages_per_minute > 0 || rl.default_tool_calls_per_minute > 0))
-            .then_some(RateLimits {
-                messages_per_minute: rl.default_messages_per_minute,
-                tool_calls_per_minute: rl.default_tool_calls_per_minute,
-            }),
-        audit_log: state.audit.path().is_some(),
-        // No tool of this build runs code (the sandbox and its tools come in a later issue):
-        // this is a fact of the build, not of the config.
-        code_execution_tools: Vec::new(),
-        // No chat-platform driver is built in yet (WebChat is served, not paired).
-        channel_drivers: Vec::new(),
-    }
-}
-
 #[derive(serde::Deserialize)]
 struct InvokeBody {
     command: String,
@@ -305,162 +256,150 @@ async fn invoke_node(State(state): State<Arc<GatewayState>>, req: Request) -> Re
     }
 }
 
+/// `GET /api/nodes`: paired nodes (and `device_nodes` never paired), preferred first.
+async fn list_nodes(State(state): State<Arc<GatewayState>>) -> Response {
+    let nodes: Vec<serde_json::Value> = state
+        .nodes
+        .statuses()
+        .into_iter()
+        .map(|n| {
+            json!({
+                "name": n.name, "address": n.address, "priority": n.priority,
+                "connected": n.connected, "capabilities": n.capabilities, "detail": n.detail,
+            })
+        })
+        .collect();
+    Json(json!({ "nodes": nodes })).into_response()
+}
+
+/// `POST /api/nodes/pair {address, code, name?, priority?}`: pairs with the node showing the
+/// code; it is connected, and its capabilities are tools, before the answer.
+async fn pair_node(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
+    let bytes = match read_json_body(req, MAX_PAIR_BODY).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let body: crate::PairRequest = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                format!(
+                    "the body must be {{\"address\": \"HOST:PORT\", \"code\": \"NNNNNN\", \"name\": …, \"priority\": …}}: {e}"
+                ),
+            );
+        }
+    };
+    use crate::HandleError;
+    match state.pair_node(&body).await {
+        Ok(n) => Json(json!({
+            "ok": true, "name": n.name, "id": n.id, "address": n.address,
+            "capabilities": n.capabilities,
+        }))
+        .into_response(),
+        Err(HandleError::ShuttingDown) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "the gateway is shutting down",
+        ),
+        Err(HandleError::Pair(e)) if e.is_refusal() => {
+            error(StatusCode::FORBIDDEN, ErrorCode::Forbidden, e.to_string())
+        }
+        Err(HandleError::Pair(e @ crate::PairError::Link(_))) => error(
+            StatusCode::BAD_GATEWAY,
+            ErrorCode::Unavailable,
+            e.to_string(),
+        ),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            e.to_string(),
+        ),
+    }
+}
+
+/// `DELETE /api/nodes/{name}`: forgets the node and closes its connection.
+async fn remove_node(
+    State(state): State<Arc<GatewayState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    match state.remove_node(&name).await {
+        Ok(true) => Json(json!({"ok": true, "removed": name})).into_response(),
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("no paired node named `{name}`"),
+        ),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            e.to_string(),
+        ),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SendBody {
+    channel: String,
+    peer: String,
+    text: String,
+}
+
+/// `POST /api/messages {channel, peer, text}`: a message the owner starts, delivered to the
+/// peer now if connected, and kept in the conversation either way.
+async fn send_message(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
+    let bytes = match read_json_body(req, MAX_MESSAGE_BODY).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let body: SendBody = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                format!(
+                    "the body must be {{\"channel\": \"webchat\", \"peer\": \"…\", \"text\": \"…\"}}: {e}"
+                ),
+            );
+        }
+    };
+    use crate::conversation::{Delivered, OutboundError, OutboundMessage};
+    let msg = OutboundMessage {
+        channel: body.channel,
+        peer: body.peer,
+        text: body.text,
+    };
+    match state.send(msg).await {
+        Ok(Delivered::Live(n)) => {
+            Json(json!({"ok": true, "delivered": "live", "connections": n})).into_response()
+        }
+        Ok(Delivered::Kept) => {
+            Json(json!({"ok": true, "delivered": "kept", "connections": 0})).into_response()
+        }
+        Err(e @ OutboundError::NoChannel(_)) => {
+            error(StatusCode::NOT_FOUND, ErrorCode::NotFound, e.to_string())
+        }
+        Err(e @ OutboundError::BadText) => error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            e.to_string(),
+        ),
+        Err(e) => error(
+            StatusCode::BAD_GATEWAY,
+            ErrorCode::Unavailable,
+            e.to_string(),
+        ),
+    }
+}
+
 async fn not_found(req: Request) -> Response {
     error(
         StatusCode::NOT_FOUND,
         ErrorCode::NotFound,
         format!("no route for {} {}", req.method(), req.uri().path()),
     )
-}
-
-pub fn error(status: StatusCode, code: ErrorCode, message: impl ToString) -> Response {
-    (
-        status,
-        Json(json!({ "error": ErrorShape::new(code, message.to_string()) })),
-    )
-        .into_response()
-}
-
-/// Why a JSON body was not read.
-#[derive(Debug)]
-pub enum BodyError {
-    /// Not `application/json` (or `…+json`).
-    NotJson,
-    TooLarge(usize),
-    TimedOut,
-    /// The client broke off, or sent a malformed body encoding.
-    Unreadable(String),
-}
-
-impl BodyError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
-            Self::Unreadable(_) => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    pub fn message(&self) -> String {
-        match self {
-            Self::NotJson => "this route takes JSON: send `Content-Type: application/json`".into(),
-            Self::TooLarge(max) => {
-                format!("the body is larger than this route takes ({max} bytes)")
-            }
-            Self::TimedOut => format!(
-                "the body did not arrive within {} s",
-                BODY_READ_TIMEOUT.as_secs()
-            ),
-            Self::Unreadable(e) => format!("the body could not be read: {e}"),
-        }
-    }
-
-    fn code(&self) -> ErrorCode {
-        match self {
-            Self::NotJson => ErrorCode::UnsupportedMediaType,
-            Self::TooLarge(_) => ErrorCode::PayloadTooLarge,
-            Self::TimedOut | Self::Unreadable(_) => ErrorCode::InvalidRequest,
-        }
-    }
-}
-
-impl IntoResponse for BodyError {
-    fn into_response(self) -> Response {
-        error(self.status(), self.code(), self.message())
-    }
-}
-
-/// True for `application/json` and `application/<anything>+json`, with any parameters.
-pub fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || essence
-            .strip_prefix("application/")
-            .is_some_and(|sub| sub.ends_with("+json"))
-}
-
-/// Reads a JSON route's body: JSON content type only (a browser's no-preflight `text/plain`
-/// POST is not one), at most `limit` bytes, within [`BODY_READ_TIMEOUT`].
-pub async fn read_json_body(req: Request, limit: usize) -> Result<axum::body::Bytes, BodyError> {
-    if !is_json(req.headers()) {
-        return Err(BodyError::NotJson);
-    }
-    let read = axum::body::to_bytes(req.into_body(), limit);
-    match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
-        Err(_) => Err(BodyError::TimedOut),
-        Ok(Ok(bytes)) => Ok(bytes),
-        // axum reports the limit as a length-limit error inside its own error type.
-        Ok(Err(e))
-            if std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) =>
-        {
-            Err(BodyError::TooLarge(limit))
-        }
-        Ok(Err(e)) => Err(BodyError::Unreadable(e.to_string())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(content_type: &str, body: Vec<u8>) -> Request {
-        axum::http::Request::builder()
-            .method(Method::POST)
-            .header(header::CONTENT_TYPE, content_type)
-            .body(axum::body::Body::from(body))
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn json_bodies_are_read_within_their_limit_and_type() {
-        let ok = read_json_body(request("application/json", b"{}".to_vec()), 16).await;
-        assert_eq!(ok.unwrap().as_ref(), b"{}");
-        let big = read_json_body(request("application/json", vec![b' '; 17]), 16).await;
-        assert!(matches!(big, Err(BodyError::TooLarge(16))), "{big:?}");
-        let plain = read_json_body(request("text/plain", b"{}".to_vec()), 16).await;
-        assert!(matches!(plain, Err(BodyError::NotJson)), "{plain:?}");
-        let vendor = read_json_body(
-            request("application/vnd.x+json; charset=utf-8", b"{}".to_vec()),
-            16,
-        )
-        .await;
-        assert!(vendor.is_ok());
-    }
-}
-
-pub use crate::access::bearer;
-
-/// Why a request was refused, for the log, the metric and the audit line.
-#[derive(Debug, Clone)]
-pub enum Refusal {
-    NoToken,
-    WrongToken,
-    WrongHost,
-    Origin(String),
-}
-
-impl Refusal {
-    pub fn reason(&self) -> String {
-        match self {
-            Self::NoToken => "no token".into(),
-            Self::WrongToken => "wrong token".into(),
-            Self::WrongHost => "host not ours".into(),
-            Self::Origin(o) => format!("origin {o} refused"),
-        }
-    }
 }
 
 fn unauthorized(state: &GatewayState, remote: SocketAddr, req: &Request) -> Response {

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 #[derive(Debug)]
 pub struct GatewayTelemetry {
-    pub metrics: Arc<Metrics>,
-    pub store: Arc<Store>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) tasks: crate::tasks::Tasks,
+    pub(crate) events: crate::events::Events,
 }
 
 impl Telemetry for GatewayTelemetry {
@@ -23,6 +25,7 @@ impl Telemetry for GatewayTelemetry {
 
     fn breaker(&self, provider: &str, open: bool) {
         self.metrics.breaker(provider, open);
+        self.events.health_may_have_changed();
     }
 
     fn tokens(&self, provider: &str, input: u64, output: u64) {
@@ -39,11 +42,10 @@ impl Telemetry for GatewayTelemetry {
                 tracing::warn!(error = %e, "could not record tool counter");
             }
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn_blocking(record);
-            }
-            Err(_) => record(),
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.tasks.spawn_blocking(record);
+        } else {
+            record();
         }
     }
 }

@@ -11,6 +11,7 @@ use tungstenite::{Message, WebSocket};
 struct TestGateway {
     addr: SocketAddr,
     state: Arc<GatewayState>,
+    handle: GatewayHandle,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<(), Error>>>,
     _dir: tempfile::TempDir,
@@ -22,6 +23,14 @@ impl TestGateway {
     }
 
     fn start_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with(dir, configure, None)
+    }
+
+    fn start_with(
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut Config),
+        routes: Option<axum::Router>,
+    ) -> Self {
         let mut config = Config::default();
         config.gateway.drain_timeout_seconds = 3;
         configure(&mut config);
@@ -33,6 +42,7 @@ impl TestGateway {
             audit: AuditLog::new(Some(dir.path().join("logs/audit.log"))),
             config_digest: None,
             backup: None,
+            routes,
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -44,18 +54,19 @@ impl TestGateway {
             rt.block_on(async move {
                 let listener = TcpListener::bind("127.0.0.1:0").await?;
                 let gateway = Gateway::new(listener, options)?;
-                ready_tx.send(gateway.state()).unwrap();
-                gateway
-                    .run(async move {
-                        let _ = stop_rx.await;
-                    })
-                    .await
+                let state = gateway.state();
+                let handle = gateway.start();
+                ready_tx.send((state, handle.clone())).unwrap();
+                let _ = stop_rx.await;
+                handle.shutdown().await;
+                Ok(())
             })
         });
-        let state = ready_rx.recv().unwrap();
+        let (state, handle) = ready_rx.recv().unwrap();
         Self {
             addr: state.local_addr,
             state,
+            handle,
             stop: Some(stop_tx),
             thread: Some(thread),
             _dir: dir,
@@ -288,10 +299,18 @@ fn counters_reach_health_and_metrics() {
     rt.block_on(async {
         state.metrics.message_received("telegram");
         state
-            .record_message("telegram", "success", Duration::from_millis(300))
+            .record_message(
+                "telegram",
+                MessageOutcome::Success,
+                Duration::from_millis(300),
+            )
             .await;
         state
-            .record_message("telegram", "error", Duration::from_millis(100))
+            .record_message(
+                "telegram",
+                MessageOutcome::Error,
+                Duration::from_millis(100),
+            )
             .await;
         use openclaw_agent::Telemetry;
         state
@@ -831,8 +850,15 @@ impl openclaw_node::capabilities::Notifier for Notes {
 
 impl TestNode {
     fn start(state: &std::path::Path, name: &str) -> Self {
+        Self::start_with(state, name, openclaw_node::Capabilities::none("test node"))
+    }
+
+    fn start_with(
+        state: &std::path::Path,
+        name: &str,
+        mut caps: openclaw_node::Capabilities,
+    ) -> Self {
         let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut caps = openclaw_node::Capabilities::none("test node");
         caps.notifier = openclaw_node::Backend::Ready(Arc::new(Notes(notes.clone())));
         let node = openclaw_node::Node::open(state.to_owned(), name.into(), caps).unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -988,6 +1014,124 @@ fn capabilities_go_to_the_preferred_node_and_fall_back_when_it_dies() {
     );
 }
 
+/// The next event within `within`, skipping health events.
+fn next_event(
+    events: &mut tokio::sync::broadcast::Receiver<GatewayEvent>,
+    within: Duration,
+) -> GatewayEvent {
+    let deadline = Instant::now() + within;
+    loop {
+        match events.try_recv() {
+            Ok(GatewayEvent::Health { .. }) => continue,
+            Ok(e) => return e,
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty) => {
+                assert!(Instant::now() < deadline, "no event within {within:?}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("events: {e}"),
+        }
+    }
+}
+
+fn delete(gw: &TestGateway, path: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent
+        .delete(&gw.url(path))
+        .header("Authorization", &format!("Bearer {}", gw.token()))
+        .call()
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.body_mut().read_to_string().unwrap();
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn a_node_paired_through_the_control_api_is_connected_and_a_tool_at_once() {
+    let node_state = tempfile::tempdir().unwrap();
+    let node = TestNode::start(node_state.path(), "desk");
+    let gw = TestGateway::start(|_| {});
+    assert!(
+        !gw.state.agent.tools().has("send_notification"),
+        "no node, no node tools"
+    );
+    let mut events = gw.handle.subscribe();
+    let code = node.node.new_pairing_code(Duration::from_secs(60));
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, body) = post_raw(
+        &gw,
+        "/api/nodes/pair",
+        &json!({"address": node.addr, "code": wrong}).to_string(),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(gw.handle.nodes().is_empty());
+    let (status, body) = post_raw(
+        &gw,
+        "/api/nodes/pair",
+        &json!({"address": node.addr, "code": code, "name": "desk"}).to_string(),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["name"], "desk");
+    assert_eq!(
+        next_event(&mut events, Duration::from_secs(10)),
+        GatewayEvent::NodePaired {
+            name: "desk".into(),
+            id: body["id"].as_str().unwrap().to_owned()
+        }
+    );
+    assert!(matches!(
+        next_event(&mut events, Duration::from_secs(10)),
+        GatewayEvent::NodeConnected { name, .. } if name == "desk"
+    ));
+    assert!(gw.state.agent.tools().has("send_notification"));
+    let listed = gw.get_with("/api/nodes", Some(&gw.token())).1;
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["nodes"][0]["name"], "desk");
+    assert_eq!(listed["nodes"][0]["connected"], true);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (served, _) = rt
+        .block_on(
+            gw.state
+                .nodes
+                .invoke("system.notify", json!({"title": "hi"})),
+        )
+        .unwrap();
+    assert_eq!(served, "desk");
+    assert_eq!(node.notes.lock().unwrap().as_slice(), ["hi"]);
+    assert_eq!(
+        gw.state.store.nodes().unwrap().len(),
+        1,
+        "kept for the next start"
+    );
+
+    let (status, body) = delete(&gw, "/api/nodes/desk");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        next_event(&mut events, Duration::from_secs(10)),
+        GatewayEvent::NodeRemoved {
+            name: "desk".into()
+        }
+    );
+    assert!(gw.handle.nodes().is_empty());
+    assert!(gw.state.store.nodes().unwrap().is_empty());
+    let (status, _) = delete(&gw, "/api/nodes/desk");
+    assert_eq!(status, 404);
+    // Audit lines are written in the background.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gw.audit_text().contains("node.removed") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let audit = gw.audit_text();
+    assert!(audit.contains("node.pairing_failed"), "{audit}");
+    assert!(audit.contains("node.paired"), "{audit}");
+    assert!(audit.contains("node.removed"), "{audit}");
+}
+
 /// POST a raw body (which may be malformed JSON); the answer parsed as JSON.
 fn post_raw(gw: &TestGateway, path: &str, body: &str) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -1076,3 +1220,166 @@ fn configured_but_unpaired_nodes_show_in_health_and_the_invoke_api_routes_and_ex
 }
 
 mod access;
+
+// ---------- the conversation service: messages out, embedder routes, pictures ----------
+
+/// A WebSocket past `connect`, as WebChat.
+fn webchat(gw: &TestGateway) -> WebSocket<MaybeTlsStream<TcpStream>> {
+    let mut ws = gw.ws();
+    let _ = read_json(&mut ws);
+    send_json(
+        &mut ws,
+        json!({"type":"req","id":"c","method":"connect","params":{"client":{"name":"webchat"},"auth":{"token":gw.token()}}}),
+    );
+    assert_eq!(read_json(&mut ws)["ok"], true);
+    ws
+}
+
+/// Sends `text` on `session` and reads up to the reply's `chat.final`; every event on the way.
+fn chat(ws: &mut WebSocket<MaybeTlsStream<TcpStream>>, session: &str, text: &str) -> Vec<Value> {
+    send_json(
+        ws,
+        json!({"type":"req","id":"m","method":"chat.send","params":{"text":text,"session":session}}),
+    );
+    assert_eq!(read_json(ws)["ok"], true);
+    let mut events = Vec::new();
+    loop {
+        let ev = read_json(ws);
+        let done = ev["event"] == "chat.final";
+        events.push(ev);
+        if done {
+            return events;
+        }
+    }
+}
+
+#[test]
+fn messages_the_owner_starts_reach_open_webchat_tabs_and_the_history() {
+    let fake = FakeLlm::start_in_thread();
+    fake.push(Script::text(["Hi!"]));
+    fake.push(Script::text(["Yes, you asked me to remind you."]));
+    let gw = TestGateway::start(with_fake(&fake));
+    let mut ws = webchat(&gw);
+    chat(&mut ws, "s-1", "hello");
+
+    let (status, _, body) = post_json(
+        &gw,
+        "/api/messages",
+        json!({"channel": "webchat", "peer": "s-1", "text": "Time to stretch."}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["delivered"], "live");
+    assert_eq!(answer["connections"], 1);
+    let pushed = read_json(&mut ws);
+    assert_eq!(pushed["event"], "chat.message", "{pushed}");
+    assert_eq!(pushed["payload"]["session"], "s-1");
+    assert_eq!(pushed["payload"]["text"], "Time to stretch.");
+
+    // The next turn's history has it, as the assistant's.
+    chat(&mut ws, "s-1", "did you say something?");
+    let second = &fake.requests()[1].body;
+    let said =
+        second["messages"].as_array().unwrap().iter().any(|m| {
+            m["role"] == "assistant" && m["content"].to_string().contains("Time to stretch.")
+        });
+    assert!(said, "{second}");
+
+    // Nobody on that session: kept for later. No way to reach a channel: a clear 404.
+    let (status, _, body) = post_json(
+        &gw,
+        "/api/messages",
+        json!({"channel": "webchat", "peer": "s-2", "text": "later"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"kept\""), "{body}");
+    let (status, _, body) = post_json(
+        &gw,
+        "/api/messages",
+        json!({"channel": "telegram", "peer": "42", "text": "hi"}),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no driver"), "{body}");
+    let (status, _, _) = post_json(
+        &gw,
+        "/api/messages",
+        json!({"channel": "webchat", "peer": "s-1", "text": " "}),
+    );
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn an_embedders_routes_are_served_under_hooks_behind_the_host_rule() {
+    let hooks = axum::Router::new().route("/ping", axum::routing::post(|| async { "pong" }));
+    let gw = TestGateway::start_with(tempfile::tempdir().unwrap(), |_| {}, Some(hooks));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    // No token needed: a webhook checks its own secret.
+    let mut resp = agent.post(&gw.url("/hooks/ping")).send_empty().unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.body_mut().read_to_string().unwrap(), "pong");
+    let resp = agent
+        .post(&gw.url("/hooks/ping"))
+        .header("Host", "evil.example")
+        .send_empty()
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        421,
+        "the Host rule holds for hooks too"
+    );
+    let resp = agent.post(&gw.url("/hooks/nope")).send_empty().unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+}
+
+struct Screen;
+
+impl openclaw_node::capabilities::ScreenCapture for Screen {
+    fn snapshot(
+        &self,
+        _display: Option<u32>,
+    ) -> Result<openclaw_protocol::node::Image, openclaw_node::CapabilityError> {
+        Ok(openclaw_protocol::node::Image {
+            format: "png".into(),
+            width: 1,
+            height: 1,
+            data: "iVBORw0KGgo=".into(),
+        })
+    }
+}
+
+#[test]
+fn a_nodes_screenshot_reaches_the_model_as_an_image_and_webchat_shows_it() {
+    let node_state = tempfile::tempdir().unwrap();
+    let mut caps = openclaw_node::Capabilities::none("test node");
+    caps.screen = openclaw_node::Backend::Ready(Arc::new(Screen));
+    let node = TestNode::start_with(node_state.path(), "desk", caps);
+    let dir = tempfile::tempdir().unwrap();
+    pair_node(dir.path(), &node, "desk", 1);
+    let fake = FakeLlm::start_in_thread();
+    fake.push(Script::tool_call("take_screenshot", json!({})));
+    fake.push(Script::text(["A tiny picture."]));
+    let gw = TestGateway::start_in(dir, with_fake(&fake));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !gw.handle.nodes().iter().any(|n| n.connected) {
+        assert!(Instant::now() < deadline, "the node never connected");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut ws = webchat(&gw);
+    let events = chat(&mut ws, "s-1", "what is on my screen?");
+    let tool = events
+        .iter()
+        .find(|e| e["event"] == "chat.tool")
+        .expect("a chat.tool event");
+    assert_eq!(tool["payload"]["tool"], "take_screenshot");
+    assert_eq!(tool["payload"]["images"][0]["mediaType"], "image/png");
+    assert_eq!(tool["payload"]["images"][0]["data"], "iVBORw0KGgo=");
+    let second = &fake.requests()[1].body;
+    let result = &second["messages"].as_array().unwrap().last().unwrap()["content"][0];
+    assert_eq!(result["type"], "tool_result", "{second}");
+    assert_eq!(result["content"][1]["type"], "image", "{second}");
+    assert_eq!(result["content"][1]["source"]["media_type"], "image/png");
+    assert_eq!(result["content"][1]["source"]["data"], "iVBORw0KGgo=");
+}

@@ -63,7 +63,7 @@ pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Re
         "app.js" => file("text/javascript; charset=utf-8", APP),
         "client.js" => file("text/javascript; charset=utf-8", CLIENT),
         "style.css" => file("text/css; charset=utf-8", STYLE),
-        _ => crate::routes::error(
+        _ => crate::http::error(
             StatusCode::NOT_FOUND,
             openclaw_protocol::ErrorCode::NotFound,
             format!("no UI file named {name}"),

@@ -20,6 +20,11 @@ pub struct Anthropic {
     settings: HttpSettings,
 }
 
+/// A picture as a Messages API content block.
+fn image_block(image: &crate::types::Image) -> Value {
+    json!({"type": "image", "source": {"type": "base64", "media_type": image.media_type, "data": image.data}})
+}
+
 impl Anthropic {
     pub fn new(name: &str, settings: HttpSettings) -> Self {
         Self {
@@ -33,6 +38,13 @@ impl Anthropic {
         for turn in &req.turns {
             match turn {
                 Turn::User(text) => messages.push(json!({"role": "user", "content": text})),
+                Turn::UserWithImages { text, images } => {
+                    let mut content: Vec<Value> = images.iter().map(image_block).collect();
+                    if !text.is_empty() {
+                        content.push(json!({"type": "text", "text": text}));
+                    }
+                    messages.push(json!({"role": "user", "content": content}));
+                }
                 Turn::Assistant { text, tool_calls } => {
                     let mut content = Vec::new();
                     if !text.is_empty() {
@@ -46,9 +58,18 @@ impl Anthropic {
                 Turn::ToolResult {
                     call_id,
                     content,
+                    images,
                     is_error,
                     ..
                 } => {
+                    // A tool result holds text and image blocks alike (a node's screenshot).
+                    let content = if images.is_empty() {
+                        json!(content)
+                    } else {
+                        let mut blocks = vec![json!({"type": "text", "text": content})];
+                        blocks.extend(images.iter().map(image_block));
+                        Value::Array(blocks)
+                    };
                     let block = json!({"type": "tool_result", "tool_use_id": call_id, "content": content, "is_error": is_error});
                     // Results of one round travel together in a single user message.
                     match messages.last_mut() {

@@ -565,6 +565,15 @@ fn messages(request: &ChatRequest, skip: usize, tools: bool) -> Vec<(String, Str
     for turn in request.turns.iter().skip(skip) {
         match turn {
             Turn::User(text) => out.push(("user".to_owned(), text.clone())),
+            // Text models: the picture is described, so the model knows one was there.
+            Turn::UserWithImages { text, images } => {
+                let mut content = text.clone();
+                for i in images {
+                    content.push('\n');
+                    content.push_str(&i.describe());
+                }
+                out.push(("user".to_owned(), content));
+            }
             Turn::Assistant { text, tool_calls } => {
                 let mut content = text.clone();
                 for call in tool_calls {
@@ -577,10 +586,16 @@ fn messages(request: &ChatRequest, skip: usize, tools: bool) -> Vec<(String, Str
             Turn::ToolResult {
                 name,
                 content,
+                images,
                 is_error,
                 ..
             } => {
                 let status = if *is_error { " (error)" } else { "" };
+                let mut content = content.clone();
+                for i in images {
+                    content.push(' ');
+                    content.push_str(&i.describe());
+                }
                 out.push((
                     "user".to_owned(),
                     format!("<tool_response>\n{name}{status}: {content}\n</tool_response>"),
@@ -957,6 +972,7 @@ mod tests {
                     call_id: "1".into(),
                     name: "memory_search".into(),
                     content: "likes tea".into(),
+                    images: Vec::new(),
                     is_error: false,
                 },
             ],

@@ -27,6 +27,14 @@ struct PartialCall {
     arguments: String,
 }
 
+/// The pictures tool results returned, as the user message that shows them to the model.
+fn tool_images_message(images: Vec<Value>) -> Value {
+    let mut parts =
+        vec![json!({"type": "text", "text": "The images the tool calls above returned:"})];
+    parts.extend(images);
+    json!({"role": "user", "content": parts})
+}
+
 impl OpenAi {
     pub fn new(name: &str, settings: HttpSettings) -> Self {
         Self {
@@ -40,9 +48,34 @@ impl OpenAi {
         if !req.system.is_empty() {
             messages.push(json!({"role": "system", "content": req.system}));
         }
+        // Chat Completions takes pictures in user messages only: the images of a round's tool
+        // results follow its tool messages as one user message.
+        let mut tool_images: Vec<Value> = Vec::new();
         for turn in &req.turns {
+            if !matches!(turn, Turn::ToolResult { .. }) && !tool_images.is_empty() {
+                messages.push(tool_images_message(std::mem::take(&mut tool_images)));
+            }
+            if let Turn::ToolResult { images, .. } = turn {
+                tool_images.extend(
+                    images
+                        .iter()
+                        .map(|i| json!({"type": "image_url", "image_url": {"url": i.data_url()}})),
+                );
+            }
             messages.push(match turn {
                 Turn::User(text) => json!({"role": "user", "content": text}),
+                Turn::UserWithImages { text, images } => {
+                    let mut parts: Vec<Value> = Vec::new();
+                    if !text.is_empty() {
+                        parts.push(json!({"type": "text", "text": text}));
+                    }
+                    parts.extend(
+                        images.iter().map(
+                            |i| json!({"type": "image_url", "image_url": {"url": i.data_url()}}),
+                        ),
+                    );
+                    json!({"role": "user", "content": parts})
+                }
                 Turn::Assistant { text, tool_calls } if tool_calls.is_empty() => {
                     json!({"role": "assistant", "content": text})
                 }
@@ -59,6 +92,9 @@ impl OpenAi {
                     call_id, content, ..
                 } => json!({"role": "tool", "tool_call_id": call_id, "content": content}),
             });
+        }
+        if !tool_images.is_empty() {
+            messages.push(tool_images_message(tool_images));
         }
         let mut body = json!({
             "model": self.settings.model,

@@ -7,15 +7,21 @@
 //! clients. A wrong token or a foreign origin is refused before any upgrade. Frames are small
 //! by design (a chat message is 32 KiB at most), and so are the limits.
 
-use crate::routes::{Refusal, bearer, error, status_report};
+mod chat;
+mod conn;
+pub(crate) mod outlet;
+
+use crate::http::{Refusal, bearer, error};
+use crate::status::status_report;
 use crate::{GatewayState, health};
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use conn::{Conn, close_with, next_request};
 use openclaw_protocol::{
-    ConnectChallenge, ConnectParams, ErrorCode, ErrorShape, Event, Frame, HelloOk,
-    PROTOCOL_VERSION, Request, ServerInfo, close,
+    ConnectChallenge, ConnectParams, ErrorCode, ErrorShape, HelloOk, PROTOCOL_VERSION, Request,
+    ServerInfo, close,
 };
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -151,63 +157,11 @@ pub async fn upgrade(
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(BUFFER_BYTES)
         .write_buffer_size(BUFFER_BYTES)
-        .on_upgrade(move |socket| async move {
-            session(socket, state, remote, header_token, ticket).await;
+        .on_upgrade(move |socket| {
+            let tasks = state.tasks.clone();
+            tasks.guard(session(socket, state, remote, header_token, ticket))
         })
         .into_response()
-}
-
-async fn close_with(mut socket: WebSocket, code: u16, reason: String) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from(reason),
-        })))
-        .await;
-    // Wait briefly for the client's close reply so the reason is delivered, not reset.
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Some(Ok(msg)) = socket.recv().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
-}
-
-pub(crate) struct Conn {
-    socket: WebSocket,
-    seq: u64,
-    /// The client's address: the source its rate limits count under.
-    pub(crate) remote: SocketAddr,
-}
-
-impl Conn {
-    async fn send(&mut self, frame: &Frame) -> bool {
-        match serde_json::to_string(frame) {
-            Ok(text) => self.socket.send(Message::text(text)).await.is_ok(),
-            Err(_) => false,
-        }
-    }
-
-    pub(crate) async fn event(&mut self, event: &str, payload: Value) -> bool {
-        let seq = self.seq;
-        self.seq += 1;
-        self.send(&Frame::Event(Event {
-            event: event.into(),
-            payload,
-            seq: Some(seq),
-        }))
-        .await
-    }
-
-    pub(crate) async fn reply(&mut self, id: &str, result: Result<Value, ErrorShape>) -> bool {
-        let res = match result {
-            Ok(payload) => openclaw_protocol::Response::ok(id, payload),
-            Err(e) => openclaw_protocol::Response::err(id, e),
-        };
-        self.send(&Frame::Res(res)).await
-    }
 }
 
 async fn session(
@@ -217,11 +171,7 @@ async fn session(
     header_token: Option<String>,
     ticket: PreAuthTicket,
 ) {
-    let mut conn = Conn {
-        socket,
-        seq: 0,
-        remote,
-    };
+    let mut conn = Conn::new(socket, remote);
     let nonce = format!("{:032x}", rand::random::<u128>());
     let ts = jiff::Timestamp::now().as_millisecond();
     let challenge = serde_json::to_value(ConnectChallenge { nonce, ts }).unwrap_or(Value::Null);
@@ -231,7 +181,7 @@ async fn session(
 
     let evicted = ticket.evicted.clone();
     let first = tokio::select! {
-        first = tokio::time::timeout(HANDSHAKE_TIMEOUT, next_request(&mut conn)) => first,
+        first = tokio::time::timeout(HANDSHAKE_TIMEOUT, next_request(&mut conn.socket)) => first,
         () = evicted.notified() => {
             return close_with(
                 conn.socket,
@@ -387,14 +337,20 @@ async fn serve_requests(conn: &mut Conn, state: &Arc<GatewayState>) {
     loop {
         let next = tokio::select! {
             () = crate::stopped(&mut stop) => return,
-            next = next_request(conn) => next,
+            next = next_request(&mut conn.socket) => next,
+            pushed = conn.pushes.next() => {
+                // A message the assistant started for a session this socket chats on.
+                let payload = json!({"session": pushed.session, "text": pushed.text});
+                if !conn.event("chat.message", payload).await {
+                    return;
+                }
+                continue;
+            }
         };
         let ok = match next {
             None => return,
             Some(Err((id, e))) => conn.reply(&id, Err(e)).await,
-            Some(Ok(req)) if req.method == "chat.send" => {
-                crate::chat::send(conn, state, &req).await
-            }
+            Some(Ok(req)) if req.method == "chat.send" => chat::send(conn, state, &req).await,
             Some(Ok(req)) => {
                 let result = dispatch(state, &req).await;
                 conn.reply(&req.id, result).await
@@ -426,34 +382,5 @@ async fn dispatch(state: &GatewayState, req: &Request) -> Result<Value, ErrorSha
             ErrorCode::InvalidRequest,
             format!("unknown method `{other}`; methods: {}", METHODS.join(", ")),
         )),
-    }
-}
-
-/// The next request; `Err((id, error))` for a frame that is not one (answered, not fatal);
-/// `None` when the socket is closed.
-pub(crate) async fn next_request(conn: &mut Conn) -> Option<Result<Request, (String, ErrorShape)>> {
-    loop {
-        let msg = match conn.socket.recv().await? {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::debug!(error = %e, "WebSocket read failed");
-                return None;
-            }
-        };
-        let text = match msg {
-            Message::Text(t) => t,
-            Message::Close(_) => return None,
-            Message::Ping(_) | Message::Pong(_) => continue,
-            Message::Binary(_) => {
-                return Some(Err((
-                    String::new(),
-                    ErrorShape::new(
-                        ErrorCode::InvalidRequest,
-                        "binary frames are not accepted; send JSON text frames",
-                    ),
-                )));
-            }
-        };
-        return Some(openclaw_protocol::parse_request(text.as_str()));
     }
 }

@@ -1,77 +1,12 @@
-//! Chat turns as the gateway sees them: counted, timed and queued around the agent, and the
-//! WebSocket `chat.send` method that streams `chat.delta` / `chat.final` events.
+//! The WebSocket's `chat.send`: a message in, the reply streamed back as `chat.delta` /
+//! `chat.final` events, through the conversation service like every way in.
 
+use super::conn::{Conn, next_request};
 use crate::GatewayState;
-use crate::ws::Conn;
-use openclaw_agent::{AgentError, AgentEvent, Inbound, Reply, ReplyKind};
+use crate::conversation::{InboundMessage, Refusal, TurnInput};
+use openclaw_agent::{AgentEvent, ReplyKind};
 use openclaw_protocol::{ErrorCode, ErrorShape, Request};
 use serde_json::{Value, json};
-use std::future::Future;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
-
-/// Longest message a client may send, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 32 * 1024;
-
-/// Runs one agent turn with the gateway's bookkeeping: received/processed metrics, response
-/// time, the queued-messages gauge and the 24 h counters.
-pub async fn tracked(
-    state: &GatewayState,
-    channel: &str,
-    turn: impl Future<Output = Result<Reply, AgentError>>,
-) -> Result<Reply, AgentError> {
-    state.metrics.message_received(channel);
-    let mut guard = InFlight::new(state, channel);
-    let result = turn.await;
-    let started = guard.finish();
-    let status = match &result {
-        Ok(r) if r.kind == ReplyKind::Answer => "success",
-        Ok(r) if r.kind == ReplyKind::RateLimited => "rate_limited",
-        _ => "error",
-    };
-    state
-        .record_message(channel, status, started.elapsed())
-        .await;
-    result
-}
-
-/// Counts a turn as queued while it runs; a turn dropped before it finished (the client left)
-/// is counted as `cancelled`.
-struct InFlight<'a> {
-    state: &'a GatewayState,
-    channel: &'a str,
-    started: Instant,
-    done: bool,
-}
-
-impl<'a> InFlight<'a> {
-    fn new(state: &'a GatewayState, channel: &'a str) -> Self {
-        state.queued_messages.fetch_add(1, Ordering::Relaxed);
-        Self {
-            state,
-            channel,
-            started: Instant::now(),
-            done: false,
-        }
-    }
-
-    fn finish(&mut self) -> Instant {
-        self.done = true;
-        self.state.queued_messages.fetch_sub(1, Ordering::Relaxed);
-        self.started
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if !self.done {
-            self.state.queued_messages.fetch_sub(1, Ordering::Relaxed);
-            self.state
-                .metrics
-                .message_processed(self.channel, "cancelled", self.started.elapsed());
-        }
-    }
-}
 
 /// A WebChat session key from the client: short, printable, or a default.
 fn session_key(params: &Value) -> Result<String, ErrorShape> {
@@ -93,48 +28,36 @@ fn session_key(params: &Value) -> Result<String, ErrorShape> {
 }
 
 /// `chat.send {text, session?}`: acknowledges with a run id, streams the reply as events, and
-/// ends with `chat.final` (or `chat.error`). Returns false when the socket is gone.
-pub async fn send(conn: &mut Conn, state: &GatewayState, req: &Request) -> bool {
+/// ends with `chat.final` (or `chat.error`). Returns false when the socket is gone. The socket
+/// then also receives `chat.message` events the assistant starts for that session.
+pub(crate) async fn send(conn: &mut Conn, state: &GatewayState, req: &Request) -> bool {
     let text = req.params.get("text").and_then(Value::as_str).unwrap_or("");
-    let invalid = |m: &str| Err(ErrorShape::new(ErrorCode::InvalidRequest, m));
-    let check = if text.trim().is_empty() {
-        invalid("`text` is required")
-    } else if text.len() > MAX_MESSAGE_BYTES {
-        invalid("message too long (32 KiB at most)")
-    } else {
-        session_key(&req.params)
-    };
-    let peer = match check {
+    let peer = match session_key(&req.params) {
         Ok(peer) => peer,
         Err(e) => return conn.reply(&req.id, Err(e)).await,
     };
-    let Some(_slot) = state.chat_slot() else {
-        return conn
-            .reply(
-                &req.id,
-                Err(ErrorShape::new(
-                    ErrorCode::Unavailable,
-                    "the assistant is answering too many messages at once; try again in a moment",
-                )),
-            )
-            .await;
+    let msg = InboundMessage {
+        source: Some(conn.remote.ip().to_string()),
+        ..InboundMessage::text("webchat", &peer, text)
     };
+    if let Err(refused) = crate::conversation::check(&msg) {
+        return conn.reply(&req.id, Err(refusal_shape(&refused))).await;
+    }
+    let slot = match state.reserve_turn() {
+        Ok(slot) => slot,
+        Err(refused) => return conn.reply(&req.id, Err(refusal_shape(&refused))).await,
+    };
+    conn.pushes.watch(&state.webchat, &peer);
     let run_id = format!("run-{:016x}", rand::random::<u64>());
     if !conn.reply(&req.id, Ok(json!({ "runId": run_id }))).await {
         return false;
     }
 
-    let inbound = Inbound {
-        channel: "webchat".into(),
-        peer,
-        text: text.to_owned(),
-        source: Some(conn.remote.ip().to_string()),
-    };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<AgentEvent>();
     let mut on_event = move |ev| {
         let _ = tx.send(ev);
     };
-    let turn = tracked(state, "webchat", state.agent.handle(inbound, &mut on_event));
+    let turn = state.run_turn(slot, TurnInput::Message(msg), &mut on_event);
     tokio::pin!(turn);
     let mut stop = state.stop.clone();
     let result = loop {
@@ -145,7 +68,7 @@ pub async fn send(conn: &mut Conn, state: &GatewayState, req: &Request) -> bool 
                     return false;
                 }
             }
-            incoming = crate::ws::next_request(conn) => match incoming {
+            incoming = next_request(&mut conn.socket) => match incoming {
                 // Closed mid-reply: dropping the turn cancels the provider request.
                 None => return false,
                 Some(Err((id, e))) => {
@@ -201,6 +124,17 @@ pub async fn send(conn: &mut Conn, state: &GatewayState, req: &Request) -> bool 
     }
 }
 
+/// A refusal as the WebSocket's error shape.
+fn refusal_shape(refused: &Refusal) -> ErrorShape {
+    let code = match refused {
+        Refusal::Empty | Refusal::TooLong | Refusal::AttachmentsTooLarge => {
+            ErrorCode::InvalidRequest
+        }
+        Refusal::Busy | Refusal::ShuttingDown => ErrorCode::Unavailable,
+    };
+    ErrorShape::new(code, refused.to_string())
+}
+
 async fn forward(conn: &mut Conn, run_id: &str, ev: AgentEvent) -> bool {
     match ev {
         AgentEvent::Delta(delta) => {
@@ -208,10 +142,15 @@ async fn forward(conn: &mut Conn, run_id: &str, ev: AgentEvent) -> bool {
                 .await
         }
         AgentEvent::Reset => conn.event("chat.reset", json!({"runId": run_id})).await,
-        AgentEvent::Tool { name, ok } => {
+        AgentEvent::Tool { name, ok, images } => {
+            // Pictures the tool returned (a node's screenshot) are the user's to see too.
+            let images: Vec<Value> = images
+                .iter()
+                .map(|i| json!({"mediaType": i.media_type, "data": i.data}))
+                .collect();
             conn.event(
                 "chat.tool",
-                json!({"runId": run_id, "tool": name, "ok": ok}),
+                json!({"runId": run_id, "tool": name, "ok": ok, "images": images}),
             )
             .await
         }

@@ -1,11 +1,12 @@
-//! tracing to stderr and to a size-rotated log file.
+//! tracing to stderr and to a size-rotated log file: installed once per process (a gateway
+//! started again in the same process keeps the first one's).
 
-use anyhow::{Context, Result};
 use file_rotate::{ContentLimit, FileRotate, compression::Compression, suffix::AppendCount};
 use openclaw_config::{LogLevel, LoggingConfig};
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -20,19 +21,42 @@ fn level(l: LogLevel) -> LevelFilter {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    #[error("cannot create log directory {}: {source}: set logging.file to a writable path, or pass --data-dir", dir.display())]
+    Directory {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open log file {}: {source}: set logging.file to a writable path", file.display())]
+    File {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "another logger is installed in this process: start the host with logging left to the embedder"
+    )]
+    Taken,
+}
+
 /// The log file writer: rotated once it passes `max_size_mb`, keeping `max_files` old files
 /// (`openclaw.log.1` is the newest of them).
-fn rotating_writer(config: &LoggingConfig, file: &Path) -> Result<FileRotate<AppendCount>> {
+fn rotating_writer(
+    config: &LoggingConfig,
+    file: &Path,
+) -> Result<FileRotate<AppendCount>, LoggingError> {
     let dir = file.parent().unwrap_or(Path::new("."));
-    openclaw_fs::create_private_dirs(dir)
-        .with_context(|| format!("cannot create log directory {}: set logging.file to a writable path, or pass --data-dir", dir.display()))?;
+    openclaw_fs::create_private_dirs(dir).map_err(|source| LoggingError::Directory {
+        dir: dir.to_owned(),
+        source,
+    })?;
     // Open once ourselves: the rotation crate cannot report an open failure. Logs quote
     // conversations and addresses: owner-only, and so are the rotated files (mode below).
-    openclaw_fs::open_append_private(file).with_context(|| {
-        format!(
-            "cannot open log file {}: set logging.file to a writable path",
-            file.display()
-        )
+    openclaw_fs::open_append_private(file).map_err(|source| LoggingError::File {
+        file: file.to_owned(),
+        source,
     })?;
     let max_bytes =
         usize::try_from(config.max_size_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
@@ -46,8 +70,18 @@ fn rotating_writer(config: &LoggingConfig, file: &Path) -> Result<FileRotate<App
     ))
 }
 
-/// Installs the global subscriber: stderr always, plus the rotated log file.
-pub fn init(config: &LoggingConfig, file: &Path) -> Result<()> {
+/// The log file of the subscriber this crate installed, once it has.
+static INSTALLED: OnceLock<PathBuf> = OnceLock::new();
+
+/// Installs the global subscriber: stderr always, plus the rotated log file. A second call in
+/// the same process (a gateway started again) keeps the first subscriber and its file.
+pub fn init(config: &LoggingConfig, file: &Path) -> Result<(), LoggingError> {
+    if let Some(first) = INSTALLED.get() {
+        if first != file {
+            tracing::warn!(kept = %first.display(), asked = %file.display(), "logging is already set up in this process; the log file stays where it was");
+        }
+        return Ok(());
+    }
     let rotating = rotating_writer(config, file)?;
     let file_layer = tracing_subscriber::fmt::layer()
         .with_ansi(false)
@@ -60,7 +94,8 @@ pub fn init(config: &LoggingConfig, file: &Path) -> Result<()> {
         .with(stderr_layer)
         .with(file_layer)
         .try_init()
-        .context("a logger was already installed")?;
+        .map_err(|_| LoggingError::Taken)?;
+    let _ = INSTALLED.set(file.to_owned());
     Ok(())
 }
 
@@ -109,8 +144,8 @@ mod tests {
             panic!("a log path under a plain file must be refused");
         };
         assert!(
-            format!("{err:#}").contains("cannot create log directory"),
-            "{err:#}"
+            err.to_string().contains("cannot create log directory"),
+            "{err}"
         );
     }
 }

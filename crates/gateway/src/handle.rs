@@ -1,0 +1,240 @@
+//! [`GatewayHandle`]: what an embedder (the `openclaw` binary, the tray app, a test) holds of a
+//! running gateway. Typed questions and commands instead of the gateway's state, and a
+//! shutdown that returns only once everything the gateway started has ended.
+
+use crate::events::GatewayEvent;
+use crate::node_pairing::{self, PairError, PairRequest};
+use crate::node_router::NodeStatus;
+use crate::{GatewayState, health, nodes};
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use openclaw_protocol::{HealthReport, StatusReport};
+use openclaw_store::NodeRecord;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::{broadcast, watch};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error("the gateway is shutting down")]
+    ShuttingDown,
+    #[error("{0}")]
+    Pair(#[from] PairError),
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A running gateway. Clones share it; [`GatewayHandle::shutdown`] from any of them stops it.
+#[derive(Clone)]
+pub struct GatewayHandle {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Arc<GatewayState>,
+    stop_tx: watch::Sender<bool>,
+    /// The serving task: done once the listener is closed and every task has ended.
+    served: Shared<BoxFuture<'static, ()>>,
+}
+
+impl std::fmt::Debug for GatewayHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayHandle")
+            .field("local_addr", &self.inner.state.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayHandle {
+    pub(crate) fn new(
+        state: Arc<GatewayState>,
+        stop_tx: watch::Sender<bool>,
+        server: tokio::task::JoinHandle<()>,
+    ) -> Self {
+        let served = async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "the gateway's serving task failed");
+            }
+        }
+        .boxed()
+        .shared();
+        Self {
+            inner: Arc::new(Inner {
+                state,
+                stop_tx,
+                served,
+            }),
+        }
+    }
+
+    fn state(&self) -> &GatewayState {
+        &self.inner.state
+    }
+
+    /// Where it listens (the real port when it was asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.state().local_addr
+    }
+
+    /// The token clients must send (configured, or generated in the data dir): for an
+    /// embedder's own window.
+    pub fn token(&self) -> &str {
+        self.state().access.token()
+    }
+
+    /// The full health report (paths and addresses included), as `/health` with the token.
+    pub async fn health(&self) -> HealthReport {
+        health::build_report(self.state(), health::Detail::Full).await
+    }
+
+    /// The `openclaw status` document.
+    pub async fn status(&self) -> Result<StatusReport, HandleError> {
+        crate::status::status_report(self.state())
+            .await
+            .map_err(HandleError::Unavailable)
+    }
+
+    /// Paired nodes (and `device_nodes` entries never paired), preferred first.
+    pub fn nodes(&self) -> Vec<NodeStatus> {
+        self.state().nodes.statuses()
+    }
+
+    /// Pairs with the node showing `req.code` at `req.address`; it is connected and its
+    /// capabilities are agent tools at once.
+    pub async fn pair_node(&self, req: PairRequest) -> Result<NodeRecord, HandleError> {
+        self.state().pair_node(&req).await
+    }
+
+    /// Forgets the node named `name` and closes its connection; `false` when there was none.
+    pub async fn remove_node(&self, name: &str) -> Result<bool, HandleError> {
+        self.state().remove_node(name).await
+    }
+
+    /// Health changes, nodes coming and going, chat activity. A health event follows soon
+    /// after subscribing; ask [`Self::health`] for the whole report.
+    pub fn subscribe(&self) -> broadcast::Receiver<GatewayEvent> {
+        self.state().events.subscribe()
+    }
+
+    /// Runs a message through the agent like every way in (a channel driver inside the
+    /// embedder uses this); the turn's events go to `on_event`.
+    pub async fn accept(
+        &self,
+        msg: crate::InboundMessage,
+        on_event: &mut (dyn FnMut(openclaw_agent::AgentEvent) + Send),
+    ) -> Result<openclaw_agent::Reply, crate::conversation::TurnError> {
+        self.state().accept(msg, on_event).await
+    }
+
+    /// Sends a message the assistant or the owner starts (see
+    /// [`crate::conversation`]).
+    pub async fn send_message(
+        &self,
+        msg: crate::OutboundMessage,
+    ) -> Result<crate::Delivered, crate::OutboundError> {
+        self.state().send(msg).await
+    }
+
+    /// Lets the gateway reach `channel`'s peers through `outlet` (a channel driver's send).
+    pub fn add_outlet(&self, channel: &str, outlet: Arc<dyn crate::Outlet>) {
+        self.state().conversations.add_outlet(channel, outlet);
+    }
+
+    /// Tasks the gateway runs now (connections, node links, schedules): zero once stopped.
+    pub fn running_tasks(&self) -> usize {
+        self.state().tasks.len()
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.state().is_draining()
+    }
+
+    /// Stops accepting, lets open requests and sockets finish for at most
+    /// `gateway.drain_timeout_seconds`, cuts the rest short, and returns when every task the
+    /// gateway started has ended and the audit log is written: the port, the store and the
+    /// data dir are free for the next gateway.
+    pub async fn shutdown(&self) {
+        let state = self.state();
+        if !state.draining.swap(true, Ordering::Relaxed) {
+            tracing::info!("shutting down: draining open requests and sockets");
+            state.events.health_may_have_changed();
+            let _ = self.inner.stop_tx.send(true);
+        }
+        self.inner.served.clone().await;
+    }
+
+    /// Completes once the gateway has stopped (by any clone's [`Self::shutdown`]).
+    pub async fn stopped(&self) {
+        self.inner.served.clone().await;
+    }
+}
+
+impl GatewayState {
+    /// Pairs, keeps and connects a node (the control API and [`GatewayHandle::pair_node`]).
+    pub(crate) async fn pair_node(&self, req: &PairRequest) -> Result<NodeRecord, HandleError> {
+        if self.is_draining() {
+            return Err(HandleError::ShuttingDown);
+        }
+        let data_dir = self.data_dir.clone();
+        let key = self
+            .tasks
+            .spawn_blocking(move || nodes::gateway_key(&data_dir))
+            .await
+            .map_err(|e| PairError::Task(e.to_string()))?
+            .map_err(PairError::from)?;
+        let record = node_pairing::pair(
+            self.store.clone(),
+            &self.audit,
+            &self.config.agent.name,
+            &key,
+            req,
+        )
+        .await?;
+        self.nodes.add(
+            record.clone(),
+            &self.config,
+            Arc::new(key),
+            self.stop.clone(),
+        );
+        self.register_node_tools();
+        self.events.send(GatewayEvent::NodePaired {
+            name: record.name.clone(),
+            id: record.id.clone(),
+        });
+        tracing::info!(name = %record.name, address = %record.address, "device node paired");
+        Ok(record)
+    }
+
+    /// Node capabilities become agent tools with the first node (a gateway without nodes
+    /// offers the model no tools that could only fail).
+    pub(crate) fn register_node_tools(&self) {
+        let tools = crate::node_router::tools(&self.nodes);
+        if tools.iter().all(|t| self.agent.tools().has(&t.spec().name)) {
+            return;
+        }
+        for tool in tools {
+            self.agent.register_tool(tool);
+        }
+        let names = self.agent.tools().names();
+        self.metrics.register_tools(&names);
+        self.registered_tools
+            .store(names.len() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) async fn remove_node(&self, name: &str) -> Result<bool, HandleError> {
+        let (store, owned) = (self.store.clone(), name.to_owned());
+        let stored = self
+            .tasks
+            .spawn_blocking(move || store.remove_node(&owned))
+            .await
+            .map_err(|e| HandleError::Unavailable(format!("store task failed: {e}")))?
+            .map_err(|e| HandleError::Unavailable(e.to_string()))?;
+        let linked = self.nodes.remove(name);
+        if stored || linked {
+            self.audit.record("node.removed", json!({"name": name}));
+        }
+        Ok(stored || linked)
+    }
+}
