@@ -11,8 +11,12 @@
 //! its own (callers pass the time), no storage. The node (`node-agent`) and the gateway both use
 //! it, so neither depends on the other.
 //!
+//! The code is shown by one side and typed on the other, either way round ([`Direction`]): the
+//! node shows it and the gateway dials the node, or the gateway shows it and the node dials the
+//! gateway (phones and laptops behind NAT). The side that typed it starts ([`Initiator`]).
+//!
 //! ```text
-//! gateway                                   node (shows the code)
+//! gateway (or the node, when it dials)       node (or the gateway, showing the code)
 //!   Start { spake_a, gateway_name }   ──▶
 //!                                     ◀──   StartReply { spake_b, session }
 //!   Confirm { session, mac_g, sealed_g } ─▶  checks mac_g (a failure counts against the code)
@@ -47,6 +51,35 @@ pub const MAX_TRIES: u32 = 3;
 /// life.
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 const PROTOCOL: &[u8] = b"openclaw-pair-v1";
+/// The transcript label of a pairing the other way round (see [`Direction`]): a pairing run
+/// one way can never be completed as one run the other way.
+const PROTOCOL_NODE_DIALS: &[u8] = b"openclaw-pair-v1-node-dials";
+
+/// Who shows the code and who types it. The side that types the code starts the exchange
+/// ([`Initiator`]); the side that shows it answers ([`Responder`]). Identities travel both
+/// ways either way: the initiator's in `Confirm`, the responder's in `ConfirmReply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// The node shows the code and the gateway dials it (`openclaw nodes pair HOST:PORT`).
+    GatewayDials,
+    /// The gateway shows the code and the node dials it (`openclaw nodes pair --listen`, then
+    /// `openclaw-node pair --gateway HOST:PORT --code NNNNNN`): phones and laptops behind NAT.
+    NodeDials,
+}
+
+impl Direction {
+    fn protocol(self) -> &'static [u8] {
+        match self {
+            Self::GatewayDials => PROTOCOL,
+            Self::NodeDials => PROTOCOL_NODE_DIALS,
+        }
+    }
+}
+
+/// The side that typed the code, whichever it is (see [`Direction`]).
+pub type Initiator = GatewayStart;
+/// The side that shows the code, whichever it is (see [`Direction`]).
+pub type Responder = NodeConfirming;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PairingError {
@@ -151,9 +184,9 @@ struct Keys {
     transcript: [u8; 32],
 }
 
-fn derive(shared: &[u8], start: &[u8], reply: &[u8], session: &str) -> Keys {
+fn derive(direction: Direction, shared: &[u8], start: &[u8], reply: &[u8], session: &str) -> Keys {
     let mut t = Sha256::new();
-    t.update(PROTOCOL);
+    t.update(direction.protocol());
     for part in [start, reply, session.as_bytes()] {
         t.update((part.len() as u64).to_be_bytes());
         t.update(part);
@@ -225,10 +258,12 @@ fn ids() -> (SpakeId, SpakeId) {
     )
 }
 
-/// The gateway, before the node has answered.
+/// The side that typed the code (the gateway, unless the node dials: see [`Direction`]),
+/// before the other has answered.
 pub struct GatewayStart {
     spake: Spake2<Ed25519Group>,
     start: Vec<u8>,
+    direction: Direction,
 }
 
 /// The gateway, waiting for the node's confirmation.
@@ -237,16 +272,33 @@ pub struct GatewayConfirming {
 }
 
 impl GatewayStart {
-    /// Starts pairing with the code the user typed.
+    /// Starts pairing with the code the user typed on the gateway.
     pub fn new(code: &str, gateway_name: &str) -> Result<(Self, Start), PairingError> {
+        Self::new_in(Direction::GatewayDials, code, gateway_name)
+    }
+
+    /// Starts pairing with the code the user typed, on whichever side `direction` says.
+    /// `name` is this side's name (`Start::gateway_name` carries it either way).
+    pub fn new_in(
+        direction: Direction,
+        code: &str,
+        name: &str,
+    ) -> Result<(Self, Start), PairingError> {
         check_code(code)?;
         let (a, b) = ids();
         let (spake, msg) = Spake2::<Ed25519Group>::start_a(&Password::new(code.as_bytes()), &a, &b);
         let start = Start {
             spake: b64(&msg),
-            gateway_name: gateway_name.to_owned(),
+            gateway_name: name.to_owned(),
         };
-        Ok((Self { spake, start: msg }, start))
+        Ok((
+            Self {
+                spake,
+                start: msg,
+                direction,
+            },
+            start,
+        ))
     }
 
     /// Takes the node's reply; returns the confirmation (with the gateway's sealed identity).
@@ -260,7 +312,13 @@ impl GatewayStart {
             .spake
             .finish(&theirs)
             .map_err(|e| PairingError::Malformed(format!("SPAKE2 message rejected ({e:?})")))?;
-        let keys = derive(&shared, &self.start, &theirs, &reply.session);
+        let keys = derive(
+            self.direction,
+            &shared,
+            &self.start,
+            &theirs,
+            &reply.session,
+        );
         let confirm = Confirm {
             session: reply.session.clone(),
             mac: b64(&keys.tag(b"gateway")),
@@ -288,6 +346,16 @@ pub struct NodeConfirming {
 impl NodeConfirming {
     /// Answers a gateway's `Start` with the code this node shows.
     pub fn new(code: &str, start: &Start) -> Result<(Self, StartReply), PairingError> {
+        Self::new_in(Direction::GatewayDials, code, start)
+    }
+
+    /// Answers the other side's `Start` with the code this side shows, on whichever side
+    /// `direction` says.
+    pub fn new_in(
+        direction: Direction,
+        code: &str,
+        start: &Start,
+    ) -> Result<(Self, StartReply), PairingError> {
         check_code(code)?;
         let theirs = unb64("spake", &start.spake)?;
         let (a, b) = ids();
@@ -296,7 +364,7 @@ impl NodeConfirming {
             .finish(&theirs)
             .map_err(|e| PairingError::Malformed(format!("SPAKE2 message rejected ({e:?})")))?;
         let session = format!("{:032x}", rand::random::<u128>());
-        let keys = derive(&shared, &theirs, &msg, &session);
+        let keys = derive(direction, &shared, &theirs, &msg, &session);
         Ok((
             Self {
                 keys,
@@ -310,6 +378,7 @@ impl NodeConfirming {
         ))
     }
 
+    /// The name the initiator gave (the gateway's, or the node's when the node dials).
     pub fn gateway_name(&self) -> &str {
         &self.gateway_name
     }

@@ -299,3 +299,31 @@ fn malformed_input_is_a_clear_error() {
         Some(PairingError::Malformed(_))
     ));
 }
+
+#[test]
+fn a_node_that_dials_pairs_by_the_code_the_gateway_shows_and_both_learn_each_other() {
+    let code = new_code();
+    // The node types the code: it starts, with its name, and its identity (capabilities too)
+    // goes in its confirmation; the gateway's (key, name) comes back sealed.
+    let (node, start) = Initiator::new_in(Direction::NodeDials, &code, "macbook").unwrap();
+    let (gateway, reply) = Responder::new_in(Direction::NodeDials, &code, &start).unwrap();
+    assert_eq!(gateway.gateway_name(), "macbook", "the initiator's name");
+    let (node, confirm) = node.confirm(&reply, &node_id()).unwrap();
+    let (node_seen_by_gateway, confirm_reply) = gateway.finish(&confirm, &gateway_id()).unwrap();
+    let gateway_seen_by_node = node.finish(&confirm_reply).unwrap();
+    assert_eq!(node_seen_by_gateway, node_id());
+    assert_eq!(gateway_seen_by_node, gateway_id());
+}
+
+#[test]
+fn a_pairing_started_one_way_cannot_be_finished_the_other_way() {
+    let code = "123456";
+    let (gateway, start) = Initiator::new_in(Direction::GatewayDials, code, "home-server").unwrap();
+    let (node, reply) = Responder::new_in(Direction::NodeDials, code, &start).unwrap();
+    let (_, confirm) = gateway.confirm(&reply, &gateway_id()).unwrap();
+    assert_eq!(
+        node.finish(&confirm, &node_id()).unwrap_err(),
+        PairingError::Mismatch,
+        "the same code in the other direction must not confirm"
+    );
+}
