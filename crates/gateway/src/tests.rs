@@ -817,14 +817,34 @@ struct TestNode {
     node: Arc<openclaw_node::Node>,
 }
 
-struct Notes(Arc<std::sync::Mutex<Vec<String>>>);
+struct Notes(
+    Arc<std::sync::Mutex<Vec<String>>>,
+    /// Signalled on every note: a `rendezvous` note waits for a second one.
+    Arc<std::sync::Condvar>,
+);
 
 impl openclaw_node::capabilities::Notifier for Notes {
     fn notify(
         &self,
         p: &openclaw_protocol::node::NotifyParams,
     ) -> Result<(), openclaw_node::CapabilityError> {
-        self.0.lock().unwrap().push(p.title.clone());
+        let mut notes = self.0.lock().unwrap();
+        notes.push(p.title.clone());
+        self.1.notify_all();
+        if p.title == "rendezvous" {
+            // Returns only once another rendezvous call runs at the same time (5 s at most).
+            let (_notes, waited) = self
+                .1
+                .wait_timeout_while(notes, Duration::from_secs(5), |n| {
+                    n.iter().filter(|t| *t == "rendezvous").count() < 2
+                })
+                .unwrap();
+            if waited.timed_out() {
+                return Err(openclaw_node::CapabilityError::Failed(
+                    "no other call ran meanwhile: the calls were serialized".into(),
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -833,7 +853,10 @@ impl TestNode {
     fn start(state: &std::path::Path, name: &str) -> Self {
         let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut caps = openclaw_node::Capabilities::none("test node");
-        caps.notifier = openclaw_node::Backend::Ready(Arc::new(Notes(notes.clone())));
+        caps.notifier = openclaw_node::Backend::Ready(Arc::new(Notes(
+            notes.clone(),
+            Arc::new(std::sync::Condvar::new()),
+        )));
         let node = openclaw_node::Node::open(state.to_owned(), name.into(), caps).unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -986,6 +1009,41 @@ fn capabilities_go_to_the_preferred_node_and_fall_back_when_it_dies() {
             .contains("no connected device node offers camera.snap"),
         "{err}"
     );
+}
+
+#[test]
+fn two_calls_to_one_node_run_at_the_same_time_on_its_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let desk = TestNode::start(state.path(), "desk");
+    pair_node(dir.path(), &desk, "desk", 1);
+    let gw = TestGateway::start_in(dir, |_| {});
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !gw.state.nodes.statuses().iter().any(|s| s.connected) {
+        assert!(Instant::now() < deadline, "{:?}", gw.state.nodes.statuses());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Each call returns only while the other one runs: one link that served one call at a
+    // time (as one mutex held per call did) would fail both after 5 s.
+    let started = Instant::now();
+    let call = || {
+        gw.state
+            .nodes
+            .invoke("system.notify", json!({"title": "rendezvous"}))
+    };
+    let (a, b) = rt.block_on(async { tokio::join!(call(), call()) });
+    assert_eq!(a.unwrap().0, "desk");
+    assert_eq!(b.unwrap().0, "desk");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(desk.notes.lock().unwrap().len(), 2);
 }
 
 /// POST a raw body (which may be malformed JSON); the answer parsed as JSON.
