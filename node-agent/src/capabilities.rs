@@ -2,6 +2,7 @@
 //! crates here, Swift/Kotlin through uniffi on phones). A capability without a working backend
 //! on this host is not advertised, and a call to it gets a typed error that says why.
 
+use openclaw_protocol::ErrorCode;
 use openclaw_protocol::node::{CameraInfo, Image, NotifyParams, SpeakParams, method};
 use std::sync::Arc;
 
@@ -13,23 +14,40 @@ pub const MAX_NOTIFY_CHARS: usize = 4096;
 /// Longest text to speak.
 pub const MAX_SPEAK_CHARS: usize = 4096;
 
+/// Why a capability call failed. Owned strings throughout, so a platform's backend (Swift,
+/// Kotlin through uniffi) can build any of them; [`CapabilityError::code`] is its stable wire
+/// code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CapabilityError {
     #[error("{capability} is not available on this node: {reason}")]
-    Unavailable {
-        capability: &'static str,
-        reason: String,
-    },
+    Unavailable { capability: String, reason: String },
     #[error("{0}")]
     InvalidParams(String),
     #[error("{what} is {size} bytes, over the {limit}-byte limit")]
     TooLarge {
-        what: &'static str,
+        what: String,
         size: usize,
         limit: usize,
     },
     #[error("{0}")]
     Failed(String),
+}
+
+impl CapabilityError {
+    /// The error code a gateway gets: `CAMERA_UNAVAILABLE` for the camera (the guide names it),
+    /// `CAPABILITY_UNAVAILABLE` for any other missing backend, `PAYLOAD_TOO_LARGE`,
+    /// `INVALID_REQUEST`, `INTERNAL`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unavailable { capability, .. } if capability == "camera" => {
+                ErrorCode::CameraUnavailable
+            }
+            Self::Unavailable { .. } => ErrorCode::CapabilityUnavailable,
+            Self::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::InvalidParams(_) => ErrorCode::InvalidRequest,
+            Self::Failed(_) => ErrorCode::Internal,
+        }
+    }
 }
 
 pub trait ScreenCapture: Send + Sync {
@@ -83,7 +101,7 @@ impl<T: ?Sized> Backend<T> {
         match self {
             Backend::Ready(b) => Ok(b),
             Backend::Missing(reason) => Err(CapabilityError::Unavailable {
-                capability,
+                capability: capability.to_owned(),
                 reason: reason.clone(),
             }),
         }
@@ -173,7 +191,7 @@ impl Capabilities {
         fn checked(image: Image) -> Result<serde_json::Value, CapabilityError> {
             if image.data.len() > MAX_IMAGE_BYTES {
                 return Err(CapabilityError::TooLarge {
-                    what: "the image",
+                    what: "the image".into(),
                     size: image.data.len(),
                     limit: MAX_IMAGE_BYTES,
                 });
@@ -199,7 +217,7 @@ impl Capabilities {
                 let size = p.title.chars().count() + p.body.chars().count();
                 if size > MAX_NOTIFY_CHARS {
                     return Err(CapabilityError::TooLarge {
-                        what: "the notification",
+                        what: "the notification".into(),
                         size,
                         limit: MAX_NOTIFY_CHARS,
                     });
@@ -228,7 +246,7 @@ impl Capabilities {
                 }
                 if size > MAX_SPEAK_CHARS {
                     return Err(CapabilityError::TooLarge {
-                        what: "the text",
+                        what: "the text".into(),
                         size,
                         limit: MAX_SPEAK_CHARS,
                     });
@@ -286,7 +304,7 @@ mod tests {
         assert_eq!(
             err,
             CapabilityError::Unavailable {
-                capability: "camera",
+                capability: "camera".into(),
                 reason: "no camera found".into()
             }
         );

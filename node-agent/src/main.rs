@@ -74,6 +74,14 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 64 } else { 0 });
         }
     };
+    // The library logs through `tracing`; the binary shows warnings and above on stderr, as
+    // `openclaw-node: …` lines did before (stdout is the banner scripts read).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .with_target(false)
+        .without_time()
+        .init();
     let Some(state_dir) = cli.state_dir.clone().or_else(default_state_dir) else {
         eprintln!("openclaw-node: no home directory for the state dir: pass --state-dir DIR");
         return ExitCode::from(1);
