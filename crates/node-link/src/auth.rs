@@ -115,6 +115,9 @@ fn fresh_nonce() -> String {
 pub struct Challenger {
     role: Role,
     challenge: ConnectChallenge,
+    /// Sent with the challenge when set, so that a prover paired with several peers knows
+    /// whose key to expect (the answer's signature proves it).
+    announce: Option<String>,
 }
 
 impl Challenger {
@@ -126,7 +129,16 @@ impl Challenger {
                 nonce: fresh_nonce(),
                 ts: now_ms(),
             },
+            announce: None,
         }
+    }
+
+    /// Names this side's device id in the challenge (an extra `device_id` field, which a peer
+    /// that does not look for it ignores). A gateway accepting nodes does; a node does not,
+    /// which keeps its challenge to strangers as it always was.
+    pub fn announcing(mut self, device_id: String) -> Self {
+        self.announce = Some(device_id);
+        self
     }
 
     pub fn challenge(&self) -> &ConnectChallenge {
@@ -135,9 +147,13 @@ impl Challenger {
 
     /// The `connect.challenge` event to open with.
     pub fn frame(&self) -> Frame {
+        let mut payload = json!(self.challenge);
+        if let (Some(id), Some(fields)) = (&self.announce, payload.as_object_mut()) {
+            fields.insert("device_id".into(), json!(id));
+        }
         Frame::Event(Event {
             event: CHALLENGE_EVENT.into(),
-            payload: json!(self.challenge),
+            payload,
             seq: Some(0),
         })
     }
@@ -276,7 +292,8 @@ fn ended(read: Read) -> Result<String, HandshakeError> {
     }
 }
 
-/// Runs the challenger's side over a fresh `ws`, by `deadline`: sends the challenge, reads
+/// Runs the challenger's side over a fresh `ws`, by `deadline`: sends the challenge (naming
+/// this side's device id), reads
 /// `connect`, checks it against `paired_key`, answers. On a refusal the prover gets the error
 /// (`NOT_PAIRED`, `UNAUTHORIZED`) and the connection is closed with a policy code.
 pub async fn accept<S>(
@@ -290,7 +307,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let started = Instant::now();
-    let challenger = Challenger::new(role);
+    let challenger = Challenger::new(role).announcing(key.device_id());
     codec::send(ws, &challenger.frame(), deadline)
         .await
         .map_err(|e| HandshakeError::Link(LinkEnd::Send(e.to_string())))?;
@@ -349,7 +366,7 @@ where
 /// `key` as `role` to the peer paired with `peer_public_key` and checks its answer, all within
 /// `limit`. The link then serves `handler` and carries this side's calls.
 pub async fn connect<S>(
-    mut ws: WebSocketStream<S>,
+    ws: WebSocketStream<S>,
     role: Role,
     key: &DeviceKey,
     peer_public_key: &str,
@@ -360,10 +377,46 @@ pub async fn connect<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let peer_public_key = peer_public_key.to_owned();
+    connect_to(
+        ws,
+        role,
+        key,
+        |_| Some(peer_public_key),
+        config,
+        handler,
+        limit,
+    )
+    .await
+    .map(|(peer, _)| peer)
+}
+
+/// As [`connect`], for a prover paired with several peers: `paired_key` gets the device id the
+/// challenger announced (none from a node, or an older gateway) and gives the public key to
+/// prove to; none ends the handshake as not paired. Returns the link and that public key.
+pub async fn connect_to<S>(
+    mut ws: WebSocketStream<S>,
+    role: Role,
+    key: &DeviceKey,
+    paired_key: impl FnOnce(Option<&str>) -> Option<String>,
+    config: PeerConfig,
+    handler: Arc<dyn Handler>,
+    limit: Duration,
+) -> Result<(Peer, String), HandshakeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let deadline = Instant::now() + limit;
-    let challenge = read_challenge(&mut ws, deadline).await?;
+    let (challenge, announced) = read_announced_challenge(&mut ws, deadline).await?;
+    let Some(peer_public_key) = paired_key(announced.as_deref()) else {
+        codec::close(&mut ws, CloseCode::Policy, "not paired").await;
+        return Err(HandshakeError::Auth(AuthError::NotPaired {
+            me: role,
+            peer: role.peer(),
+        }));
+    };
     let (prover, params) =
-        Prover::new(role, key, peer_public_key, &challenge).map_err(HandshakeError::Auth)?;
+        Prover::new(role, key, &peer_public_key, &challenge).map_err(HandshakeError::Auth)?;
     let peer = Peer::spawn(ws, config, handler);
     let left = deadline.saturating_duration_since(Instant::now());
     let answer = match peer.call(method::CONNECT, json!(params), left).await {
@@ -379,7 +432,7 @@ where
         HandshakeError::Auth(AuthError::Protocol(format!("bad `connect` answer: {e}")))
     })?;
     prover.check(&answer).map_err(HandshakeError::Auth)?;
-    Ok(peer)
+    Ok((peer, peer_public_key))
 }
 
 /// Reads the challenger's opening `connect.challenge`, by `deadline`.
@@ -390,14 +443,35 @@ pub async fn read_challenge<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    read_announced_challenge(ws, deadline).await.map(|(c, _)| c)
+}
+
+/// Reads the opening `connect.challenge` and the device id it announces, if any.
+pub async fn read_announced_challenge<S>(
+    ws: &mut WebSocketStream<S>,
+    deadline: Instant,
+) -> Result<(ConnectChallenge, Option<String>), HandshakeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let started = Instant::now();
     let read = tokio::time::timeout_at(deadline, codec::read_text(ws))
         .await
         .map_err(|_| HandshakeError::TimedOut(started.elapsed()))?;
     let text = ended(read)?;
     match codec::decode(&text) {
-        Ok(Frame::Event(ev)) if ev.event == CHALLENGE_EVENT => serde_json::from_value(ev.payload)
-            .map_err(|e| HandshakeError::Auth(AuthError::Protocol(format!("bad challenge: {e}")))),
+        Ok(Frame::Event(ev)) if ev.event == CHALLENGE_EVENT => {
+            let announced = ev
+                .payload
+                .get("device_id")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned);
+            serde_json::from_value(ev.payload)
+                .map(|c| (c, announced))
+                .map_err(|e| {
+                    HandshakeError::Auth(AuthError::Protocol(format!("bad challenge: {e}")))
+                })
+        }
         Ok(_) => Err(HandshakeError::Auth(AuthError::Protocol(
             "expected connect.challenge first".into(),
         ))),

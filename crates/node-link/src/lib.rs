@@ -3,7 +3,8 @@
 //! multiplexed RPC peer (concurrent calls matched by id, events both ways, requests served by a
 //! [`Handler`]; [`peer`]), the mutual signed-nonce authentication by role, gateway or node,
 //! independent of who opened the connection ([`auth`]), and the transports: the gateway dialing
-//! a node over pinned TLS ([`dial`], [`tls`]) and an in-process pipe ([`duplex`]).
+//! a node over pinned TLS ([`dial`], [`tls`]), the node dialing the gateway ([`dial_out`]) and an
+//! in-process pipe ([`duplex`]).
 //!
 //! It depends on `protocol` and `pairing` only, never on the gateway or the node agent, since
 //! both use it and the node agent ships to phones. It does not pair devices (the 6-digit
@@ -13,11 +14,15 @@
 pub mod auth;
 pub mod codec;
 pub mod dial;
+pub mod dial_out;
 pub mod duplex;
 pub mod peer;
 pub mod tls;
 
-pub use auth::{AuthError, Challenger, HandshakeError, Prover, Role, Verified, accept, connect};
+pub use auth::{
+    AuthError, Challenger, HandshakeError, Prover, Role, Verified, accept, connect, connect_to,
+};
+pub use dial_out::accept_node;
 pub use peer::{CallError, EventSink, Handler, LinkEnd, NoRequests, Peer, PeerConfig};
 
 #[cfg(test)]

@@ -517,3 +517,61 @@ fn a_proof_is_good_for_one_challenge_one_role_and_one_pair_of_devices() {
     ));
     prover.check(&good).unwrap();
 }
+
+#[tokio::test]
+async fn a_gateway_accepting_a_node_names_itself_and_the_node_proves_to_that_gateway() {
+    let (home, office) = (DeviceKey::generate(), DeviceKey::generate());
+    let node = DeviceKey::generate();
+    let (node_ws, gateway_ws) = duplex::pair(
+        dial_out::node_websocket_config(),
+        dial_out::gateway_websocket_config(),
+    )
+    .await;
+    let node_id = (node.device_id(), node.public_key());
+    let office_key = DeviceKey::from_seed(&office.seed()).unwrap();
+    let accepting = tokio::spawn(async move {
+        accept_node(
+            gateway_ws,
+            &office_key,
+            |id| (id == node_id.0).then(|| node_id.1.clone()),
+            dial_out::gateway_config("node"),
+            Arc::new(NoRequests),
+            Duration::from_secs(5),
+        )
+        .await
+    });
+    // The node is paired with two gateways: the challenge says which one this is.
+    let paired = [
+        (home.device_id(), home.public_key()),
+        (office.device_id(), office.public_key()),
+    ];
+    let mut announced = None;
+    let (h, _) = handler();
+    let (peer, key) = connect_to(
+        node_ws,
+        Role::Node,
+        &node,
+        |id| {
+            announced = id.map(str::to_owned);
+            paired
+                .iter()
+                .find(|(pid, _)| Some(pid.as_str()) == id)
+                .map(|(_, k)| k.clone())
+        },
+        config("gateway"),
+        h,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(announced, Some(office.device_id()));
+    assert_eq!(key, office.public_key());
+    let (gateway, verified) = accepting.await.unwrap().unwrap();
+    assert_eq!(verified.device_id, node.device_id());
+    // The gateway calls the node that dialed it.
+    assert_eq!(
+        gateway.call("echo", json!({"k": 1}), CALL).await.unwrap(),
+        json!({"k": 1})
+    );
+    drop(peer);
+}
