@@ -14,12 +14,14 @@
 pub mod bind;
 pub mod capabilities;
 pub mod desktop;
+pub mod dial_out;
 pub mod gate;
 pub mod identity;
 pub mod server;
 pub mod tailnet;
 
 pub use capabilities::{Backend, Capabilities, CapabilityError};
+pub use dial_out::{DialOut, run_dial_out};
 pub use gate::Limits;
 pub use identity::{NodeError, NodeIdentity};
 pub use server::{Node, PairedGateway, serve, serve_guarded, serve_stream, serve_with_limits};

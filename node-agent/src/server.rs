@@ -135,7 +135,7 @@ impl Node {
         lock(&self.paired).clone()
     }
 
-    fn remember(&self, gateway: PairedGateway) -> std::io::Result<()> {
+    pub(crate) fn remember(&self, gateway: PairedGateway) -> std::io::Result<()> {
         let mut paired = lock(&self.paired);
         paired.retain(|g| g.device_id != gateway.device_id);
         paired.push(gateway);
@@ -472,9 +472,15 @@ async fn session<S>(
     drop(authenticated);
 }
 
-/// Serves an authenticated gateway's requests on its link.
-struct Serving {
+/// Serves an authenticated gateway's requests on its link, whichever side dialed.
+pub(crate) struct Serving {
     node: Arc<Node>,
+}
+
+impl Serving {
+    pub(crate) fn new(node: Arc<Node>) -> Self {
+        Self { node }
+    }
 }
 
 impl Handler for Serving {
