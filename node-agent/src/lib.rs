@@ -20,7 +20,7 @@ pub mod identity;
 pub mod server;
 pub mod tailnet;
 
-pub use capabilities::{Backend, Capabilities, CapabilityError};
+pub use capabilities::{Backend, Capabilities, Capability, CapabilityError, RegisterError};
 pub use dial_out::{DialOut, run_dial_out};
 pub use gate::Limits;
 pub use identity::{NodeError, NodeIdentity};

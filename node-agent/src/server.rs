@@ -51,7 +51,7 @@ pub struct Node {
     name: String,
     /// Where paired gateways are kept; `None` for a throwaway node ([`Node::ephemeral`]).
     state_dir: Option<PathBuf>,
-    capabilities: Capabilities,
+    capabilities: Arc<Capabilities>,
     pending: Mutex<Option<PendingCode>>,
     paired: Mutex<Vec<PairedGateway>>,
 }
@@ -93,7 +93,7 @@ impl Node {
             identity,
             name,
             state_dir: Some(state_dir),
-            capabilities,
+            capabilities: Arc::new(capabilities),
             pending: Mutex::new(None),
             paired: Mutex::new(paired),
         }))
@@ -109,7 +109,7 @@ impl Node {
             identity: NodeIdentity::ephemeral()?,
             name,
             state_dir: None,
-            capabilities,
+            capabilities: Arc::new(capabilities),
             pending: Mutex::new(None),
             paired: Mutex::new(Vec::new()),
         }))
@@ -158,6 +158,7 @@ impl Node {
             version: env!("CARGO_PKG_VERSION").into(),
             capabilities: self.capabilities.advertised(),
             unavailable: self.capabilities.unavailable(),
+            specs: self.capabilities.specs(),
         }
     }
 
@@ -882,13 +883,12 @@ impl Node {
     }
 }
 
-/// A capability method, run on a blocking thread (capture, D-Bus and speech calls block).
+/// A capability method (a built-in one on a blocking thread, a registered one on the runtime).
 async fn invoke(node: &Arc<Node>, req: &Request) -> Result<Value, ErrorShape> {
-    let (node, name, params) = (node.clone(), req.method.clone(), req.params.clone());
-    let result = tokio::task::spawn_blocking(move || node.capabilities.call(&name, params))
+    node.capabilities
+        .invoke(&req.method, req.params.clone())
         .await
-        .map_err(|e| err(ErrorCode::Internal, format!("capability task failed: {e}")))?;
-    result.map_err(|e| err(e.code(), e.to_string()))
+        .map_err(|e| err(e.code(), e.to_string()))
 }
 
 fn now_ms() -> i64 {

@@ -851,12 +851,22 @@ impl openclaw_node::capabilities::Notifier for Notes {
 
 impl TestNode {
     fn start(state: &std::path::Path, name: &str) -> Self {
+        Self::start_with(state, name, |_| {})
+    }
+
+    /// With the recording notifier, plus what `more` adds.
+    fn start_with(
+        state: &std::path::Path,
+        name: &str,
+        more: impl FnOnce(&mut openclaw_node::Capabilities),
+    ) -> Self {
         let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut caps = openclaw_node::Capabilities::none("test node");
         caps.notifier = openclaw_node::Backend::Ready(Arc::new(Notes(
             notes.clone(),
             Arc::new(std::sync::Condvar::new()),
         )));
+        more(&mut caps);
         let node = openclaw_node::Node::open(state.to_owned(), name.into(), caps).unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -1044,6 +1054,55 @@ fn two_calls_to_one_node_run_at_the_same_time_on_its_link() {
         started.elapsed()
     );
     assert_eq!(desk.notes.lock().unwrap().len(), 2);
+}
+
+/// A capability the gateway has never heard of.
+struct Weather;
+
+impl openclaw_node::Capability for Weather {
+    fn spec(&self) -> openclaw_protocol::node::CapabilitySpec {
+        openclaw_protocol::node::CapabilitySpec {
+            name: "weather.now".into(),
+            description: "The weather where the device is.".into(),
+            parameters: json!({"type": "object", "properties": {}}),
+        }
+    }
+
+    fn call(
+        &self,
+        _: Value,
+    ) -> futures_util::future::BoxFuture<'_, Result<Value, openclaw_node::CapabilityError>> {
+        Box::pin(std::future::ready(Ok(json!({"sky": "clear"}))))
+    }
+}
+
+#[test]
+fn a_capability_registered_on_a_node_is_routed_with_no_gateway_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let desk = TestNode::start_with(state.path(), "desk", |caps| {
+        caps.register(Arc::new(Weather)).unwrap();
+    });
+    pair_node(dir.path(), &desk, "desk", 1);
+    let gw = TestGateway::start_in(dir, |_| {});
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !gw.state.nodes.statuses().iter().any(|s| s.connected) {
+        assert!(Instant::now() < deadline, "{:?}", gw.state.nodes.statuses());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = gw.state.nodes.statuses().remove(0);
+    assert!(
+        status.capabilities.contains(&"weather.now".to_string()),
+        "{status:?}"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (served, v) = rt
+        .block_on(gw.state.nodes.invoke("weather.now", json!({})))
+        .unwrap();
+    assert_eq!((served.as_str(), v), ("desk", json!({"sky": "clear"})));
 }
 
 /// POST a raw body (which may be malformed JSON); the answer parsed as JSON.

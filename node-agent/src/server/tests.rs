@@ -683,3 +683,113 @@ async fn connect_refusals_keep_their_codes_on_the_link() {
         "closed as a policy violation"
     );
 }
+
+/// A capability no gateway knows of: `location.get`, answering a fixed place (or the error
+/// its params ask for).
+struct Location;
+
+impl crate::capabilities::Capability for Location {
+    fn spec(&self) -> openclaw_protocol::node::CapabilitySpec {
+        openclaw_protocol::node::CapabilitySpec {
+            name: "location.get".into(),
+            description: "Where the device is.".into(),
+            parameters: json!({"type": "object", "properties": {"fail": {"type": "boolean"}}}),
+        }
+    }
+
+    fn call(&self, params: Value) -> BoxFuture<'_, Result<Value, CapabilityError>> {
+        Box::pin(async move {
+            // Asynchronous all the way: nothing here blocks the runtime.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if params["fail"] == true {
+                return Err(CapabilityError::Unavailable {
+                    capability: "location.get".into(),
+                    reason: "location services are off".into(),
+                });
+            }
+            Ok(json!({"lat": 48.85, "lon": 2.35}))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_registered_capability_is_described_with_its_schema_and_served_on_the_link() {
+    let notes = Arc::new(Rendezvous::default());
+    let mut caps = Capabilities::none("test node");
+    caps.notifier = crate::Backend::Ready(notes);
+    caps.register(Arc::new(Location)).unwrap();
+    let node = Node::ephemeral("phone".into(), caps).unwrap();
+    let key = DeviceKey::generate();
+    pair_in_memory(&node, &key);
+    let (peer, _serving) = in_process(&node, &key).await;
+    let peer = peer.unwrap();
+    let d: NodeDescription = serde_json::from_value(
+        peer.call(method::DESCRIBE, Value::Null, CALL)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(d.capabilities, ["system.notify", "location.get"]);
+    let names: Vec<&str> = d.specs.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, d.capabilities);
+    assert_eq!(d.specs[1].description, "Where the device is.");
+    assert_eq!(
+        d.specs[1].parameters["properties"]["fail"]["type"],
+        "boolean"
+    );
+    assert_eq!(d.specs[0].parameters["required"], json!(["title"]));
+
+    let here = peer.call("location.get", json!({}), CALL).await.unwrap();
+    assert_eq!(here["lat"], 48.85);
+    let err = peer
+        .call("location.get", json!({"fail": true}), CALL)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, openclaw_node_link::CallError::Refused(e)
+            if e.code == ErrorCode::CapabilityUnavailable && e.message.contains("location services are off")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_capability_cannot_take_a_protocol_method_or_a_name_in_use() {
+    struct Named(&'static str);
+    impl crate::capabilities::Capability for Named {
+        fn spec(&self) -> openclaw_protocol::node::CapabilitySpec {
+            openclaw_protocol::node::CapabilitySpec {
+                name: self.0.into(),
+                description: String::new(),
+                parameters: Value::Null,
+            }
+        }
+        fn call(&self, _: Value) -> BoxFuture<'_, Result<Value, CapabilityError>> {
+            Box::pin(std::future::ready(Ok(Value::Null)))
+        }
+    }
+    use crate::capabilities::RegisterError;
+    let mut caps = Capabilities::none("test");
+    caps.register(Arc::new(Named("location.get"))).unwrap();
+    for (name, expected) in [
+        ("location.get", RegisterError::Taken("location.get".into())),
+        ("connect", RegisterError::Taken("connect".into())),
+        (
+            "node.describe",
+            RegisterError::Taken("node.describe".into()),
+        ),
+        (
+            "system.notify",
+            RegisterError::Taken("system.notify".into()),
+        ),
+        ("Location", RegisterError::BadName("Location".into())),
+        ("", RegisterError::BadName(String::new())),
+        ("a b", RegisterError::BadName("a b".into())),
+    ] {
+        assert_eq!(
+            caps.register(Arc::new(Named(name))),
+            Err(expected),
+            "{name}"
+        );
+    }
+    assert_eq!(caps.advertised(), ["location.get"]);
+}
