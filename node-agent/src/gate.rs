@@ -32,8 +32,8 @@ pub struct Limits {
     pub pre_auth_total: usize,
     /// Authenticated gateway connections.
     pub authenticated: usize,
-    /// Calls one authenticated gateway may have running at once; more are answered
-    /// `UNAVAILABLE` (retryable).
+    /// Calls one authenticated gateway may have running at once; more wait for a turn (up to
+    /// the link's queue, then they are answered `UNAVAILABLE`, retryable).
     pub in_flight: usize,
 }
 

@@ -25,7 +25,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// Serves what the other side of a link asks.
 pub trait Handler: Send + Sync + 'static {
-    /// Answers one request. Each runs in a task of its own, so a slow one holds up no other.
+    /// Answers one request. Each runs in a task of its own, so a slow one holds up no other;
+    /// it is called when the request's turn comes ([`PeerConfig::max_in_flight`]).
     fn request(&self, request: Request) -> BoxFuture<'static, Result<Value, ErrorShape>>;
 
     /// An event the other side sent. Runs on the reader task: hand it on, do not wait.
@@ -80,12 +81,15 @@ pub struct PeerConfig {
     pub max_outgoing: Option<usize>,
     /// The largest message this side accepts, as set on its WebSocket (for the close reason).
     pub max_incoming: usize,
-    /// Requests of the other side served at once; more are answered `UNAVAILABLE`.
+    /// Requests of the other side served at once; more wait for a turn.
     pub max_in_flight: usize,
+    /// Requests that may wait for a turn (each holds one message at most); past that they are
+    /// answered `UNAVAILABLE` (retryable) at once.
+    pub max_queued: usize,
 }
 
 impl PeerConfig {
-    /// Defaults: no idle limit, 60 s to send a frame, 16 requests in flight.
+    /// Defaults: no idle limit, 60 s to send a frame, 16 requests in flight and 32 waiting.
     pub fn new(label: impl Into<String>, max_incoming: usize) -> Self {
         Self {
             label: label.into(),
@@ -94,6 +98,7 @@ impl PeerConfig {
             max_outgoing: None,
             max_incoming,
             max_in_flight: 16,
+            max_queued: 32,
         }
     }
 }
@@ -436,6 +441,11 @@ where
 {
     let mut end = shared.end.subscribe();
     let in_flight = Arc::new(Semaphore::new(shared.config.max_in_flight));
+    // Admission: running or waiting to run. The reader never waits for a turn itself, so
+    // answers to this side's own calls are read whatever the other side asks of it.
+    let admitted = Arc::new(Semaphore::new(
+        shared.config.max_in_flight + shared.config.max_queued,
+    ));
     // The tasks serving the other side's requests: owned here, so they end with the link.
     let mut serving = JoinSet::new();
     loop {
@@ -468,13 +478,17 @@ where
             Ok(Frame::Event(event)) => handler.event(event),
             Ok(Frame::Req(req)) => {
                 let shared = shared.clone();
-                match in_flight.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        let id = req.id.clone();
-                        let answer = handler.request(req);
+                match admitted.clone().try_acquire_owned() {
+                    Ok(admission) => {
+                        let (in_flight, handler) = (in_flight.clone(), handler.clone());
                         serving.spawn(async move {
-                            let result = answer.await;
-                            drop(permit);
+                            let id = req.id.clone();
+                            let result = match in_flight.acquire_owned().await {
+                                Ok(_turn) => handler.request(req).await,
+                                // Closed only when the link ends, which aborts this task.
+                                Err(_) => return,
+                            };
+                            drop(admission);
                             shared.respond(id, result).await;
                         });
                     }
@@ -482,8 +496,8 @@ where
                         let busy = ErrorShape::new(
                             ErrorCode::Unavailable,
                             format!(
-                                "{} calls are already in flight on this link; retry when one has finished",
-                                shared.config.max_in_flight
+                                "{} calls are already running or waiting on this link; retry when one has finished",
+                                shared.config.max_in_flight + shared.config.max_queued
                             ),
                         );
                         serving.spawn(async move { shared.respond(req.id, Err(busy)).await });

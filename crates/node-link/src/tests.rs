@@ -35,6 +35,10 @@ impl Handler for TestHandler {
                     .map_err(|_| {
                         ErrorShape::new(ErrorCode::Internal, "the other call never came meanwhile")
                     }),
+                "nap" => {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Ok(Value::Null)
+                }
                 "hang" => {
                     // Longer than any test waits; the link's end aborts it.
                     tokio::time::sleep(Duration::from_secs(600)).await;
@@ -247,23 +251,32 @@ async fn a_call_has_a_deadline_and_a_request_over_the_peers_limit_is_refused_bef
 }
 
 #[tokio::test]
-async fn requests_past_the_in_flight_limit_are_refused_as_unavailable() {
+async fn requests_past_the_in_flight_limit_wait_their_turn_and_past_the_queue_are_refused() {
     let mut cfg = config("dialer");
     cfg.max_in_flight = 1;
+    cfg.max_queued = 1;
     let l = linked(Role::Node, cfg).await;
-    let dialer = l.dialer.clone();
-    let hanging = tokio::spawn(async move {
-        dialer
-            .call("hang", Value::Null, Duration::from_secs(30))
-            .await
+    let started = Instant::now();
+    let (first, second) = (l.dialer.clone(), l.dialer.clone());
+    let napping = tokio::spawn(async move { first.call("nap", Value::Null, CALL).await });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Its turn comes when the nap is over.
+    let waiting = tokio::spawn(async move {
+        let r = second.call("echo", json!("queued"), CALL).await;
+        (r, started.elapsed())
     });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // One running, one waiting: a third is refused at once, retryable.
     let err = l.dialer.call("echo", Value::Null, CALL).await.unwrap_err();
     assert!(
         matches!(&err, CallError::Refused(e) if e.code == ErrorCode::Unavailable && e.retryable),
         "{err}"
     );
-    hanging.abort();
+    assert!(started.elapsed() < Duration::from_millis(300));
+    napping.await.unwrap().unwrap();
+    let (r, at) = waiting.await.unwrap();
+    assert_eq!(r.unwrap(), json!("queued"));
+    assert!(at >= Duration::from_millis(300), "{at:?}");
 }
 
 #[tokio::test]
