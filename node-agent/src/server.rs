@@ -565,7 +565,9 @@ pub enum Step {
     /// The peer proved it is a paired gateway: give it an authenticated slot, then send the
     /// answer (or refuse, when the slots are full).
     Authenticated(Response),
-    /// A capability call from the authenticated gateway: run it (it blocks) and send the result.
+    /// A capability call from the authenticated gateway. The server never sees one here: an
+    /// authenticated connection becomes a node link, which serves calls concurrently by the same
+    /// rules ([`run_frames`] returns them, for the fuzzer).
     Invoke(Request),
 }
 
