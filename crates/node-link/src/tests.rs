@@ -36,7 +36,8 @@ impl Handler for TestHandler {
                         ErrorShape::new(ErrorCode::Internal, "the other call never came meanwhile")
                     }),
                 "nap" => {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    let ms = req.params["ms"].as_u64().unwrap_or(0);
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
                     Ok(Value::Null)
                 }
                 "hang" => {
@@ -258,7 +259,8 @@ async fn requests_past_the_in_flight_limit_wait_their_turn_and_past_the_queue_ar
     let l = linked(Role::Node, cfg).await;
     let started = Instant::now();
     let (first, second) = (l.dialer.clone(), l.dialer.clone());
-    let napping = tokio::spawn(async move { first.call("nap", Value::Null, CALL).await });
+    // Two seconds: ample time for what follows, even on a loaded machine.
+    let napping = tokio::spawn(async move { first.call("nap", json!({"ms": 2000}), CALL).await });
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Its turn comes when the nap is over.
     let waiting = tokio::spawn(async move {
@@ -272,11 +274,11 @@ async fn requests_past_the_in_flight_limit_wait_their_turn_and_past_the_queue_ar
         matches!(&err, CallError::Refused(e) if e.code == ErrorCode::Unavailable && e.retryable),
         "{err}"
     );
-    assert!(started.elapsed() < Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_secs(2));
     napping.await.unwrap().unwrap();
     let (r, at) = waiting.await.unwrap();
     assert_eq!(r.unwrap(), json!("queued"));
-    assert!(at >= Duration::from_millis(300), "{at:?}");
+    assert!(at >= Duration::from_secs(2), "{at:?}");
 }
 
 #[tokio::test]
