@@ -84,7 +84,9 @@ pub struct PeerConfig {
     /// Requests of the other side served at once; more wait for a turn.
     pub max_in_flight: usize,
     /// Requests that may wait for a turn (each holds one message at most); past that they are
-    /// answered `UNAVAILABLE` (retryable) at once.
+    /// answered `UNAVAILABLE` (retryable) at once. A request keeps its place until its answer is
+    /// queued for sending, so the answers this side holds are bounded by in flight + queued
+    /// (+ 8 in the send queue), however slowly the other side reads.
     pub max_queued: usize,
 }
 
@@ -288,8 +290,9 @@ impl Peer {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (sink, stream) = ws.split();
-        // Room for a burst of answers; a full queue makes callers wait (within their deadline).
-        let (out, out_rx) = mpsc::channel(32);
+        // Room for a burst of frames; a full queue makes callers wait (within their deadline).
+        // Small: each frame may be a 16 MiB answer.
+        let (out, out_rx) = mpsc::channel(8);
         let (end, _) = watch::channel(None);
         let shared = Arc::new(Shared {
             config,
@@ -488,8 +491,10 @@ where
                                 // Closed only when the link ends, which aborts this task.
                                 Err(_) => return,
                             };
-                            drop(admission);
                             shared.respond(id, result).await;
+                            // Held until the answer is queued for sending: a peer that asks
+                            // and does not read gets no more answers made than its slots.
+                            drop(admission);
                         });
                     }
                     Err(_) => {
