@@ -1,8 +1,19 @@
 //! What a node can do, each behind a trait so a platform brings its own implementation (desktop
 //! crates here, Swift/Kotlin through uniffi on phones). A capability without a working backend
 //! on this host is not advertised, and a call to it gets a typed error that says why.
+//!
+//! Besides the four built-in ones (screen, camera, notifications, speech: sync traits, run on a
+//! blocking thread), any [`Capability`] can be registered: a method name, a description, a JSON
+//! schema of its params and an async call. Each is advertised in `node.describe` with its
+//! [`CapabilitySpec`], so a gateway can route it and offer it as a tool without knowing it (a
+//! phone's `location.get` needs no gateway change).
 
-use openclaw_protocol::node::{CameraInfo, Image, NotifyParams, SpeakParams, method};
+use futures_util::future::BoxFuture;
+use openclaw_protocol::ErrorCode;
+use openclaw_protocol::node::{
+    CameraInfo, CapabilitySpec, Image, NotifyParams, SpeakParams, method,
+};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// Largest image a node sends back, in base64 characters (base64 grows it by a third): the
@@ -13,24 +24,69 @@ pub const MAX_NOTIFY_CHARS: usize = 4096;
 /// Longest text to speak.
 pub const MAX_SPEAK_CHARS: usize = 4096;
 
+/// Why a capability call failed. Owned strings throughout, so a platform's backend (Swift,
+/// Kotlin through uniffi) can build any of them; [`CapabilityError::code`] is its stable wire
+/// code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CapabilityError {
     #[error("{capability} is not available on this node: {reason}")]
-    Unavailable {
-        capability: &'static str,
-        reason: String,
-    },
+    Unavailable { capability: String, reason: String },
     #[error("{0}")]
     InvalidParams(String),
     #[error("{what} is {size} bytes, over the {limit}-byte limit")]
     TooLarge {
-        what: &'static str,
+        what: String,
         size: usize,
         limit: usize,
     },
     #[error("{0}")]
     Failed(String),
 }
+
+impl CapabilityError {
+    /// The error code a gateway gets: `CAMERA_UNAVAILABLE` for the camera (the guide names it),
+    /// `CAPABILITY_UNAVAILABLE` for any other missing backend, `PAYLOAD_TOO_LARGE`,
+    /// `INVALID_REQUEST`, `INTERNAL`.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unavailable { capability, .. } if capability == "camera" => {
+                ErrorCode::CameraUnavailable
+            }
+            Self::Unavailable { .. } => ErrorCode::CapabilityUnavailable,
+            Self::TooLarge { .. } => ErrorCode::PayloadTooLarge,
+            Self::InvalidParams(_) => ErrorCode::InvalidRequest,
+            Self::Failed(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// A capability added to a node at run time: what it is ([`CapabilitySpec`]) and how to run it.
+pub trait Capability: Send + Sync {
+    fn spec(&self) -> CapabilitySpec;
+
+    /// Runs one call. Calls overlap (a gateway's link serves several at once), and the runtime
+    /// is shared: work that blocks goes to `tokio::task::spawn_blocking`.
+    fn call(&self, params: Value) -> BoxFuture<'_, Result<Value, CapabilityError>>;
+}
+
+/// Why a capability could not be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    #[error(
+        "`{0}` is not a capability name: use lowercase letters, digits, `_` and `.` (e.g. `location.get`)"
+    )]
+    BadName(String),
+    #[error("`{0}` is already a capability of this node, or a protocol method")]
+    Taken(String),
+}
+
+/// Methods of the protocol itself, never a capability.
+const RESERVED: [&str; 4] = [
+    method::PAIR_START,
+    method::PAIR_CONFIRM,
+    method::CONNECT,
+    method::DESCRIBE,
+];
 
 pub trait ScreenCapture: Send + Sync {
     fn snapshot(&self, display: Option<u32>) -> Result<Image, CapabilityError>;
@@ -83,20 +139,60 @@ impl<T: ?Sized> Backend<T> {
         match self {
             Backend::Ready(b) => Ok(b),
             Backend::Missing(reason) => Err(CapabilityError::Unavailable {
-                capability,
+                capability: capability.to_owned(),
                 reason: reason.clone(),
             }),
         }
     }
 }
 
-/// The node's capabilities.
+/// The node's capabilities: the four built-in backends and the registered ones.
 #[derive(Clone)]
 pub struct Capabilities {
     pub screen: Backend<dyn ScreenCapture>,
     pub camera: Backend<dyn Camera>,
     pub notifier: Backend<dyn Notifier>,
     pub speech: Backend<dyn Speech>,
+    registered: Vec<Arc<dyn Capability>>,
+}
+
+/// The specs of the built-in methods, in the order they are advertised.
+fn builtin_spec(name: &str) -> CapabilitySpec {
+    let (description, parameters) = match name {
+        method::SCREEN_SNAPSHOT => (
+            "Take a screenshot of a display of the device (PNG, base64).",
+            json!({"type": "object", "properties": {"display": {"type": "integer", "minimum": 0}}}),
+        ),
+        method::CAMERA_LIST => (
+            "List the cameras of the device.",
+            json!({"type": "object", "properties": {}}),
+        ),
+        method::CAMERA_SNAP => (
+            "Take a photo with a camera of the device (JPEG, base64).",
+            json!({"type": "object", "properties": {"index": {"type": "integer", "minimum": 0}}}),
+        ),
+        method::SYSTEM_NOTIFY => (
+            "Show a notification on the device.",
+            json!({"type": "object", "properties": {
+                "title": {"type": "string"},
+                "body": {"type": "string"},
+                "urgency": {"type": "string", "enum": ["low", "normal", "critical"]}
+            }, "required": ["title"]}),
+        ),
+        _ => (
+            "Say something out loud on the device.",
+            json!({"type": "object", "properties": {
+                "text": {"type": "string"},
+                "voice": {"type": "string"},
+                "rate": {"type": "number"}
+            }, "required": ["text"]}),
+        ),
+    };
+    CapabilitySpec {
+        name: name.to_owned(),
+        description: description.to_owned(),
+        parameters,
+    }
 }
 
 impl std::fmt::Debug for Capabilities {
@@ -113,11 +209,78 @@ impl Capabilities {
             camera: Backend::Missing(reason.to_owned()),
             notifier: Backend::Missing(reason.to_owned()),
             speech: Backend::Missing(reason.to_owned()),
+            registered: Vec::new(),
         }
     }
 
-    /// Method names this node advertises.
+    /// Adds `capability`; its name must be new (not a built-in method, a registered one or a
+    /// protocol method).
+    pub fn register(&mut self, capability: Arc<dyn Capability>) -> Result<(), RegisterError> {
+        let name = capability.spec().name;
+        let well_formed = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+        if !well_formed {
+            return Err(RegisterError::BadName(name));
+        }
+        let builtin = [
+            method::SCREEN_SNAPSHOT,
+            method::CAMERA_LIST,
+            method::CAMERA_SNAP,
+            method::SYSTEM_NOTIFY,
+            method::TTS_SPEAK,
+        ];
+        if RESERVED.contains(&name.as_str())
+            || builtin.contains(&name.as_str())
+            || self.registered_named(&name).is_some()
+        {
+            return Err(RegisterError::Taken(name));
+        }
+        self.registered.push(capability);
+        Ok(())
+    }
+
+    /// The registered capability called `name`, if any.
+    pub fn registered_named(&self, name: &str) -> Option<&Arc<dyn Capability>> {
+        self.registered.iter().find(|c| c.spec().name == name)
+    }
+
+    /// The spec of every advertised capability, in the order of [`advertised`](Self::advertised).
+    pub fn specs(&self) -> Vec<CapabilitySpec> {
+        let builtin = self.advertised_builtin();
+        builtin
+            .iter()
+            .map(|m| builtin_spec(m))
+            .chain(self.registered.iter().map(|c| c.spec()))
+            .collect()
+    }
+
+    /// Method names this node advertises: the built-in ones with a backend, then the
+    /// registered ones.
     pub fn advertised(&self) -> Vec<String> {
+        let mut out = self.advertised_builtin();
+        out.extend(self.registered.iter().map(|c| c.spec().name));
+        out
+    }
+
+    /// Runs any capability: a registered one on the runtime, a built-in one on a blocking
+    /// thread (capture, D-Bus and speech calls block).
+    pub async fn invoke(
+        self: &Arc<Self>,
+        name: &str,
+        params: Value,
+    ) -> Result<Value, CapabilityError> {
+        if let Some(capability) = self.registered_named(name) {
+            return capability.call(params).await;
+        }
+        let (me, name) = (self.clone(), name.to_owned());
+        tokio::task::spawn_blocking(move || me.call(&name, params))
+            .await
+            .map_err(|e| CapabilityError::Failed(format!("capability task failed: {e}")))?
+    }
+
+    fn advertised_builtin(&self) -> Vec<String> {
         let mut out = Vec::new();
         if self.screen.ready().is_some() {
             out.push(method::SCREEN_SNAPSHOT.to_owned());
@@ -173,7 +336,7 @@ impl Capabilities {
         fn checked(image: Image) -> Result<serde_json::Value, CapabilityError> {
             if image.data.len() > MAX_IMAGE_BYTES {
                 return Err(CapabilityError::TooLarge {
-                    what: "the image",
+                    what: "the image".into(),
                     size: image.data.len(),
                     limit: MAX_IMAGE_BYTES,
                 });
@@ -199,7 +362,7 @@ impl Capabilities {
                 let size = p.title.chars().count() + p.body.chars().count();
                 if size > MAX_NOTIFY_CHARS {
                     return Err(CapabilityError::TooLarge {
-                        what: "the notification",
+                        what: "the notification".into(),
                         size,
                         limit: MAX_NOTIFY_CHARS,
                     });
@@ -228,7 +391,7 @@ impl Capabilities {
                 }
                 if size > MAX_SPEAK_CHARS {
                     return Err(CapabilityError::TooLarge {
-                        what: "the text",
+                        what: "the text".into(),
                         size,
                         limit: MAX_SPEAK_CHARS,
                     });
@@ -286,7 +449,7 @@ mod tests {
         assert_eq!(
             err,
             CapabilityError::Unavailable {
-                capability: "camera",
+                capability: "camera".into(),
                 reason: "no camera found".into()
             }
         );

@@ -32,6 +32,9 @@ pub struct Limits {
     pub pre_auth_total: usize,
     /// Authenticated gateway connections.
     pub authenticated: usize,
+    /// Calls one authenticated gateway may have running at once; more wait for a turn (up to
+    /// the link's queue, then they are answered `UNAVAILABLE`, retryable).
+    pub in_flight: usize,
 }
 
 impl Default for Limits {
@@ -46,7 +49,9 @@ impl Default for Limits {
     /// - 4 pre-auth connections per address, 16 in all, 16 authenticated: a gateway uses one
     ///   connection (plus one per CLI call), and each pre-auth connection costs about 200 KiB at
     ///   most (TLS and WebSocket buffers, one [`openclaw_protocol::node::MAX_REQUEST_BYTES`]
-    ///   message).
+    ///   message);
+    /// - 8 calls in flight per gateway: a screenshot, a photo, a notification and speech at
+    ///   once, twice over; each holds at most one answer (16 MiB) until it is sent.
     fn default() -> Self {
         Self {
             handshake: Duration::from_secs(5),
@@ -57,6 +62,7 @@ impl Default for Limits {
             pre_auth_per_peer: 4,
             pre_auth_total: 16,
             authenticated: 16,
+            in_flight: 8,
         }
     }
 }

@@ -1,22 +1,28 @@
 //! The device node (`openclaw-node`): serves its capabilities — screen snapshot, camera,
 //! notifications, speech — to the gateways it is paired with, over TLS on port 18790.
 //!
-//! It depends on `protocol` and `pairing` only, never on the gateway, because its core also ships
+//! It depends on `protocol`, `pairing` and `node-link` only, never on the gateway, because its core also ships
 //! inside the iOS and Android shells (through uniffi). It owns the node's long-term identity (its
 //! Ed25519 key and self-signed TLS certificate, kept in the node's state dir) and its server:
 //! pairing with a 6-digit code, mutual signed-nonce authentication of paired gateways, and the
-//! node methods. Capabilities (screen, camera, notifications, speech) plug in behind it.
+//! node methods. Capabilities (screen, camera, notifications, speech) plug in behind it. The
+//! session itself (codec, concurrent calls, the signed-nonce proof) is `openclaw-node-link`'s,
+//! shared with the gateway. The desktop backends, the binary's argument parsing and logging, and
+//! the Tailscale client are cargo features, off in a phone's build; the library logs through
+//! `tracing`.
 
 pub mod bind;
 pub mod capabilities;
 pub mod desktop;
+pub mod dial_out;
 pub mod gate;
 pub mod identity;
 pub mod server;
 pub mod tailnet;
 
-pub use capabilities::{Backend, Capabilities, CapabilityError};
+pub use capabilities::{Backend, Capabilities, Capability, CapabilityError, RegisterError};
+pub use dial_out::{DialOut, run_dial_out};
 pub use gate::Limits;
 pub use identity::{NodeError, NodeIdentity};
-pub use server::{Node, PairedGateway, serve, serve_guarded, serve_with_limits};
+pub use server::{Node, PairedGateway, serve, serve_guarded, serve_stream, serve_with_limits};
 pub use tailnet::PeerGuard;

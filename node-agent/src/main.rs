@@ -1,7 +1,8 @@
 //! `openclaw-node`: serves this device's capabilities to paired gateways.
 //!
 //! `openclaw-node pair` shows a 6-digit code and serves; `openclaw-node run` serves paired
-//! gateways only.
+//! gateways only; `openclaw-node run --gateway HOST:PORT` dials its paired gateway instead of
+//! listening (a node that cannot be reached keeps a link open from its side).
 
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -48,7 +49,12 @@ enum Command {
         code_expiry_seconds: u64,
     },
     /// Serve paired gateways
-    Run,
+    Run {
+        /// Dial this paired gateway (its node route) and keep the link, reconnecting with
+        /// backoff, instead of listening
+        #[arg(long, value_name = "HOST:PORT")]
+        gateway: Option<String>,
+    },
 }
 
 fn default_state_dir() -> Option<PathBuf> {
@@ -74,6 +80,14 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 64 } else { 0 });
         }
     };
+    // The library logs through `tracing`; the binary shows warnings and above on stderr, as
+    // `openclaw-node: …` lines did before (stdout is the banner scripts read).
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .with_target(false)
+        .without_time()
+        .init();
     let Some(state_dir) = cli.state_dir.clone().or_else(default_state_dir) else {
         eprintln!("openclaw-node: no home directory for the state dir: pass --state-dir DIR");
         return ExitCode::from(1);
@@ -107,6 +121,33 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Command::Run {
+        gateway: Some(gateway),
+    } = &cli.command
+    {
+        let gateway = gateway.clone();
+        runtime.block_on(async move {
+            println!(
+                "openclaw-node {} dialing the gateway at {gateway}",
+                node.identity().device_id()
+            );
+            println!(
+                "capabilities: {}",
+                node.capabilities().advertised().join(", ")
+            );
+            if node.paired_gateways().is_empty() {
+                eprintln!(
+                    "openclaw-node: warning: this node is paired with no gateway yet; the gateway will refuse it until it is"
+                );
+            }
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            openclaw_node::run_dial_out(node, openclaw_node::DialOut::new(gateway), shutdown)
+                .await;
+        });
+        return ExitCode::SUCCESS;
+    }
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

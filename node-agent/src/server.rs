@@ -2,34 +2,37 @@
 //! either pairs (`pair.start` / `pair.confirm` with the code the node shows) or authenticates as
 //! a paired gateway (`connect`: mutual signed nonces), then calls node methods.
 //!
-//! What a connection may do is decided by [`Conversation`], which does no I/O: it takes one
-//! text frame and says what to answer and whether to go on, so the rules (what a stranger may
-//! ask, when a connection is closed) are tested, and fuzzed, without sockets. The async loop
-//! around it owns the socket, the deadlines and the connection budgets ([`crate::gate`]).
+//! What a connection may do before it authenticates is decided by [`Conversation`], which does
+//! no I/O: it takes one text frame and says what to answer and whether to go on, so the rules
+//! (what a stranger may ask, when a connection is closed) are tested, and fuzzed, without
+//! sockets. The async loop around it owns the socket, the deadlines and the connection budgets
+//! ([`crate::gate`]). Once a gateway has authenticated, the connection becomes a node link
+//! (`openclaw-node-link`): its calls are served concurrently, each in a task of its own.
 
-use crate::capabilities::{Capabilities, CapabilityError};
+use crate::capabilities::Capabilities;
 use crate::gate::{AuthSlot, Gate, Limits, PreAuthSlot};
 use crate::identity::NodeIdentity;
-use futures_util::{SinkExt, StreamExt};
-use openclaw_pairing::identity::{Challenge, device_id_of, verify_challenge};
+use futures_util::future::BoxFuture;
+use openclaw_node_link::codec::{self, Read};
+use openclaw_node_link::{Challenger, Handler, Peer, PeerConfig, Role};
+use openclaw_pairing::identity::device_id_of;
 use openclaw_pairing::{
     Attempt, Confirm, ConfirmReply, NodeConfirming, PairingError, PeerIdentity, PendingCode, Start,
     StartReply,
 };
-use openclaw_protocol::node::{
-    MAX_REQUEST_BYTES, NodeConnect, NodeConnected, NodeDescription, method,
-};
-use openclaw_protocol::{ConnectChallenge, ErrorCode, ErrorShape, Event, Frame, Request, Response};
+use openclaw_protocol::node::{MAX_REQUEST_BYTES, NodeConnect, NodeDescription, method};
+use openclaw_protocol::{ErrorCode, ErrorShape, Frame, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 
 const PAIRED_FILE: &str = "gateways.json";
 
@@ -48,7 +51,7 @@ pub struct Node {
     name: String,
     /// Where paired gateways are kept; `None` for a throwaway node ([`Node::ephemeral`]).
     state_dir: Option<PathBuf>,
-    capabilities: Capabilities,
+    capabilities: Arc<Capabilities>,
     pending: Mutex<Option<PendingCode>>,
     paired: Mutex<Vec<PairedGateway>>,
 }
@@ -90,7 +93,7 @@ impl Node {
             identity,
             name,
             state_dir: Some(state_dir),
-            capabilities,
+            capabilities: Arc::new(capabilities),
             pending: Mutex::new(None),
             paired: Mutex::new(paired),
         }))
@@ -106,7 +109,7 @@ impl Node {
             identity: NodeIdentity::ephemeral()?,
             name,
             state_dir: None,
-            capabilities,
+            capabilities: Arc::new(capabilities),
             pending: Mutex::new(None),
             paired: Mutex::new(Vec::new()),
         }))
@@ -132,7 +135,7 @@ impl Node {
         lock(&self.paired).clone()
     }
 
-    fn remember(&self, gateway: PairedGateway) -> std::io::Result<()> {
+    pub(crate) fn remember(&self, gateway: PairedGateway) -> std::io::Result<()> {
         let mut paired = lock(&self.paired);
         paired.retain(|g| g.device_id != gateway.device_id);
         paired.push(gateway);
@@ -155,6 +158,7 @@ impl Node {
             version: env!("CARGO_PKG_VERSION").into(),
             capabilities: self.capabilities.advertised(),
             unavailable: self.capabilities.unavailable(),
+            specs: self.capabilities.specs(),
         }
     }
 
@@ -173,9 +177,7 @@ impl Node {
 /// is read, before any of its payload is buffered; a message that grows past it in small frames
 /// is refused when it does.
 pub fn websocket_config() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .max_message_size(Some(MAX_REQUEST_BYTES))
-        .max_frame_size(Some(MAX_REQUEST_BYTES))
+    codec::websocket_config(MAX_REQUEST_BYTES)
         // Requests are small: one TLS record's worth of read buffer per connection instead of
         // the default 128 KiB.
         .read_buffer_size(16 * 1024)
@@ -218,7 +220,7 @@ pub async fn serve_with_limits(
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    tracing_warn(&format!("accept failed: {e}"));
+                    tracing::warn!("accept failed: {e}");
                     // Out of file descriptors, typically: retrying at once would spin.
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
@@ -229,10 +231,10 @@ pub async fn serve_with_limits(
             Ok(slot) => slot,
             Err(why) => {
                 if gate.should_log_refusal(Instant::now()) {
-                    tracing_warn(&format!(
+                    tracing::warn!(
                         "refused {remote}: {} (further refusals for 10 s are not logged)",
                         why.describe(gate.limits())
-                    ));
+                    );
                 }
                 // Closed before anything is read: the refusal costs no buffer and no TLS.
                 drop(tcp);
@@ -248,12 +250,23 @@ pub async fn serve_with_limits(
     }
 }
 
-fn tracing_warn(message: &str) {
-    eprintln!("openclaw-node: {message}");
+/// Serves `node` on one WebSocket that is already open: an in-process link (the tray app's own
+/// node, `openclaw_node_link::duplex`), or a connection some other transport made. The session
+/// is the one a remote gateway gets (challenge, pairing or `connect`, then the link) under
+/// `limits`, with budgets of its own. Returns when the session ends.
+pub async fn serve_stream<S>(ws: WebSocketStream<S>, node: Arc<Node>, limits: Limits)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let auth_deadline = tokio::time::Instant::now() + limits.auth_deadline;
+    let gate = Gate::new(limits);
+    // An in-process peer has no address; the loopback one stands for "this program".
+    let here = SocketAddr::from(([127, 0, 0, 1], 0));
+    let Ok(slot) = gate.admit(here.ip()) else {
+        return;
+    };
+    session(ws, node, here, gate, slot, auth_deadline).await;
 }
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
 
 /// One accepted connection: tailnet check, TLS and WebSocket upgrade within
 /// [`Limits::handshake`], then the session.
@@ -282,7 +295,7 @@ async fn connection(
     let ws = match tokio::time::timeout(limits.handshake, upgrade).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(Some(why))) => {
-            tracing_warn(&format!("refused a connection: {why}"));
+            tracing::warn!("refused a connection: {why}");
             return;
         }
         // A failed or stalled handshake: dropping the socket is all there is to do.
@@ -319,71 +332,34 @@ fn refuse_browsers(
     Ok(res)
 }
 
-/// What the next read brought.
-enum Incoming {
-    Text(String),
-    /// Over [`MAX_REQUEST_BYTES`] (refused by the WebSocket layer before it was buffered whole).
-    TooBig,
-    Gone,
+/// Sends `frame` by `by`; false when the connection is gone or too slow.
+async fn send_by<S>(ws: &mut WebSocketStream<S>, frame: &Frame, by: tokio::time::Instant) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    codec::send(ws, frame, by).await.is_ok()
 }
 
-async fn next_text(ws: &mut Ws) -> Incoming {
-    loop {
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => return Incoming::Text(t.as_str().to_owned()),
-            Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(_))) => {
-                return Incoming::TooBig;
-            }
-            Some(Ok(Message::Close(_)) | Err(_)) | None => return Incoming::Gone,
-            // Pings are answered by the WebSocket layer; binary frames mean nothing here. Neither
-            // moves a deadline: the caller set it before this read began.
-            Some(Ok(_)) => continue,
-        }
-    }
-}
-
-async fn send_by(ws: &mut Ws, frame: &Frame, by: tokio::time::Instant) -> bool {
-    let Ok(text) = serde_json::to_string(frame) else {
-        return false;
-    };
-    matches!(
-        tokio::time::timeout_at(by, ws.send(Message::text(text))).await,
-        Ok(Ok(()))
-    )
-}
-
-async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.to_owned().into(),
-    };
-    // A peer that does not read cannot hold the connection open by not taking the close frame.
-    let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(Some(frame))).await;
-}
-
-async fn session(
-    mut ws: Ws,
+async fn session<S>(
+    mut ws: WebSocketStream<S>,
     node: Arc<Node>,
     remote: SocketAddr,
     gate: Arc<Gate>,
     slot: PreAuthSlot,
     auth_deadline: tokio::time::Instant,
-) {
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let limits = gate.limits().clone();
     let mut conversation = Conversation::new(node.clone());
     let mut pre_auth = Some(slot);
-    let mut authenticated: Option<AuthSlot> = None;
     if !send_by(&mut ws, &conversation.challenge(), auth_deadline).await {
         return;
     }
-    loop {
+    // Until a gateway authenticates: one frame at a time, under the pre-auth deadlines.
+    let authenticated: AuthSlot = loop {
         let now = tokio::time::Instant::now();
-        let (until, why) = if authenticated.is_some() {
-            (
-                now + limits.idle,
-                format!("no request for {} s", limits.idle.as_secs()),
-            )
-        } else {
+        let (until, why) = {
             let idle = now + limits.pre_auth_idle;
             let pairing = conversation
                 .pairing_deadline()
@@ -411,10 +387,10 @@ async fn session(
                 )
             }
         };
-        let text = match tokio::time::timeout_at(until, next_text(&mut ws)).await {
-            Ok(Incoming::Text(t)) => t,
-            Ok(Incoming::TooBig) => {
-                close(
+        let text = match tokio::time::timeout_at(until, codec::read_text(&mut ws)).await {
+            Ok(Read::Text(t)) => t,
+            Ok(Read::TooBig) => {
+                codec::close(
                     &mut ws,
                     CloseCode::Size,
                     &format!("a message to this node is at most {MAX_REQUEST_BYTES} bytes"),
@@ -422,17 +398,13 @@ async fn session(
                 .await;
                 return;
             }
-            Ok(Incoming::Gone) => return,
+            Ok(Read::Closed(_) | Read::Failed(_)) => return,
             Err(_) => {
-                close(&mut ws, CloseCode::Policy, &why).await;
+                codec::close(&mut ws, CloseCode::Policy, &why).await;
                 return;
             }
         };
-        let send_deadline = if authenticated.is_some() {
-            tokio::time::Instant::now() + limits.send_timeout
-        } else {
-            auth_deadline
-        };
+        let send_deadline = auth_deadline;
         match conversation.on_text(&text) {
             Step::Reply(res) => {
                 if !send_by(&mut ws, &Frame::Res(res), send_deadline).await {
@@ -444,58 +416,99 @@ async fn session(
                     Closing::Paired => gate.learn(remote.ip()),
                     // Every failed confirmation is logged (a code allows three); the other
                     // refusals cost a stranger nothing, so they are logged at a bounded rate.
-                    Closing::PairingFailed => tracing_warn(&format!(
+                    Closing::PairingFailed => tracing::warn!(
                         "pairing from {remote} failed: {}",
                         res.error.as_ref().map_or("", |e| e.message.as_str())
-                    )),
+                    ),
                     Closing::PairingRefused | Closing::NotPaired | Closing::Malformed => {
                         if gate.should_log_refusal(Instant::now()) {
-                            tracing_warn(&format!(
+                            tracing::warn!(
                                 "refused {remote}: {} (further refusals for 10 s are not logged)",
                                 res.error
                                     .as_ref()
                                     .map_or(closing.reason(), |e| e.message.as_str())
-                            ));
+                            );
                         }
                     }
                 }
                 let _ = send_by(&mut ws, &Frame::Res(res), send_deadline).await;
-                close(&mut ws, closing.code(), closing.reason()).await;
+                codec::close(&mut ws, closing.code(), closing.reason()).await;
                 return;
             }
             Step::Authenticated(res) => {
                 let Some(slot) = pre_auth.take() else {
                     return;
                 };
-                match gate.promote(slot) {
-                    Ok(a) => authenticated = Some(a),
+                let slot = match gate.promote(slot) {
+                    Ok(a) => a,
                     Err(why) => {
                         let message = why.describe(gate.limits());
                         let refusal = Response::err(&res.id, err(ErrorCode::Unavailable, &message));
                         let _ = send_by(&mut ws, &Frame::Res(refusal), send_deadline).await;
-                        close(&mut ws, CloseCode::Again, "too many gateway connections").await;
+                        codec::close(&mut ws, CloseCode::Again, "too many gateway connections")
+                            .await;
                         return;
                     }
-                }
+                };
                 if !send_by(&mut ws, &Frame::Res(res), send_deadline).await {
                     return;
                 }
+                break slot;
             }
-            Step::Invoke(req) => {
-                let result = invoke(&node, &req).await;
-                let send_deadline = tokio::time::Instant::now() + limits.send_timeout;
-                if !send_by(&mut ws, &Frame::Res(answer(&req.id, result)), send_deadline).await {
-                    return;
-                }
+            // Calls come only after authentication, which leaves this loop.
+            Step::Invoke(_) => return,
+        }
+    };
+    // A paired gateway: the connection is a node link now, its calls served concurrently.
+    let config = PeerConfig {
+        idle: Some(limits.idle),
+        send_timeout: limits.send_timeout,
+        max_in_flight: limits.in_flight,
+        ..PeerConfig::new(remote.to_string(), MAX_REQUEST_BYTES)
+    };
+    let peer = Peer::spawn(ws, config, Arc::new(Serving { node }));
+    let end = peer.ended().await;
+    tracing::debug!("gateway link from {remote} ended: {end}");
+    // The authenticated slot is held for as long as the link ran.
+    drop(authenticated);
+}
+
+/// Serves an authenticated gateway's requests on its link, whichever side dialed.
+pub(crate) struct Serving {
+    node: Arc<Node>,
+}
+
+impl Serving {
+    pub(crate) fn new(node: Arc<Node>) -> Self {
+        Self { node }
+    }
+}
+
+impl Handler for Serving {
+    fn request(&self, req: Request) -> BoxFuture<'static, Result<Value, ErrorShape>> {
+        match authenticated_answer(&self.node, &req) {
+            Some(answer) => Box::pin(std::future::ready(answer)),
+            None => {
+                let node = self.node.clone();
+                Box::pin(async move { invoke(&node, &req).await })
             }
         }
     }
 }
 
-fn answer(id: &str, result: Result<Value, ErrorShape>) -> Response {
-    match result {
-        Ok(p) => Response::ok(id, p),
-        Err(e) => Response::err(id, e),
+/// What an authenticated gateway gets for `req` without running a capability: an answer, or
+/// `None` for a capability call.
+fn authenticated_answer(node: &Node, req: &Request) -> Option<Result<Value, ErrorShape>> {
+    match req.method.as_str() {
+        method::PAIR_START | method::PAIR_CONFIRM | method::CONNECT => Some(Err(err(
+            ErrorCode::InvalidRequest,
+            format!(
+                "`{}`: this connection is already authenticated as a paired gateway",
+                req.method
+            ),
+        ))),
+        method::DESCRIBE => Some(Ok(json!(node.describe()))),
+        _ => None,
     }
 }
 
@@ -516,8 +529,7 @@ fn params<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, ErrorShape
 /// No I/O: [`on_text`](Self::on_text) takes one text frame and says what to do.
 pub struct Conversation {
     node: Arc<Node>,
-    nonce: String,
-    ts: i64,
+    challenger: Challenger,
     stage: Stage,
 }
 
@@ -553,7 +565,9 @@ pub enum Step {
     /// The peer proved it is a paired gateway: give it an authenticated slot, then send the
     /// answer (or refuse, when the slots are full).
     Authenticated(Response),
-    /// A capability call from the authenticated gateway: run it (it blocks) and send the result.
+    /// A capability call from the authenticated gateway. The server never sees one here: an
+    /// authenticated connection becomes a node link, which serves calls concurrently by the same
+    /// rules ([`run_frames`] returns them, for the fuzzer).
     Invoke(Request),
 }
 
@@ -600,22 +614,14 @@ impl Conversation {
     pub fn new(node: Arc<Node>) -> Self {
         Self {
             node,
-            nonce: format!("{:032x}", rand::random::<u128>()),
-            ts: now_ms(),
+            challenger: Challenger::new(Role::Node),
             stage: Stage::Stranger,
         }
     }
 
     /// The `connect.challenge` event the node opens with.
     pub fn challenge(&self) -> Frame {
-        Frame::Event(Event {
-            event: "connect.challenge".into(),
-            payload: json!(ConnectChallenge {
-                nonce: self.nonce.clone(),
-                ts: self.ts,
-            }),
-            seq: Some(0),
-        })
+        self.challenger.frame()
     }
 
     pub fn is_authenticated(&self) -> bool {
@@ -651,21 +657,15 @@ impl Conversation {
                 };
             }
         };
-        let authenticated = self.is_authenticated();
-        let already = || {
-            Step::Reply(Response::err(
-                &req.id,
-                err(
-                    ErrorCode::InvalidRequest,
-                    format!(
-                        "`{}`: this connection is already authenticated as a paired gateway",
-                        req.method
-                    ),
-                ),
-            ))
-        };
+        if self.is_authenticated() {
+            // The rules a node link serves an authenticated gateway by.
+            return match authenticated_answer(&self.node, &req) {
+                Some(Ok(payload)) => Step::Reply(Response::ok(&req.id, payload)),
+                Some(Err(e)) => Step::Reply(Response::err(&req.id, e)),
+                None => Step::Invoke(req),
+            };
+        }
         match req.method.as_str() {
-            method::PAIR_START if authenticated => already(),
             method::PAIR_START => {
                 if matches!(self.stage, Stage::Pairing(_)) {
                     // Its own attempt is in flight: a second start here gets no second guess.
@@ -680,7 +680,6 @@ impl Conversation {
                     Err(e) => Step::Close(Response::err(&req.id, e), Closing::PairingRefused),
                 }
             }
-            method::PAIR_CONFIRM if authenticated => already(),
             method::PAIR_CONFIRM => {
                 let Stage::Pairing(session) = std::mem::replace(&mut self.stage, Stage::Stranger)
                 else {
@@ -696,8 +695,7 @@ impl Conversation {
                     Err(e) => Step::Close(Response::err(&req.id, e), Closing::PairingFailed),
                 }
             }
-            method::CONNECT if authenticated => already(),
-            method::CONNECT => match connect(&self.node, &req, &self.nonce, self.ts) {
+            method::CONNECT => match connect(&self.node, &req, &self.challenger) {
                 Ok((gateway, value)) => {
                     // A pairing attempt of this connection, if any, ends here.
                     self.stage = Stage::Gateway(gateway);
@@ -705,7 +703,7 @@ impl Conversation {
                 }
                 Err(e) => Step::Close(Response::err(&req.id, e), Closing::NotPaired),
             },
-            method::DESCRIBE if authenticated || matches!(self.stage, Stage::Pairing(_)) => {
+            method::DESCRIBE if matches!(self.stage, Stage::Pairing(_)) => {
                 Step::Reply(Response::ok(&req.id, json!(self.node.describe())))
             }
             method::DESCRIBE => Step::Close(
@@ -720,7 +718,6 @@ impl Conversation {
                 ),
                 Closing::NotPaired,
             ),
-            _ if authenticated => Step::Invoke(req),
             _ => Step::Close(
                 Response::err(
                     &req.id,
@@ -888,25 +885,12 @@ impl Node {
     }
 }
 
-/// A capability method, run on a blocking thread (capture, D-Bus and speech calls block).
+/// A capability method (a built-in one on a blocking thread, a registered one on the runtime).
 async fn invoke(node: &Arc<Node>, req: &Request) -> Result<Value, ErrorShape> {
-    let (node, name, params) = (node.clone(), req.method.clone(), req.params.clone());
-    let result = tokio::task::spawn_blocking(move || node.capabilities.call(&name, params))
+    node.capabilities
+        .invoke(&req.method, req.params.clone())
         .await
-        .map_err(|e| err(ErrorCode::Internal, format!("capability task failed: {e}")))?;
-    result.map_err(|e| {
-        let code = match &e {
-            CapabilityError::Unavailable {
-                capability: "camera",
-                ..
-            } => ErrorCode::CameraUnavailable,
-            CapabilityError::Unavailable { .. } => ErrorCode::CapabilityUnavailable,
-            CapabilityError::TooLarge { .. } => ErrorCode::PayloadTooLarge,
-            CapabilityError::InvalidParams(_) => ErrorCode::InvalidRequest,
-            CapabilityError::Failed(_) => ErrorCode::Internal,
-        };
-        err(code, e.to_string())
-    })
+        .map_err(|e| err(e.code(), e.to_string()))
 }
 
 fn now_ms() -> i64 {
@@ -919,49 +903,23 @@ fn now_ms() -> i64 {
 fn connect(
     node: &Node,
     req: &Request,
-    nonce: &str,
-    ts: i64,
+    challenger: &Challenger,
 ) -> Result<(PairedGateway, Value), ErrorShape> {
     let c: NodeConnect = params(req)?;
-    let gateway = lock(&node.paired)
-        .iter()
-        .find(|g| g.device_id == c.device_id)
-        .cloned()
-        .ok_or_else(|| {
-            err(
-                ErrorCode::NotPaired,
-                "this gateway is not paired with this node (or was removed): pair again",
-            )
-        })?;
-    let my_id = node.identity.device_id();
-    let theirs = Challenge {
-        role: "gateway",
-        signer_id: gateway.device_id.clone(),
-        peer_id: my_id.clone(),
-        nonce: nonce.to_owned(),
-        ts,
-    };
-    verify_challenge(&gateway.public_key, &theirs, &c.signature).map_err(|_| {
-        err(
-            ErrorCode::Unauthorized,
-            "the signature does not match the paired gateway's key",
-        )
-    })?;
-    let mine = Challenge {
-        role: "node",
-        signer_id: my_id.clone(),
-        peer_id: gateway.device_id.clone(),
-        nonce: c.nonce.clone(),
-        ts: c.ts,
-    };
-    let signature = node.identity.key().sign_challenge(&mine);
-    Ok((
-        gateway,
-        json!(NodeConnected {
-            device_id: my_id,
-            signature
-        }),
-    ))
+    let paired = lock(&node.paired).clone();
+    let (verified, answer) = challenger
+        .verify(node.identity.key(), &c, |id| {
+            paired
+                .iter()
+                .find(|g| g.device_id == id)
+                .map(|g| g.public_key.clone())
+        })
+        .map_err(|e| e.shape())?;
+    let gateway = paired
+        .into_iter()
+        .find(|g| g.device_id == verified.device_id)
+        .ok_or_else(|| err(ErrorCode::NotPaired, "this gateway was removed meanwhile"))?;
+    Ok((gateway, json!(answer)))
 }
 
 #[cfg(test)]

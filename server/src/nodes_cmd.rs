@@ -198,6 +198,7 @@ fn pair_offline(global: &Global, req: &openclaw_gateway::PairRequest, json_out: 
         &c.config.agent.name,
         &key,
         req,
+        None,
     ));
     match result {
         Ok(record) => {

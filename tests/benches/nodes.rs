@@ -1,5 +1,6 @@
-//! Device node figures (release build): pairing time, a gateway → node round trip carrying 1 KB,
-//! and a 1920x1080 screenshot taken by a real `openclaw-node` under Xvfb.
+//! Device node figures (release build): pairing time, a gateway → node round trip carrying 1 KB
+//! (alone, 10 at once on one link, and over a link the node dialed), and a 1920x1080 screenshot
+//! taken by a real `openclaw-node` under Xvfb.
 //!
 //! The gateway side is the gateway's own node client (`openclaw_gateway::nodes`): TLS with the
 //! pinned certificate, SPAKE2 pairing, signed-nonce authentication, framed requests.
@@ -7,7 +8,10 @@
 //!    fresh code, then opens TLS and runs the whole exchange (SPAKE2, key confirmation, sealed
 //!    identities).
 //! 2. 1 KB round trip: on one authenticated connection to that node, `system.notify` with a 1 KB
-//!    body, answered by an in-memory notifier (so the figure is transport + framing + dispatch).
+//!    body, answered by an in-memory notifier (so the figure is transport + framing + dispatch);
+//!    then 10 such calls at once on that one link (each call's latency), and the same 1 KB call
+//!    over a link the node dialed out to a gateway-role acceptor (`openclaw_node_link::
+//!    accept_node`, plain WebSocket on loopback: the other direction, without TLS).
 //! 3. Screenshot: the release `openclaw-node` binary under `xvfb-run` at 1920x1080 with a
 //!    plasma-fractal picture on the root window (ImageMagick `display`), so the PNG is not a
 //!    trivially compressible black screen; each round is capture + PNG + base64 + TLS + JSON.
@@ -121,6 +125,75 @@ fn main() {
         lat.push(t.elapsed());
     }
     report("invoke round trip, 1 KB", lat);
+
+    // 10 concurrent 1 KB calls on the same link: each call's own latency.
+    let link = conn.peer().clone();
+    let mut lat = Vec::new();
+    let until = Instant::now() + Duration::from_secs(30);
+    while lat.len() < rounds() && Instant::now() < until {
+        let batch = rt.block_on(futures_util::future::join_all((0..10).map(|_| {
+            let (link, params) = (link.clone(), params.clone());
+            async move {
+                let t = Instant::now();
+                link.call("system.notify", params, Duration::from_secs(20))
+                    .await
+                    .unwrap();
+                t.elapsed()
+            }
+        })));
+        lat.extend(batch);
+    }
+    report("10 calls at once, 1 KB, one link", lat);
+
+    // The node dials out: a gateway-role acceptor on loopback, the node's dial-out loop on the
+    // node's runtime, then the 1 KB call over the link the node opened.
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let gateway_addr = listener.local_addr().unwrap().to_string();
+    let dialing = node.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(openclaw_node::run_dial_out(
+            dialing,
+            openclaw_node::DialOut::new(gateway_addr),
+            std::future::pending::<()>(),
+        ));
+    });
+    let node_id = node.identity().device_id();
+    let node_public = node.identity().key().public_key();
+    let out = rt.block_on(async {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let ws = tokio_tungstenite::accept_async_with_config(
+            tcp,
+            Some(openclaw_node_link::dial_out::gateway_websocket_config()),
+        )
+        .await
+        .unwrap();
+        openclaw_node_link::accept_node(
+            ws,
+            &key,
+            |id| (id == node_id).then_some(node_public),
+            openclaw_node_link::dial_out::gateway_config("bench node"),
+            Arc::new(openclaw_node_link::NoRequests),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap()
+        .0
+    });
+    let mut lat = Vec::new();
+    let until = Instant::now() + Duration::from_secs(30);
+    while lat.len() < rounds() && Instant::now() < until {
+        let t = Instant::now();
+        rt.block_on(out.call("system.notify", params.clone(), Duration::from_secs(20)))
+            .unwrap();
+        lat.push(t.elapsed());
+    }
+    report("node dialed out: round trip, 1 KB", lat);
 
     // 3. A real node process under Xvfb, 1920x1080.
     let picture = dir.path().join("screen.png");

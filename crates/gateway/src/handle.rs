@@ -190,6 +190,7 @@ impl GatewayState {
             &self.config.agent.name,
             &key,
             req,
+            Some(&self.tasks),
         )
         .await?;
         self.nodes.add(

@@ -54,9 +54,10 @@ pub async fn pair(
     gateway_name: &str,
     key: &DeviceKey,
     req: &PairRequest,
+    tasks: Option<&crate::tasks::Tasks>,
 ) -> Result<NodeRecord, PairError> {
     let paired = async {
-        NodeConnection::open(&req.address, None)
+        NodeConnection::open_in(&req.address, None, tasks)
             .await?
             .pair(&req.code, gateway_name, key)
             .await

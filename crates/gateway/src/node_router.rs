@@ -1,7 +1,8 @@
-//! Paired device nodes as the gateway uses them: one supervised connection per node (pinned TLS,
+//! Paired device nodes as the gateway uses them: one supervised link per node (pinned TLS,
 //! mutual signatures, a keep-alive, reconnect with backoff), and routing of a capability to the
 //! connected node with the lowest `priority` that advertises it, falling back to the next one on
-//! a timeout or a dropped connection. Each capability is also an agent tool.
+//! a timeout or a dropped connection. Each capability is also an agent tool. Calls to one node
+//! share its link and run concurrently (the keep-alive too): no call waits for another.
 
 use crate::events::{Events, GatewayEvent};
 use crate::metrics::Metrics;
@@ -12,13 +13,14 @@ use futures_util::future::BoxFuture;
 use openclaw_agent::tools::{Tool, ToolContext, ToolError, ToolErrorCode, ToolOutput};
 use openclaw_agent::types::{Image, ToolSpec};
 use openclaw_config::Config;
+use openclaw_node_link::Peer;
 use openclaw_pairing::identity::DeviceKey;
 use openclaw_protocol::node::method;
 use openclaw_store::NodeRecord;
 use serde_json::{Value, json};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 const KEEPALIVE: Duration = Duration::from_secs(20);
@@ -38,10 +40,40 @@ pub struct NodeStatus {
 
 struct Link {
     record: NodeRecord,
-    conn: Mutex<Option<NodeConnection>>,
+    /// The authenticated link while there is one; cloned out for each call, never held across
+    /// one.
+    conn: RwLock<Option<Peer>>,
     status: RwLock<NodeStatus>,
     /// Cancelled when the node is removed (or paired again) while the gateway runs.
     removed: CancellationToken,
+}
+
+impl Link {
+    /// The stored link, ended or not: a call on an ended one fails at once and takes the
+    /// failover path, which is how a dead node is seen between keep-alives.
+    fn peer(&self) -> Option<Peer> {
+        self.conn.read().ok().and_then(|c| c.clone())
+    }
+
+    fn attach(&self, peer: Peer) {
+        if let Ok(mut c) = self.conn.write() {
+            *c = Some(peer);
+        }
+    }
+
+    /// Drops `peer` if it is still this node's link (a call and the supervisor may both see it
+    /// fail) and closes it. True when it was.
+    fn forget(&self, peer: &Peer) -> bool {
+        peer.close();
+        let Ok(mut c) = self.conn.write() else {
+            return false;
+        };
+        if c.as_ref().is_some_and(|p| p.same_link(peer)) {
+            *c = None;
+            return true;
+        }
+        false
+    }
 }
 
 /// Routes capability calls to paired nodes.
@@ -169,7 +201,7 @@ impl NodeRouter {
         };
         let link = Arc::new(Link {
             record,
-            conn: Mutex::new(None),
+            conn: RwLock::new(None),
             status: RwLock::new(status),
             removed: CancellationToken::new(),
         });
@@ -257,8 +289,10 @@ impl NodeRouter {
             () = removed.cancelled() => {}
             () = self.keep_connected(&link, &key, &mut stop) => {}
         }
-        // Removed or stopping: close the connection now, not when the last clone goes.
-        *link.conn.lock().await = None;
+        // Removed or stopping: close the link now, not when the last clone goes.
+        if let Some(peer) = link.peer() {
+            link.forget(&peer);
+        }
     }
 
     async fn keep_connected(
@@ -269,70 +303,75 @@ impl NodeRouter {
     ) {
         let mut backoff = Duration::from_secs(1);
         loop {
-            let connected = link.conn.lock().await.is_some();
-            if !connected {
-                let attempt = async {
-                    let mut conn = NodeConnection::open(
-                        &link.record.address,
-                        Some(link.record.cert_fingerprint.clone()),
-                    )
-                    .await?;
-                    conn.authenticate(key, &link.record.public_key).await?;
-                    let d = conn.request(method::DESCRIBE, Value::Null).await?;
-                    Ok::<_, NodeLinkError>((conn, d))
-                };
-                match attempt.await {
-                    Ok((conn, d)) => {
-                        let caps: Vec<String> = d["capabilities"]
-                            .as_array()
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(|c| c.as_str().map(str::to_owned))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        *link.conn.lock().await = Some(conn);
-                        self.set(link, true, Some(caps), "connected".into());
-                        backoff = Duration::from_secs(1);
-                    }
-                    Err(e) => {
-                        self.set(
-                            link,
-                            false,
-                            None,
-                            format!("disconnected: {e}; retrying in {} s", backoff.as_secs()),
-                        );
-                        let wait = backoff;
-                        backoff = (backoff * 2).min(MAX_BACKOFF);
-                        tokio::select! {
-                            () = crate::stopped(stop) => return,
-                            () = tokio::time::sleep(wait) => {}
+            let peer = match link.peer().filter(|p| !p.is_closed()) {
+                Some(peer) => peer,
+                None => {
+                    let attempt = async {
+                        let mut conn = NodeConnection::open_in(
+                            &link.record.address,
+                            Some(link.record.cert_fingerprint.clone()),
+                            Some(&self.tasks),
+                        )
+                        .await?;
+                        conn.authenticate(key, &link.record.public_key).await?;
+                        let d = conn.request(method::DESCRIBE, Value::Null).await?;
+                        Ok::<_, NodeLinkError>((conn, d))
+                    };
+                    match attempt.await {
+                        Ok((conn, d)) => {
+                            let caps: Vec<String> = d["capabilities"]
+                                .as_array()
+                                .map(|a| {
+                                    a.iter()
+                                        .filter_map(|c| c.as_str().map(str::to_owned))
+                                        .collect()
+                                })
+                                .unwrap_or_default();
+                            let peer = conn.peer().clone();
+                            link.attach(peer.clone());
+                            self.set(link, true, Some(caps), "connected".into());
+                            backoff = Duration::from_secs(1);
+                            peer
                         }
-                        continue;
+                        Err(e) => {
+                            self.set(
+                                link,
+                                false,
+                                None,
+                                format!("disconnected: {e}; retrying in {} s", backoff.as_secs()),
+                            );
+                            let wait = backoff;
+                            backoff = (backoff * 2).min(MAX_BACKOFF);
+                            tokio::select! {
+                                () = crate::stopped(stop) => return,
+                                () = tokio::time::sleep(wait) => {}
+                            }
+                            continue;
+                        }
                     }
                 }
-            }
+            };
             tokio::select! {
                 () = crate::stopped(stop) => return,
                 () = tokio::time::sleep(KEEPALIVE) => {}
             }
-            // Keep-alive: a describe on the open connection; a failure drops it and the next
-            // turn of the loop reconnects.
-            let mut guard = link.conn.lock().await;
-            if let Some(conn) = guard.as_mut() {
-                let alive = conn
-                    .request_within(method::DESCRIBE, Value::Null, CALL_TIMEOUT)
-                    .await;
-                if alive.is_err() {
-                    *guard = None;
-                    drop(guard);
-                    self.set(
-                        link,
-                        false,
-                        None,
-                        "disconnected: keep-alive failed; reconnecting".into(),
-                    );
-                }
+            // Keep-alive: a describe on the link, beside any calls in flight; a failure drops
+            // the link and the next turn of the loop reconnects.
+            let alive = crate::nodes::call(
+                &peer,
+                &link.record.address,
+                method::DESCRIBE,
+                Value::Null,
+                CALL_TIMEOUT,
+            )
+            .await;
+            if alive.is_err() && link.forget(&peer) {
+                self.set(
+                    link,
+                    false,
+                    None,
+                    "disconnected: keep-alive failed; reconnecting".into(),
+                );
             }
         }
     }
@@ -355,12 +394,16 @@ impl NodeRouter {
         let mut last = String::new();
         for link in candidates {
             let name = link.record.name.clone();
-            let mut guard = link.conn.lock().await;
-            let Some(conn) = guard.as_mut() else { continue };
+            let Some(peer) = link.peer() else { continue };
             // One deadline for the whole call (frames the node sends meanwhile do not extend it).
-            match conn
-                .request_within(method, params.clone(), CALL_TIMEOUT)
-                .await
+            match crate::nodes::call(
+                &peer,
+                &link.record.address,
+                method,
+                params.clone(),
+                CALL_TIMEOUT,
+            )
+            .await
             {
                 Ok(v) => {
                     self.metrics.node_invocation(&name, method, "success");
@@ -392,10 +435,9 @@ impl NodeRouter {
                 }
                 Err(e) => last = format!("{name}: {e}"),
             }
-            // Timed out or dropped: forget this connection (its supervisor reconnects) and
-            // fall back to the next node.
-            *guard = None;
-            drop(guard);
+            // Timed out or dropped: forget this link (its supervisor reconnects) and fall back
+            // to the next node.
+            link.forget(&peer);
             self.metrics.node_invocation(&name, method, "failover");
             self.set(&link, false, None, format!("disconnected: {last}"));
         }

@@ -6,19 +6,20 @@
 //! request however many unrelated frames arrive meanwhile, and WebSocket limits sized for the
 //! largest answer a node legitimately sends ([`MAX_RESPONSE_BYTES`]: a screenshot).
 
-use crate::node_tls;
-use futures_util::{SinkExt, StreamExt};
-use openclaw_pairing::identity::{Challenge, DeviceKey, device_id_of, verify_challenge};
-use openclaw_pairing::{ConfirmReply, GatewayStart, PeerIdentity, StartReply};
-use openclaw_protocol::node::{
-    MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, NodeConnect, NodeConnected, method,
+use openclaw_node_link::auth::read_challenge;
+use openclaw_node_link::dial::dial_node;
+use openclaw_node_link::{
+    AuthError, CallError, HandshakeError, LinkEnd, NoRequests, Peer, PeerConfig, Prover, Role,
 };
-use openclaw_protocol::{ConnectChallenge, ErrorCode, Frame, Request};
+use openclaw_pairing::identity::{DeviceKey, device_id_of};
+use openclaw_pairing::{ConfirmReply, GatewayStart, PeerIdentity, StartReply};
+use openclaw_protocol::node::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, NodeConnected, method};
+use openclaw_protocol::{ConnectChallenge, ErrorCode};
 use serde_json::Value;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 const KEY_FILE: &str = "gateway.key";
@@ -30,9 +31,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(15);
 /// the same; the library's defaults, 64 MiB messages and 16 MiB frames, were both wrong: too
 /// much to buffer from a peer, and too little for the largest screenshot a node may send).
 pub fn websocket_config() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .max_message_size(Some(MAX_RESPONSE_BYTES))
-        .max_frame_size(Some(MAX_RESPONSE_BYTES))
+    openclaw_node_link::codec::websocket_config(MAX_RESPONSE_BYTES)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,15 +104,12 @@ pub fn gateway_key(data_dir: &Path) -> Result<DeviceKey, NodeLinkError> {
     }
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
-
-/// A TLS + WebSocket connection to a node, after its `connect.challenge`.
+/// A TLS + WebSocket connection to a node, after its `connect.challenge`: a node link
+/// ([`Peer`]) whose calls run concurrently, each with its own deadline.
 pub struct NodeConnection {
     addr: String,
-    ws: Ws,
+    peer: Peer,
     challenge: ConnectChallenge,
-    next_id: u64,
     /// Fingerprint of the certificate the TLS handshake showed.
     pub seen_fingerprint: String,
 }
@@ -126,65 +122,47 @@ impl std::fmt::Debug for NodeConnection {
     }
 }
 
+/// How the gateway runs its side of a link to the node at `addr`.
+fn link_config(addr: &str, tasks: Option<&crate::tasks::Tasks>) -> PeerConfig {
+    PeerConfig {
+        tasks: tasks.map(crate::tasks::Tasks::tracker),
+        // The node would close the connection on a larger request: refused here instead.
+        max_outgoing: Some(MAX_REQUEST_BYTES),
+        send_timeout: TIMEOUT,
+        ..PeerConfig::new(addr, MAX_RESPONSE_BYTES)
+    }
+}
+
 impl NodeConnection {
     /// Dials `addr` (`host:port`); `pin` is the paired certificate fingerprint (none while pairing).
     pub async fn open(addr: &str, pin: Option<String>) -> Result<Self, NodeLinkError> {
-        let unreachable = |reason: String| NodeLinkError::Unreachable {
-            addr: addr.to_owned(),
-            reason,
-        };
-        // One deadline for every step: a node that answers each step just in time cannot
-        // stretch the whole to several times the limit.
+        Self::open_in(addr, pin, None).await
+    }
+
+    /// As [`Self::open`], with the link's tasks among the gateway's `tasks` (its shutdown
+    /// waits for them).
+    pub async fn open_in(
+        addr: &str,
+        pin: Option<String>,
+        tasks: Option<&crate::tasks::Tasks>,
+    ) -> Result<Self, NodeLinkError> {
+        // One deadline for every step, the challenge included.
         let deadline = Instant::now() + TIMEOUT;
-        let late =
-            |step: &str| unreachable(format!("{step} timed out ({} s in all)", TIMEOUT.as_secs()));
-        let (config, seen) =
-            node_tls::client_config(pin).map_err(|e| unreachable(e.to_string()))?;
-        let tcp = tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr))
+        let (mut ws, seen_fingerprint) = dial_node(addr, pin, TIMEOUT, websocket_config())
             .await
-            .map_err(|_| late("connecting"))?
-            .map_err(|e| unreachable(e.to_string()))?;
-        let _ = tcp.set_nodelay(true);
-        let name = rustls::pki_types::ServerName::try_from("openclaw-node")
-            .map_err(|e| unreachable(e.to_string()))?;
-        let tls = tokio::time::timeout_at(
-            deadline,
-            tokio_rustls::TlsConnector::from(config).connect(name, tcp),
-        )
-        .await
-        .map_err(|_| late("the TLS handshake"))?
-        .map_err(|e| unreachable(format!("TLS: {e}")))?;
-        let seen_fingerprint = seen.lock().ok().and_then(|s| s.clone()).unwrap_or_default();
-        let (ws, _) = tokio::time::timeout_at(
-            deadline,
-            tokio_tungstenite::client_async_with_config(
-                format!("wss://{addr}/"),
-                tls,
-                Some(websocket_config()),
-            ),
-        )
-        .await
-        .map_err(|_| late("the WebSocket handshake"))?
-        .map_err(|e| unreachable(format!("WebSocket: {e}")))?;
-        let mut conn = Self {
+            .map_err(|e| NodeLinkError::Unreachable {
+                addr: addr.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let challenge = read_challenge(&mut ws, deadline)
+            .await
+            .map_err(|e| handshake_error(addr, e))?;
+        Ok(Self {
             addr: addr.to_owned(),
-            ws,
-            challenge: ConnectChallenge {
-                nonce: String::new(),
-                ts: 0,
-            },
-            next_id: 1,
+            peer: Peer::spawn(ws, link_config(addr, tasks), Arc::new(NoRequests)),
+            challenge,
             seen_fingerprint,
-        };
-        let first = conn.read_frame("open", deadline).await?;
-        match first {
-            Frame::Event(ev) if ev.event == "connect.challenge" => {
-                conn.challenge = serde_json::from_value(ev.payload)
-                    .map_err(|e| conn.protocol(format!("bad challenge: {e}")))?;
-            }
-            _ => return Err(conn.protocol("expected connect.challenge first".into())),
-        }
-        Ok(conn)
+        })
     }
 
     fn protocol(&self, reason: String) -> NodeLinkError {
@@ -194,45 +172,9 @@ impl NodeConnection {
         }
     }
 
-    /// The next text frame, by `deadline` (the caller's, not one that restarts per frame).
-    async fn read_frame(
-        &mut self,
-        waiting_for: &str,
-        deadline: Instant,
-    ) -> Result<Frame, NodeLinkError> {
-        let started = Instant::now();
-        loop {
-            let msg = tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .map_err(|_| NodeLinkError::TimedOut {
-                    addr: self.addr.clone(),
-                    method: waiting_for.to_owned(),
-                    after: started.elapsed(),
-                })?;
-            match msg {
-                Some(Ok(Message::Text(t))) => {
-                    return serde_json::from_str(t.as_str())
-                        .map_err(|e| self.protocol(format!("not a frame: {e}")));
-                }
-                Some(Ok(Message::Close(frame))) => {
-                    return Err(NodeLinkError::Refused {
-                        addr: self.addr.clone(),
-                        code: None,
-                        message: frame
-                            .map(|f| f.reason.to_string())
-                            .unwrap_or_else(|| "closed".into()),
-                    });
-                }
-                Some(Ok(_)) => continue,
-                Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
-                    return Err(self.protocol(format!(
-                        "it sent more than the {MAX_RESPONSE_BYTES} bytes an answer may have ({e})"
-                    )));
-                }
-                Some(Err(e)) => return Err(self.protocol(e.to_string())),
-                None => return Err(self.protocol("the connection closed".into())),
-            }
-        }
+    /// The link, for calls that run beside others (the router's).
+    pub fn peer(&self) -> &Peer {
+        &self.peer
     }
 
     /// Sends a request and waits for its response, [`TIMEOUT`] at most.
@@ -248,49 +190,7 @@ impl NodeConnection {
         params: Value,
         limit: Duration,
     ) -> Result<Value, NodeLinkError> {
-        let deadline = Instant::now() + limit;
-        let id = self.next_id.to_string();
-        self.next_id += 1;
-        let req = Frame::Req(Request {
-            id: id.clone(),
-            method: method.to_owned(),
-            params,
-        });
-        let text = serde_json::to_string(&req).map_err(|e| self.protocol(e.to_string()))?;
-        // The node would close the connection on it: say so here, and keep the connection.
-        if text.len() > MAX_REQUEST_BYTES {
-            return Err(NodeLinkError::RequestTooLarge {
-                method: method.to_owned(),
-                size: text.len(),
-                limit: MAX_REQUEST_BYTES,
-            });
-        }
-        let timed_out = |addr: &str| NodeLinkError::TimedOut {
-            addr: addr.to_owned(),
-            method: method.to_owned(),
-            after: limit,
-        };
-        tokio::time::timeout_at(deadline, self.ws.send(Message::text(text)))
-            .await
-            .map_err(|_| timed_out(&self.addr))?
-            .map_err(|e| self.protocol(e.to_string()))?;
-        loop {
-            match self.read_frame(method, deadline).await? {
-                Frame::Res(res) if res.id == id => {
-                    return match (res.ok, res.payload, res.error) {
-                        (true, Some(p), _) => Ok(p),
-                        (true, None, _) => Ok(Value::Null),
-                        (false, _, Some(e)) => Err(NodeLinkError::Refused {
-                            addr: self.addr.clone(),
-                            code: Some(e.code),
-                            message: e.message,
-                        }),
-                        (false, _, None) => Err(self.protocol("error without detail".into())),
-                    };
-                }
-                _ => continue,
-            }
-        }
+        call(&self.peer, &self.addr, method, params, limit).await
     }
 
     /// Pairs with the node showing `code`; returns the node's identity, whose certificate
@@ -344,52 +244,115 @@ impl NodeConnection {
         key: &DeviceKey,
         node_public_key: &str,
     ) -> Result<(), NodeLinkError> {
-        let node_id = device_id_of(node_public_key)
-            .map_err(|e| NodeLinkError::Pairing(e, self.addr.clone()))?;
-        let mine = Challenge {
-            role: "gateway",
-            signer_id: key.device_id(),
-            peer_id: node_id.clone(),
-            nonce: self.challenge.nonce.clone(),
-            ts: self.challenge.ts,
-        };
-        let nonce = format!("{:032x}", rand::random::<u128>());
-        let ts = jiff::Timestamp::now().as_millisecond();
-        let params = NodeConnect {
-            device_id: key.device_id(),
-            signature: key.sign_challenge(&mine),
-            nonce: nonce.clone(),
-            ts,
-        };
+        // A damaged record is a pairing error, as the store's other checks report it.
+        device_id_of(node_public_key).map_err(|e| NodeLinkError::Pairing(e, self.addr.clone()))?;
+        let (prover, params) = Prover::new(Role::Gateway, key, node_public_key, &self.challenge)
+            .map_err(|e| self.protocol(e.to_string()))?;
         let answer: NodeConnected = serde_json::from_value(
             self.request(method::CONNECT, serde_json::json!(params))
                 .await?,
         )
         .map_err(|e| self.protocol(format!("bad connect reply: {e}")))?;
-        let theirs = Challenge {
-            role: "node",
-            signer_id: node_id.clone(),
-            peer_id: key.device_id(),
-            nonce,
-            ts,
-        };
-        if answer.device_id != node_id {
-            return Err(self.protocol("the node answered with another device id".into()));
-        }
-        verify_challenge(node_public_key, &theirs, &answer.signature).map_err(|_| {
-            NodeLinkError::Refused {
+        prover.check(&answer).map_err(|e| match e {
+            AuthError::WrongDevice { .. } => {
+                self.protocol("the node answered with another device id".into())
+            }
+            _ => NodeLinkError::Refused {
                 addr: self.addr.clone(),
                 code: None,
                 message: "the node's signature does not match its paired key".into(),
-            }
+            },
         })
+    }
+}
+
+/// One call on the link to the node at `addr`, its failure in the gateway's terms.
+pub async fn call(
+    peer: &Peer,
+    addr: &str,
+    method: &str,
+    params: Value,
+    limit: Duration,
+) -> Result<Value, NodeLinkError> {
+    peer.call(method, params, limit)
+        .await
+        .map_err(|e| call_error(addr, e))
+}
+
+fn call_error(addr: &str, e: CallError) -> NodeLinkError {
+    let addr = addr.to_owned();
+    match e {
+        CallError::TooLarge {
+            method,
+            size,
+            limit,
+        } => NodeLinkError::RequestTooLarge {
+            method,
+            size,
+            limit,
+        },
+        CallError::TimedOut { method, after } => NodeLinkError::TimedOut {
+            addr,
+            method,
+            after,
+        },
+        CallError::Refused(e) => NodeLinkError::Refused {
+            addr,
+            code: Some(e.code),
+            message: e.message,
+        },
+        CallError::Closed(end) => link_ended(addr, end),
+        CallError::Encode(reason) => NodeLinkError::Protocol { addr, reason },
+    }
+}
+
+fn link_ended(addr: String, end: LinkEnd) -> NodeLinkError {
+    match end {
+        // The node closed the connection (no answer to the request): what it said, if anything.
+        LinkEnd::ByPeer(frame) => NodeLinkError::Refused {
+            addr,
+            code: None,
+            message: frame.map_or_else(|| "closed".into(), |(_, reason)| reason),
+        },
+        LinkEnd::TooBig { .. } => NodeLinkError::Protocol {
+            addr,
+            reason: format!("it sent more than the {MAX_RESPONSE_BYTES} bytes an answer may have"),
+        },
+        other => NodeLinkError::Protocol {
+            addr,
+            reason: other.to_string(),
+        },
+    }
+}
+
+fn handshake_error(addr: &str, e: HandshakeError) -> NodeLinkError {
+    let addr = addr.to_owned();
+    match e {
+        HandshakeError::TimedOut(after) => NodeLinkError::TimedOut {
+            addr,
+            method: "open".into(),
+            after,
+        },
+        HandshakeError::Link(end) => link_ended(addr, end),
+        HandshakeError::Refused(e) => NodeLinkError::Refused {
+            addr,
+            code: Some(e.code),
+            message: e.message,
+        },
+        HandshakeError::Auth(e) => NodeLinkError::Protocol {
+            addr,
+            reason: e.to_string(),
+        },
+        HandshakeError::TooBig => link_ended(addr, LinkEnd::TooBig { limit: 0 }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use futures_util::{SinkExt, StreamExt};
+    use openclaw_protocol::Frame;
+    use tokio_tungstenite::tungstenite::Message;
 
     async fn start_node(dir: &Path) -> (String, Arc<openclaw_node::Node>) {
         let node = openclaw_node::Node::open(

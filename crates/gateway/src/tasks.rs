@@ -64,6 +64,12 @@ impl Tasks {
         }
     }
 
+    /// The tracker itself, for a library that spawns its own tasks (a node link's reader and
+    /// writer): they are waited for, though not cut short (they end when their link closes).
+    pub fn tracker(&self) -> tokio_util::task::TaskTracker {
+        self.tracker.clone()
+    }
+
     /// Tasks running now.
     pub fn len(&self) -> usize {
         self.tracker.len()

@@ -836,30 +836,56 @@ struct TestNode {
     node: Arc<openclaw_node::Node>,
 }
 
-struct Notes(Arc<std::sync::Mutex<Vec<String>>>);
+struct Notes(
+    Arc<std::sync::Mutex<Vec<String>>>,
+    /// Signalled on every note: a `rendezvous` note waits for a second one.
+    Arc<std::sync::Condvar>,
+);
 
 impl openclaw_node::capabilities::Notifier for Notes {
     fn notify(
         &self,
         p: &openclaw_protocol::node::NotifyParams,
     ) -> Result<(), openclaw_node::CapabilityError> {
-        self.0.lock().unwrap().push(p.title.clone());
+        let mut notes = self.0.lock().unwrap();
+        notes.push(p.title.clone());
+        self.1.notify_all();
+        if p.title == "rendezvous" {
+            // Returns only once another rendezvous call runs at the same time (5 s at most).
+            let (_notes, waited) = self
+                .1
+                .wait_timeout_while(notes, Duration::from_secs(5), |n| {
+                    n.iter().filter(|t| *t == "rendezvous").count() < 2
+                })
+                .unwrap();
+            if waited.timed_out() {
+                return Err(openclaw_node::CapabilityError::Failed(
+                    "no other call ran meanwhile: the calls were serialized".into(),
+                ));
+            }
+        }
         Ok(())
     }
 }
 
 impl TestNode {
     fn start(state: &std::path::Path, name: &str) -> Self {
-        Self::start_with(state, name, openclaw_node::Capabilities::none("test node"))
+        Self::start_with(state, name, |_| {})
     }
 
+    /// With the recording notifier, plus what `more` adds.
     fn start_with(
         state: &std::path::Path,
         name: &str,
-        mut caps: openclaw_node::Capabilities,
+        more: impl FnOnce(&mut openclaw_node::Capabilities),
     ) -> Self {
         let notes = Arc::new(std::sync::Mutex::new(Vec::new()));
-        caps.notifier = openclaw_node::Backend::Ready(Arc::new(Notes(notes.clone())));
+        let mut caps = openclaw_node::Capabilities::none("test node");
+        caps.notifier = openclaw_node::Backend::Ready(Arc::new(Notes(
+            notes.clone(),
+            Arc::new(std::sync::Condvar::new()),
+        )));
+        more(&mut caps);
         let node = openclaw_node::Node::open(state.to_owned(), name.into(), caps).unwrap();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
@@ -1132,6 +1158,90 @@ fn a_node_paired_through_the_control_api_is_connected_and_a_tool_at_once() {
     assert!(audit.contains("node.removed"), "{audit}");
 }
 
+#[test]
+fn two_calls_to_one_node_run_at_the_same_time_on_its_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let desk = TestNode::start(state.path(), "desk");
+    pair_node(dir.path(), &desk, "desk", 1);
+    let gw = TestGateway::start_in(dir, |_| {});
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !gw.state.nodes.statuses().iter().any(|s| s.connected) {
+        assert!(Instant::now() < deadline, "{:?}", gw.state.nodes.statuses());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Each call returns only while the other one runs: one link that served one call at a
+    // time (as one mutex held per call did) would fail both after 5 s.
+    let started = Instant::now();
+    let call = || {
+        gw.state
+            .nodes
+            .invoke("system.notify", json!({"title": "rendezvous"}))
+    };
+    let (a, b) = rt.block_on(async { tokio::join!(call(), call()) });
+    assert_eq!(a.unwrap().0, "desk");
+    assert_eq!(b.unwrap().0, "desk");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(desk.notes.lock().unwrap().len(), 2);
+}
+
+/// A capability the gateway has never heard of.
+struct Weather;
+
+impl openclaw_node::Capability for Weather {
+    fn spec(&self) -> openclaw_protocol::node::CapabilitySpec {
+        openclaw_protocol::node::CapabilitySpec {
+            name: "weather.now".into(),
+            description: "The weather where the device is.".into(),
+            parameters: json!({"type": "object", "properties": {}}),
+        }
+    }
+
+    fn call(
+        &self,
+        _: Value,
+    ) -> futures_util::future::BoxFuture<'_, Result<Value, openclaw_node::CapabilityError>> {
+        Box::pin(std::future::ready(Ok(json!({"sky": "clear"}))))
+    }
+}
+
+#[test]
+fn a_capability_registered_on_a_node_is_routed_with_no_gateway_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let desk = TestNode::start_with(state.path(), "desk", |caps| {
+        caps.register(Arc::new(Weather)).unwrap();
+    });
+    pair_node(dir.path(), &desk, "desk", 1);
+    let gw = TestGateway::start_in(dir, |_| {});
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !gw.state.nodes.statuses().iter().any(|s| s.connected) {
+        assert!(Instant::now() < deadline, "{:?}", gw.state.nodes.statuses());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = gw.state.nodes.statuses().remove(0);
+    assert!(
+        status.capabilities.contains(&"weather.now".to_string()),
+        "{status:?}"
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (served, v) = rt
+        .block_on(gw.state.nodes.invoke("weather.now", json!({})))
+        .unwrap();
+    assert_eq!((served.as_str(), v), ("desk", json!({"sky": "clear"})));
+}
+
 /// POST a raw body (which may be malformed JSON); the answer parsed as JSON.
 fn post_raw(gw: &TestGateway, path: &str, body: &str) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -1353,9 +1463,9 @@ impl openclaw_node::capabilities::ScreenCapture for Screen {
 #[test]
 fn a_nodes_screenshot_reaches_the_model_as_an_image_and_webchat_shows_it() {
     let node_state = tempfile::tempdir().unwrap();
-    let mut caps = openclaw_node::Capabilities::none("test node");
-    caps.screen = openclaw_node::Backend::Ready(Arc::new(Screen));
-    let node = TestNode::start_with(node_state.path(), "desk", caps);
+    let node = TestNode::start_with(node_state.path(), "desk", |caps| {
+        caps.screen = openclaw_node::Backend::Ready(Arc::new(Screen));
+    });
     let dir = tempfile::tempdir().unwrap();
     pair_node(dir.path(), &node, "desk", 1);
     let fake = FakeLlm::start_in_thread();

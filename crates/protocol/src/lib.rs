@@ -94,12 +94,20 @@ pub struct Event {
 /// frame's own when it carried a string id, so the client can match the error) and why.
 /// Never panics, whatever the bytes (fuzzed: `fuzz/fuzz_targets/ws_frames.rs`).
 pub fn parse_request(text: &str) -> Result<Request, (String, ErrorShape)> {
-    match serde_json::from_str::<Frame>(text) {
-        Ok(Frame::Req(req)) => Ok(req),
-        Ok(_) => Err((
+    match parse_frame(text)? {
+        Frame::Req(req) => Ok(req),
+        _ => Err((
             String::new(),
             ErrorShape::new(ErrorCode::InvalidRequest, "clients send `req` frames only"),
         )),
+    }
+}
+
+/// Reads a text frame of any type (a peer that both calls and answers, e.g. a node link). On
+/// failure, the id to answer with and why, as [`parse_request`] gives them.
+pub fn parse_frame(text: &str) -> Result<Frame, (String, ErrorShape)> {
+    match serde_json::from_str::<Frame>(text) {
+        Ok(frame) => Ok(frame),
         Err(e) => {
             let id = serde_json::from_str::<Value>(text)
                 .ok()

@@ -106,6 +106,18 @@ pub struct NodeConnected {
     pub signature: String,
 }
 
+/// A capability as a node describes it: its method name, what it does and the JSON schema of its
+/// params, enough for a gateway to offer it as an agent tool without knowing it beforehand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapabilitySpec {
+    /// The method to call, e.g. `screen.snapshot`.
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the params object.
+    #[serde(default)]
+    pub parameters: serde_json::Value,
+}
+
 /// `node.describe`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeDescription {
@@ -117,4 +129,8 @@ pub struct NodeDescription {
     /// Capabilities this node has no working backend for, with the reason (method → why).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub unavailable: std::collections::BTreeMap<String, String>,
+    /// One spec per advertised capability, in the same order (nodes before this field existed
+    /// send none: a gateway then knows only the four built-in methods).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub specs: Vec<CapabilitySpec>,
 }

@@ -22,7 +22,7 @@ fn cameras() -> Result<Vec<nokhwa::utils::CameraInfo>, CapabilityError> {
 
 fn no_camera() -> CapabilityError {
     CapabilityError::Unavailable {
-        capability: "camera",
+        capability: "camera".into(),
         reason: NO_CAMERA.into(),
     }
 }

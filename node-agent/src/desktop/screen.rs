@@ -25,7 +25,7 @@ impl ScreenCapture for Xcap {
                 .find(|m| m.is_primary().unwrap_or(false))
                 .or_else(|| monitors.first())
                 .ok_or_else(|| CapabilityError::Unavailable {
-                    capability: "screen.snapshot",
+                    capability: "screen.snapshot".into(),
                     reason: "the display server reports no monitors".into(),
                 })?,
         };

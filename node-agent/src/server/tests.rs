@@ -1,6 +1,8 @@
 use super::*;
+use crate::capabilities::CapabilityError;
 use openclaw_pairing::GatewayStart;
-use openclaw_pairing::identity::DeviceKey;
+use openclaw_pairing::identity::{Challenge, DeviceKey};
+use openclaw_protocol::ConnectChallenge;
 use std::io::Read;
 
 fn node() -> Arc<Node> {
@@ -441,4 +443,353 @@ async fn silent_connections_are_cut_after_the_handshake_deadline_and_the_budget_
             "{cut:?}"
         );
     }
+}
+
+// ---------- the node link after authentication (in-process, over a duplex pipe) ----------
+
+/// A notifier for `title`s: "both" waits (5 s at most) until two such calls are running at
+/// once, "hold" waits until `release` is set; anything else returns at once.
+#[derive(Default)]
+struct Rendezvous {
+    state: std::sync::Mutex<(usize, bool)>,
+    changed: std::sync::Condvar,
+}
+
+impl crate::capabilities::Notifier for Rendezvous {
+    fn notify(&self, p: &openclaw_protocol::node::NotifyParams) -> Result<(), CapabilityError> {
+        let wait = Duration::from_secs(5);
+        let mut state = lock(&self.state);
+        match p.title.as_str() {
+            "both" => {
+                state.0 += 1;
+                self.changed.notify_all();
+                let (state, timeout) = self
+                    .changed
+                    .wait_timeout_while(state, wait, |s| s.0 < 2)
+                    .unwrap_or_else(|p| p.into_inner());
+                drop(state);
+                if timeout.timed_out() {
+                    return Err(CapabilityError::Failed(
+                        "the other call never ran meanwhile: calls were serialized".into(),
+                    ));
+                }
+            }
+            "hold" => {
+                let _ = self
+                    .changed
+                    .wait_timeout_while(state, wait, |s| !s.1)
+                    .unwrap_or_else(|p| p.into_inner());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn rendezvous_node() -> (Arc<Node>, Arc<Rendezvous>) {
+    let notes = Arc::new(Rendezvous::default());
+    let mut caps = Capabilities::none("test node");
+    caps.notifier = crate::Backend::Ready(notes.clone());
+    (Node::ephemeral("macbook".into(), caps).unwrap(), notes)
+}
+
+fn pair_in_memory(node: &Node, key: &DeviceKey) {
+    node.remember(PairedGateway {
+        device_id: key.device_id(),
+        name: "home".into(),
+        public_key: key.public_key(),
+        paired_at: 0,
+    })
+    .unwrap();
+}
+
+/// An in-process link to `node`, authenticated with `key` as a gateway.
+async fn in_process(
+    node: &Arc<Node>,
+    key: &DeviceKey,
+) -> (
+    Result<openclaw_node_link::Peer, openclaw_node_link::HandshakeError>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (gateway_ws, node_ws) = openclaw_node_link::duplex::pair(
+        codec::websocket_config(openclaw_protocol::node::MAX_RESPONSE_BYTES),
+        websocket_config(),
+    )
+    .await;
+    let serving = tokio::spawn(serve_stream(node_ws, node.clone(), Limits::default()));
+    let config = PeerConfig {
+        max_outgoing: Some(MAX_REQUEST_BYTES),
+        ..PeerConfig::new(
+            "in-process node",
+            openclaw_protocol::node::MAX_RESPONSE_BYTES,
+        )
+    };
+    let peer = openclaw_node_link::connect(
+        gateway_ws,
+        Role::Gateway,
+        key,
+        &node.identity().key().public_key(),
+        config,
+        Arc::new(openclaw_node_link::NoRequests),
+        Duration::from_secs(5),
+    )
+    .await;
+    (peer, serving)
+}
+
+const CALL: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn an_in_process_node_serves_two_calls_at_the_same_time() {
+    let (node, _) = rendezvous_node();
+    let key = DeviceKey::generate();
+    pair_in_memory(&node, &key);
+    let (peer, _serving) = in_process(&node, &key).await;
+    let peer = peer.unwrap();
+    let d = peer
+        .call(method::DESCRIBE, Value::Null, CALL)
+        .await
+        .unwrap();
+    assert_eq!(d["id"], node.identity().device_id());
+    assert_eq!(d["capabilities"], json!(["system.notify"]));
+    // Each call returns only once the other one is running too: served one after the other,
+    // both would fail (after 5 s) instead.
+    let started = Instant::now();
+    let both = json!({"title": "both"});
+    let (a, b) = tokio::join!(
+        peer.call(method::SYSTEM_NOTIFY, both.clone(), CALL),
+        peer.call(method::SYSTEM_NOTIFY, both, CALL),
+    );
+    assert_eq!(a.unwrap()["delivered"], true);
+    assert_eq!(b.unwrap()["delivered"], true);
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // An authenticated gateway is still refused a second `connect` or a pairing.
+    let err = peer
+        .call(method::PAIR_START, json!({}), CALL)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, openclaw_node_link::CallError::Refused(e) if e.code == ErrorCode::InvalidRequest && e.message.contains("already authenticated")),
+        "{err}"
+    );
+    // A capability the node lacks: its typed code.
+    let err = peer
+        .call(method::CAMERA_SNAP, Value::Null, CALL)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, openclaw_node_link::CallError::Refused(e) if e.code == ErrorCode::CameraUnavailable),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn when_the_node_goes_away_a_call_in_flight_fails_at_once() {
+    let (node, notes) = rendezvous_node();
+    let key = DeviceKey::generate();
+    pair_in_memory(&node, &key);
+    let (peer, serving) = in_process(&node, &key).await;
+    let peer = peer.unwrap();
+    let p = peer.clone();
+    let held = tokio::spawn(async move {
+        let started = Instant::now();
+        let r = p
+            .call(method::SYSTEM_NOTIFY, json!({"title": "hold"}), CALL)
+            .await;
+        (r, started.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The node's session ends (the tray app quits its node): its link closes.
+    serving.abort();
+    let (r, took) = tokio::time::timeout(Duration::from_secs(5), held)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(r, Err(openclaw_node_link::CallError::Closed(_))),
+        "{r:?}"
+    );
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    lock(&notes.state).1 = true;
+    notes.changed.notify_all();
+}
+
+#[tokio::test]
+async fn connect_refusals_keep_their_codes_on_the_link() {
+    let (node, _) = rendezvous_node();
+    let key = DeviceKey::generate();
+    pair_in_memory(&node, &key);
+    // A gateway the node never paired with.
+    let (peer, _) = in_process(&node, &DeviceKey::generate()).await;
+    let err = peer.unwrap_err();
+    assert!(
+        matches!(&err, openclaw_node_link::HandshakeError::Refused(e) if e.code == ErrorCode::NotPaired),
+        "{err}"
+    );
+
+    // A proof replayed from an earlier connection: refused as UNAUTHORIZED, and closed.
+    let (mut first, first_node) = openclaw_node_link::duplex::pair(
+        codec::websocket_config(openclaw_protocol::node::MAX_RESPONSE_BYTES),
+        websocket_config(),
+    )
+    .await;
+    tokio::spawn(serve_stream(first_node, node.clone(), Limits::default()));
+    let by = tokio::time::Instant::now() + Duration::from_secs(5);
+    let challenge = openclaw_node_link::auth::read_challenge(&mut first, by)
+        .await
+        .unwrap();
+    let (_, proof) = openclaw_node_link::Prover::new(
+        Role::Gateway,
+        &key,
+        &node.identity().key().public_key(),
+        &challenge,
+    )
+    .unwrap();
+    let (mut second, second_node) = openclaw_node_link::duplex::pair(
+        codec::websocket_config(openclaw_protocol::node::MAX_RESPONSE_BYTES),
+        websocket_config(),
+    )
+    .await;
+    tokio::spawn(serve_stream(second_node, node.clone(), Limits::default()));
+    openclaw_node_link::auth::read_challenge(&mut second, by)
+        .await
+        .unwrap();
+    let replay = Frame::Req(Request {
+        id: "1".into(),
+        method: method::CONNECT.into(),
+        params: json!(proof),
+    });
+    codec::send(&mut second, &replay, by).await.unwrap();
+    let limit = Duration::from_secs(5);
+    let Ok(codec::Read::Text(answer)) =
+        tokio::time::timeout(limit, codec::read_text(&mut second)).await
+    else {
+        panic!("no answer to the replayed connect")
+    };
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["error"]["code"], "UNAUTHORIZED", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not match the paired gateway's key"),
+        "{answer}"
+    );
+    assert!(
+        matches!(
+            tokio::time::timeout(limit, codec::read_text(&mut second)).await,
+            Ok(codec::Read::Closed(Some((1008, _))))
+        ),
+        "closed as a policy violation"
+    );
+}
+
+/// A capability no gateway knows of: `location.get`, answering a fixed place (or the error
+/// its params ask for).
+struct Location;
+
+impl crate::capabilities::Capability for Location {
+    fn spec(&self) -> openclaw_protocol::node::CapabilitySpec {
+        openclaw_protocol::node::CapabilitySpec {
+            name: "location.get".into(),
+            description: "Where the device is.".into(),
+            parameters: json!({"type": "object", "properties": {"fail": {"type": "boolean"}}}),
+        }
+    }
+
+    fn call(&self, params: Value) -> BoxFuture<'_, Result<Value, CapabilityError>> {
+        Box::pin(async move {
+            // Asynchronous all the way: nothing here blocks the runtime.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            if params["fail"] == true {
+                return Err(CapabilityError::Unavailable {
+                    capability: "location.get".into(),
+                    reason: "location services are off".into(),
+                });
+            }
+            Ok(json!({"lat": 48.85, "lon": 2.35}))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_registered_capability_is_described_with_its_schema_and_served_on_the_link() {
+    let notes = Arc::new(Rendezvous::default());
+    let mut caps = Capabilities::none("test node");
+    caps.notifier = crate::Backend::Ready(notes);
+    caps.register(Arc::new(Location)).unwrap();
+    let node = Node::ephemeral("phone".into(), caps).unwrap();
+    let key = DeviceKey::generate();
+    pair_in_memory(&node, &key);
+    let (peer, _serving) = in_process(&node, &key).await;
+    let peer = peer.unwrap();
+    let d: NodeDescription = serde_json::from_value(
+        peer.call(method::DESCRIBE, Value::Null, CALL)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(d.capabilities, ["system.notify", "location.get"]);
+    let names: Vec<&str> = d.specs.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, d.capabilities);
+    assert_eq!(d.specs[1].description, "Where the device is.");
+    assert_eq!(
+        d.specs[1].parameters["properties"]["fail"]["type"],
+        "boolean"
+    );
+    assert_eq!(d.specs[0].parameters["required"], json!(["title"]));
+
+    let here = peer.call("location.get", json!({}), CALL).await.unwrap();
+    assert_eq!(here["lat"], 48.85);
+    let err = peer
+        .call("location.get", json!({"fail": true}), CALL)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, openclaw_node_link::CallError::Refused(e)
+            if e.code == ErrorCode::CapabilityUnavailable && e.message.contains("location services are off")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_capability_cannot_take_a_protocol_method_or_a_name_in_use() {
+    struct Named(&'static str);
+    impl crate::capabilities::Capability for Named {
+        fn spec(&self) -> openclaw_protocol::node::CapabilitySpec {
+            openclaw_protocol::node::CapabilitySpec {
+                name: self.0.into(),
+                description: String::new(),
+                parameters: Value::Null,
+            }
+        }
+        fn call(&self, _: Value) -> BoxFuture<'_, Result<Value, CapabilityError>> {
+            Box::pin(std::future::ready(Ok(Value::Null)))
+        }
+    }
+    use crate::capabilities::RegisterError;
+    let mut caps = Capabilities::none("test");
+    caps.register(Arc::new(Named("location.get"))).unwrap();
+    for (name, expected) in [
+        ("location.get", RegisterError::Taken("location.get".into())),
+        ("connect", RegisterError::Taken("connect".into())),
+        (
+            "node.describe",
+            RegisterError::Taken("node.describe".into()),
+        ),
+        (
+            "system.notify",
+            RegisterError::Taken("system.notify".into()),
+        ),
+        ("Location", RegisterError::BadName("Location".into())),
+        ("", RegisterError::BadName(String::new())),
+        ("a b", RegisterError::BadName("a b".into())),
+    ] {
+        assert_eq!(
+            caps.register(Arc::new(Named(name))),
+            Err(expected),
+            "{name}"
+        );
+    }
+    assert_eq!(caps.advertised(), ["location.get"]);
 }
