@@ -218,10 +218,7 @@ impl GatewayState {
         for tool in tools {
             self.agent.register_tool(tool);
         }
-        let names = self.agent.tools().names();
-        self.metrics.register_tools(&names);
-        self.registered_tools
-            .store(names.len() as u64, Ordering::Relaxed);
+        self.metrics.register_tools(&self.agent.tools().names());
     }
 
     pub(crate) async fn remove_node(&self, name: &str) -> Result<bool, HandleError> {

@@ -139,7 +139,7 @@ pub async fn build_report(state: &GatewayState, detail: Detail) -> HealthReport 
             active_sessions,
             queued_messages: state.queued_messages.load(Ordering::Relaxed),
             connected_channels,
-            registered_tools: state.registered_tools.load(Ordering::Relaxed),
+            registered_tools: state.agent.tools().len() as u64,
             messages_processed_24h: stats.messages_processed,
             tool_calls_24h: stats.tool_calls,
             avg_response_time_ms: round3(stats.avg_response_ms()),

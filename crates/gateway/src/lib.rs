@@ -135,8 +135,6 @@ pub struct GatewayState {
     pub(crate) connections: AtomicU64,
     /// Messages accepted but not yet answered.
     pub(crate) queued_messages: AtomicU64,
-    /// Tools the agent can call.
-    pub(crate) registered_tools: AtomicU64,
     pub(crate) channels: std::sync::RwLock<Vec<ChannelState>>,
     /// Outcome of scheduled backups; `None` when they are off.
     pub(crate) backup_status: std::sync::RwLock<Option<BackupStatus>>,
@@ -319,6 +317,28 @@ fn new_state(
     }
     let agent = Arc::new(agent);
     metrics.register_tools(&agent.tools().names());
+    // A capability a node describes that the gateway has no tool for becomes one when the
+    // node connects (weak references: the router keeps this, and tools keep the router).
+    let (weak_agent, weak_nodes, tool_metrics) = (
+        Arc::downgrade(&agent),
+        Arc::downgrade(&nodes),
+        metrics.clone(),
+    );
+    nodes.on_specs(Arc::new(move |specs| {
+        let (Some(agent), Some(nodes)) = (weak_agent.upgrade(), weak_nodes.upgrade()) else {
+            return;
+        };
+        for spec in specs {
+            let Some(tool) = node_router::tool_for_spec(&nodes, spec) else {
+                continue;
+            };
+            let name = tool.spec().name;
+            if !agent.tools().has(&name) {
+                agent.register_tool(tool);
+                tool_metrics.register_tools(&[name]);
+            }
+        }
+    }));
     let conversations = conversation::Conversations::new();
     let webchat = Arc::new(ws::outlet::WebChatOutlet::new());
     conversations.add_outlet("webchat", webchat.clone());
@@ -326,7 +346,6 @@ fn new_state(
         config: options.config,
         store: options.store,
         metrics,
-        registered_tools: AtomicU64::new(agent.tools().len() as u64),
         agent,
         #[cfg(test)]
         telemetry,

@@ -76,8 +76,14 @@ impl Link {
     }
 }
 
+/// What the router calls with the capability specs of a node that connected.
+pub type SpecSink = Arc<dyn Fn(&[openclaw_protocol::node::CapabilitySpec]) + Send + Sync>;
+
 /// Routes capability calls to paired nodes.
 pub struct NodeRouter {
+    /// Called with a node's capability specs when it connects (the gateway makes tools of
+    /// those it has none for).
+    on_specs: RwLock<Option<SpecSink>>,
     links: RwLock<Vec<Arc<Link>>>,
     /// `device_nodes` entries in config that were never paired: shown, never connected.
     unpaired: RwLock<Vec<NodeStatus>>,
@@ -113,12 +119,71 @@ pub enum RouteError {
 impl NodeRouter {
     pub fn new(metrics: Arc<Metrics>, tasks: Tasks, events: Events) -> Self {
         Self {
+            on_specs: RwLock::new(None),
             links: RwLock::new(Vec::new()),
             unpaired: RwLock::new(Vec::new()),
             metrics,
             tasks,
             events,
         }
+    }
+
+    /// Installs what is called with a connecting node's capability specs.
+    pub fn on_specs(&self, sink: SpecSink) {
+        if let Ok(mut s) = self.on_specs.write() {
+            *s = Some(sink);
+        }
+    }
+
+    fn announce_specs(&self, description: &Value) {
+        let specs: Vec<openclaw_protocol::node::CapabilitySpec> = description
+            .get("specs")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        if specs.is_empty() {
+            return;
+        }
+        let sink = self.on_specs.read().ok().and_then(|s| s.clone());
+        if let Some(sink) = sink {
+            sink(&specs);
+        }
+    }
+
+    /// The public key paired with the node of `device_id`, if one is paired (a node dialing in
+    /// proves itself with it).
+    pub fn paired_key(&self, device_id: &str) -> Option<String> {
+        let links = self.links.read().ok()?;
+        links
+            .iter()
+            .find(|l| l.record.id == device_id)
+            .map(|l| l.record.public_key.clone())
+    }
+
+    /// A node that dialed in and proved itself: its link becomes the node's (replacing one the
+    /// gateway dialed), described as `description`. `false` when no such node is paired.
+    pub fn attach_dialed_in(&self, device_id: &str, peer: Peer, description: &Value) -> bool {
+        let link = self
+            .links
+            .read()
+            .ok()
+            .and_then(|l| l.iter().find(|l| l.record.id == device_id).cloned());
+        let Some(link) = link else {
+            peer.close();
+            return false;
+        };
+        if let Some(old) = link.peer() {
+            link.forget(&old);
+        }
+        link.attach(peer);
+        self.set(
+            &link,
+            true,
+            Some(capabilities_of(description)),
+            "connected (the node dialed in)".into(),
+        );
+        self.announce_specs(description);
+        true
     }
 
     /// Whether any node is paired (connected or not).
@@ -305,6 +370,20 @@ impl NodeRouter {
         loop {
             let peer = match link.peer().filter(|p| !p.is_closed()) {
                 Some(peer) => peer,
+                // A node without an address only dials in: wait for it.
+                None if link.record.address.is_empty() => {
+                    self.set(
+                        link,
+                        false,
+                        None,
+                        "waiting for the node to dial in (openclaw-node run --gateway)".into(),
+                    );
+                    tokio::select! {
+                        () = crate::stopped(stop) => return,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    continue;
+                }
                 None => {
                     let attempt = async {
                         let mut conn = NodeConnection::open_in(
@@ -318,18 +397,13 @@ impl NodeRouter {
                         Ok::<_, NodeLinkError>((conn, d))
                     };
                     match attempt.await {
+                        // A node that dials in may have done so meanwhile: its link stays.
+                        Ok(_) if link.peer().is_some_and(|p| !p.is_closed()) => continue,
                         Ok((conn, d)) => {
-                            let caps: Vec<String> = d["capabilities"]
-                                .as_array()
-                                .map(|a| {
-                                    a.iter()
-                                        .filter_map(|c| c.as_str().map(str::to_owned))
-                                        .collect()
-                                })
-                                .unwrap_or_default();
                             let peer = conn.peer().clone();
                             link.attach(peer.clone());
-                            self.set(link, true, Some(caps), "connected".into());
+                            self.set(link, true, Some(capabilities_of(&d)), "connected".into());
+                            self.announce_specs(&d);
                             backoff = Duration::from_secs(1);
                             peer
                         }
@@ -450,17 +524,17 @@ impl NodeRouter {
 /// One capability as an agent tool.
 pub struct NodeTool {
     pub router: Arc<NodeRouter>,
-    pub name: &'static str,
-    pub method: &'static str,
-    pub description: &'static str,
+    pub name: String,
+    pub method: String,
+    pub description: String,
     pub parameters: Value,
 }
 
 impl Tool for NodeTool {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
-            name: self.name.into(),
-            description: self.description.into(),
+            name: self.name.clone(),
+            description: self.description.clone(),
             parameters: self.parameters.clone(),
         }
     }
@@ -477,13 +551,25 @@ impl Tool for NodeTool {
         async move {
             let (node, v) = self
                 .router
-                .invoke(self.method, args)
+                .invoke(&self.method, args)
                 .await
                 .map_err(tool_error)?;
             Ok(node_output(&node, v))
         }
         .boxed()
     }
+}
+
+/// The `capabilities` of a `node.describe` answer.
+fn capabilities_of(description: &Value) -> Vec<String> {
+    description["capabilities"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A node's answer as a tool's: an image (`{format, data, width, height}`, what
@@ -533,12 +619,12 @@ fn tool_error(e: RouteError) -> ToolError {
 
 /// The agent tools for node capabilities.
 pub fn tools(router: &Arc<NodeRouter>) -> Vec<Arc<dyn Tool>> {
-    let tool = |name, method, description, parameters| -> Arc<dyn Tool> {
+    let tool = |name: &str, method: &str, description: &str, parameters| -> Arc<dyn Tool> {
         Arc::new(NodeTool {
             router: router.clone(),
-            name,
-            method,
-            description,
+            name: name.to_owned(),
+            method: method.to_owned(),
+            description: description.to_owned(),
             parameters,
         })
     };
@@ -568,4 +654,42 @@ pub fn tools(router: &Arc<NodeRouter>) -> Vec<Arc<dyn Tool>> {
             json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
         ),
     ]
+}
+
+/// The methods the gateway has tools of its own for (names and words chosen for models).
+const BUILT_IN: [&str; 4] = [
+    method::SCREEN_SNAPSHOT,
+    method::CAMERA_SNAP,
+    method::SYSTEM_NOTIFY,
+    method::TTS_SPEAK,
+];
+
+/// The agent tool for a capability a node describes and the gateway knows nothing of (a
+/// phone's `location.get`): named after its method (`location_get`: tool names take no dots),
+/// with the node's description and schema. `None` for the built-in four (they have tools of
+/// their own), and for a spec no provider would take (its schema must be a JSON object schema).
+pub fn tool_for_spec(
+    router: &Arc<NodeRouter>,
+    spec: &openclaw_protocol::node::CapabilitySpec,
+) -> Option<Arc<dyn Tool>> {
+    if BUILT_IN.contains(&spec.name.as_str()) || spec.name.starts_with("node.") {
+        return None;
+    }
+    let name = spec.name.replace('.', "_");
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid_name || spec.parameters.get("type").and_then(Value::as_str) != Some("object") {
+        tracing::warn!(capability = %spec.name, "a node's capability is not offered as a tool: its name or parameter schema does not fit a tool");
+        return None;
+    }
+    Some(Arc::new(NodeTool {
+        router: router.clone(),
+        name,
+        method: spec.name.clone(),
+        description: format!("{} (on the user's device)", spec.description.trim()),
+        parameters: spec.parameters.clone(),
+    }))
 }

@@ -1221,7 +1221,8 @@ fn a_capability_registered_on_a_node_is_routed_with_no_gateway_change() {
         caps.register(Arc::new(Weather)).unwrap();
     });
     pair_node(dir.path(), &desk, "desk", 1);
-    let gw = TestGateway::start_in(dir, |_| {});
+    let fake = FakeLlm::start_in_thread();
+    let gw = TestGateway::start_in(dir, with_fake(&fake));
     let deadline = Instant::now() + Duration::from_secs(15);
     while !gw.state.nodes.statuses().iter().any(|s| s.connected) {
         assert!(Instant::now() < deadline, "{:?}", gw.state.nodes.statuses());
@@ -1232,6 +1233,27 @@ fn a_capability_registered_on_a_node_is_routed_with_no_gateway_change() {
         status.capabilities.contains(&"weather.now".to_string()),
         "{status:?}"
     );
+    // It is an agent tool too, with the node's words and schema: the model can call it.
+    let spec = gw
+        .state
+        .agent
+        .tools()
+        .specs()
+        .into_iter()
+        .find(|t| t.name == "weather_now")
+        .expect("a tool for the node's capability");
+    assert!(
+        spec.description
+            .starts_with("The weather where the device is.")
+    );
+    assert_eq!(spec.parameters, json!({"type": "object", "properties": {}}));
+    fake.push(Script::tool_call("weather_now", json!({})));
+    fake.push(Script::text(["Clear skies."]));
+    let mut ws = webchat(&gw);
+    let events = chat(&mut ws, "s-1", "what's the weather?");
+    assert_eq!(events.last().unwrap()["payload"]["text"], "Clear skies.");
+    let second = fake.requests()[1].body.to_string();
+    assert!(second.contains("clear"), "{second}");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
