@@ -5,7 +5,7 @@
 use crate::events::GatewayEvent;
 use crate::node_pairing::{self, PairError, PairRequest};
 use crate::node_router::NodeStatus;
-use crate::{GatewayState, health, nodes};
+use crate::{GatewayState, health};
 use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use openclaw_protocol::{HealthReport, StatusReport};
@@ -177,13 +177,7 @@ impl GatewayState {
         if self.is_draining() {
             return Err(HandleError::ShuttingDown);
         }
-        let data_dir = self.data_dir.clone();
-        let key = self
-            .tasks
-            .spawn_blocking(move || nodes::gateway_key(&data_dir))
-            .await
-            .map_err(|e| PairError::Task(e.to_string()))?
-            .map_err(PairError::from)?;
+        let key = self.gateway_key().await.map_err(PairError::from)?;
         let record = node_pairing::pair(
             self.store.clone(),
             &self.audit,
@@ -193,12 +187,8 @@ impl GatewayState {
             Some(&self.tasks),
         )
         .await?;
-        self.nodes.add(
-            record.clone(),
-            &self.config,
-            Arc::new(key),
-            self.stop.clone(),
-        );
+        self.nodes
+            .add(record.clone(), &self.config, key, self.stop.clone());
         self.register_node_tools();
         self.events.send(GatewayEvent::NodePaired {
             name: record.name.clone(),

@@ -151,6 +151,8 @@ pub enum Refusal {
     WrongToken,
     WrongHost,
     Origin(String),
+    /// A device node that dialed in did not prove itself (not paired, a bad signature).
+    NodeNotProved(String),
 }
 
 impl Refusal {
@@ -160,6 +162,7 @@ impl Refusal {
             Self::WrongToken => "wrong token".into(),
             Self::WrongHost => "host not ours".into(),
             Self::Origin(o) => format!("origin {o} refused"),
+            Self::NodeNotProved(why) => format!("node not authenticated: {why}"),
         }
     }
 }

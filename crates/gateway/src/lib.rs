@@ -18,6 +18,7 @@ pub mod http;
 mod listen;
 pub mod metrics;
 pub mod node_pairing;
+mod node_route;
 pub mod node_router;
 pub mod node_tls;
 pub mod nodes;
@@ -148,6 +149,10 @@ pub struct GatewayState {
     pub(crate) conversations: conversation::Conversations,
     /// WebChat's way out: its open sockets.
     pub(crate) webchat: Arc<ws::outlet::WebChatOutlet>,
+    /// Node sockets upgraded on `/node` but not yet proved.
+    pub(crate) node_pre_auth: Arc<tokio::sync::Semaphore>,
+    /// The gateway's Ed25519 key, read (or made) on first need.
+    gateway_key: tokio::sync::OnceCell<Arc<openclaw_pairing::identity::DeviceKey>>,
     /// Keeps refused requests from flooding the audit log.
     refusals: access::RefusalThrottle,
     /// WebSockets upgraded but not yet past `connect` (their own small budget).
@@ -197,6 +202,26 @@ impl GatewayState {
                 );
             }
         }
+    }
+
+    /// The gateway's key (nodes know it from pairing), read from the data dir on first need.
+    pub(crate) async fn gateway_key(
+        &self,
+    ) -> Result<Arc<openclaw_pairing::identity::DeviceKey>, nodes::NodeLinkError> {
+        self.gateway_key
+            .get_or_try_init(|| async {
+                let data_dir = self.data_dir.clone();
+                self.tasks
+                    .spawn_blocking(move || nodes::gateway_key(&data_dir))
+                    .await
+                    .map_err(|e| nodes::NodeLinkError::Key {
+                        path: self.data_dir.join(nodes::KEY_FILE).display().to_string(),
+                        reason: e.to_string(),
+                    })?
+                    .map(Arc::new)
+            })
+            .await
+            .cloned()
     }
 
     /// A slot for one agent turn, or `None` when [`MAX_CONCURRENT_TURNS`] are running.
@@ -365,6 +390,8 @@ fn new_state(
         events,
         conversations,
         webchat,
+        node_pre_auth: Arc::new(tokio::sync::Semaphore::new(node_route::PRE_AUTH_NODES)),
+        gateway_key: tokio::sync::OnceCell::new(),
         refusals: access::RefusalThrottle::default(),
         pre_auth: ws::PreAuth::default(),
         chat_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_TURNS)),

@@ -22,7 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-const KEY_FILE: &str = "gateway.key";
+pub const KEY_FILE: &str = "gateway.key";
 /// How long opening a connection may take in all, and the default deadline of one request.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 

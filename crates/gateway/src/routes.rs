@@ -55,6 +55,10 @@ pub fn router(state: Arc<GatewayState>, extra: Option<axum::Router>) -> axum::Ro
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route(WS_PATH, get(ws::upgrade))
+        .route(
+            crate::node_route::NODE_PATH,
+            get(crate::node_route::upgrade),
+        )
         .merge(api);
     // The embedder's routes under their own prefix: they cannot shadow ours.
     let app = match extra {
@@ -80,7 +84,10 @@ fn is_open(path: &str) -> bool {
 fn guard(state: &GatewayState, remote: SocketAddr, req: &Request) -> Option<Response> {
     let headers = req.headers();
     let path = req.uri().path();
-    if !state.access.host_ok(headers) && !state.access.token_ok(bearer(headers)) {
+    // A node dials by whatever name reaches the gateway (a tailnet name, an address) and has
+    // no token: its route refuses any page (`Origin`) itself, so rebinding cannot use it.
+    let node_route = path == crate::node_route::NODE_PATH;
+    if !node_route && !state.access.host_ok(headers) && !state.access.token_ok(bearer(headers)) {
         let host = headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())

@@ -1515,3 +1515,131 @@ fn a_nodes_screenshot_reaches_the_model_as_an_image_and_webchat_shows_it() {
     assert_eq!(result["content"][1]["source"]["media_type"], "image/png");
     assert_eq!(result["content"][1]["source"]["data"], "iVBORw0KGgo=");
 }
+
+/// Runs `openclaw_node::run_dial_out` for `node` to `gateway` on a thread of its own until the
+/// returned sender is dropped or fired.
+fn dial_in(
+    node: Arc<openclaw_node::Node>,
+    gateway: SocketAddr,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<()>,
+) {
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(openclaw_node::run_dial_out(
+            node,
+            openclaw_node::DialOut::new(gateway.to_string()),
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+    });
+    (stop_tx, thread)
+}
+
+#[test]
+fn a_node_that_dials_in_is_routed_like_one_the_gateway_dials() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut desk = TestNode::start(state.path(), "desk");
+    pair_node(dir.path(), &desk, "desk", 1);
+    // The node stops listening (a laptop behind NAT): only its own dial can reach the gateway.
+    desk.kill();
+    let gw = TestGateway::start_in(dir, |_| {});
+    let (stop, thread) = dial_in(desk.node.clone(), gw.addr);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = gw.handle.nodes().into_iter().next();
+        if let Some(status) = status.filter(|s| s.connected) {
+            assert_eq!(status.detail, "connected (the node dialed in)");
+            assert!(status.capabilities.contains(&"system.notify".to_string()));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never dialed in: {:?}",
+            gw.handle.nodes()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (served, _) = rt
+        .block_on(gw.state.nodes.invoke(
+            "system.notify",
+            json!({"title": "over the node's own link"}),
+        ))
+        .unwrap();
+    assert_eq!(served, "desk");
+    assert_eq!(
+        desk.notes.lock().unwrap().as_slice(),
+        ["over the node's own link"]
+    );
+    drop(stop);
+    thread.join().unwrap();
+
+    // A node this gateway never paired is refused (NOT_PAIRED), and counted.
+    let gateway_public = nodes::gateway_key(gw._dir.path()).unwrap().public_key();
+    let refused = rt.block_on(async {
+        let ws = openclaw_node_link::dial_out::dial_gateway(
+            &gw.addr.to_string(),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        openclaw_node_link::connect(
+            ws,
+            openclaw_node_link::Role::Node,
+            &openclaw_pairing::identity::DeviceKey::generate(),
+            &gateway_public,
+            openclaw_node_link::PeerConfig::new("gateway", 1 << 20),
+            Arc::new(openclaw_node_link::NoRequests),
+            Duration::from_secs(5),
+        )
+        .await
+    });
+    match refused {
+        Err(openclaw_node_link::HandshakeError::Refused(shape)) => {
+            assert_eq!(
+                shape.code,
+                openclaw_protocol::ErrorCode::NotPaired,
+                "{shape:?}"
+            )
+        }
+        other => panic!("a stranger must be refused: {:?}", other.map(|_| ())),
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gw
+        .get("/metrics")
+        .1
+        .contains("openclaw_auth_failures_total 1")
+    {
+        assert!(Instant::now() < deadline, "the refusal was not counted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // No page may open the node route, and a plain GET is told what it is.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let resp = agent
+        .get(&gw.url("/node"))
+        .header("Origin", "http://127.0.0.1:1")
+        .header("Connection", "Upgrade")
+        .header("Upgrade", "websocket")
+        .header("Sec-WebSocket-Version", "13")
+        .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    let resp = agent.get(&gw.url("/node")).call().unwrap();
+    assert_eq!(resp.status().as_u16(), 426);
+}

@@ -1,0 +1,194 @@
+//! The route a device node dials (`/node`): a phone cannot keep a listening socket in the
+//! background and a laptop sits behind NAT, so they open a WebSocket to the gateway instead
+//! (`openclaw-node run --gateway HOST:PORT`). The node proves itself with the key paired
+//! (node-link's `accept_node`, the gateway naming its own device id), and the link then serves
+//! the gateway's calls like one the gateway dialed: the router attaches it to the node's device
+//! id, so priority routing and failover see one node whichever side dialed.
+//!
+//! No web page is ever a node's peer: an upgrade that carries `Origin` is refused. No gateway
+//! token is asked for (a node has none); the signed nonces are the authentication. Sockets
+//! upgraded but not yet authenticated have a small budget of their own, and a deadline.
+
+use crate::GatewayState;
+use crate::http::{Refusal, error};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use hyper_util::rt::TokioIo;
+use openclaw_node_link::dial_out::{accept_node, gateway_config, gateway_websocket_config};
+use openclaw_node_link::{HandshakeError, NoRequests};
+use openclaw_protocol::ErrorCode;
+use openclaw_protocol::node::method;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+pub use openclaw_node_link::dial_out::NODE_PATH;
+
+/// A node must prove itself within this time of its upgrade.
+const AUTH_LIMIT: Duration = Duration::from_secs(10);
+/// Its `node.describe` must come back within this time.
+const DESCRIBE_LIMIT: Duration = Duration::from_secs(15);
+/// Node sockets that may sit between upgrade and proof at once.
+pub const PRE_AUTH_NODES: usize = 16;
+
+/// The `Sec-WebSocket-Key` of a well-formed WebSocket upgrade request.
+fn websocket_key(headers: &HeaderMap) -> Option<&str> {
+    let has = |name: header::HeaderName, value: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|v| v.trim().eq_ignore_ascii_case(value))
+    };
+    let version_13 = headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v.as_bytes() == b"13");
+    if !(has(header::CONNECTION, "upgrade") && has(header::UPGRADE, "websocket") && version_13) {
+        return None;
+    }
+    headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .and_then(|k| k.to_str().ok())
+}
+
+/// `GET /node`: the upgrade, by hand (the link runs on tokio-tungstenite's stream, which
+/// axum's WebSocket does not hand out), then the proof and the attach in a tracked task.
+pub(crate) async fn upgrade(
+    State(state): State<Arc<GatewayState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    mut req: Request,
+) -> Response {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("?").to_owned();
+        state.refused(remote, NODE_PATH, Refusal::Origin(origin));
+        return error(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "this route is for device nodes; no web page may open it",
+        );
+    }
+    let Some(key) = websocket_key(req.headers()) else {
+        return error(
+            StatusCode::UPGRADE_REQUIRED,
+            ErrorCode::InvalidRequest,
+            "this route takes a device node's WebSocket (openclaw-node run --gateway HOST:PORT)",
+        );
+    };
+    if state.is_draining() {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "the gateway is shutting down; dial again",
+        );
+    }
+    let Ok(place) = state.node_pre_auth.clone().try_acquire_owned() else {
+        state.metrics.connections_rejected.inc();
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "too many device nodes are connecting at once; dial again in a moment",
+        );
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let tasks = state.tasks.clone();
+    tasks.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => serve(state, remote, TokioIo::new(upgraded), place).await,
+            Err(e) => tracing::debug!(%remote, error = %e, "node upgrade failed"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+async fn serve<S>(
+    state: Arc<GatewayState>,
+    remote: SocketAddr,
+    io: S,
+    place: tokio::sync::OwnedSemaphorePermit,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let ws =
+        WebSocketStream::from_raw_socket(io, Role::Server, Some(gateway_websocket_config())).await;
+    let key = match state.gateway_key().await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "a node dialed in, but the gateway's key is unusable");
+            return;
+        }
+    };
+    let label = remote.to_string();
+    let mut config = gateway_config(label.clone());
+    config.tasks = Some(state.tasks.tracker());
+    let nodes = state.nodes.clone();
+    let accepted = accept_node(
+        ws,
+        &key,
+        |id| nodes.paired_key(id),
+        config,
+        Arc::new(NoRequests),
+        AUTH_LIMIT,
+    )
+    .await;
+    // Proved or not, it has left the pre-auth place.
+    drop(place);
+    let (peer, verified) = match accepted {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::info!(%remote, error = %e, "a node that dialed in was refused");
+            if matches!(e, HandshakeError::Auth(_)) {
+                state.refused(remote, NODE_PATH, Refusal::NodeNotProved(e.to_string()));
+            }
+            return;
+        }
+    };
+    let described =
+        crate::nodes::call(&peer, &label, method::DESCRIBE, Value::Null, DESCRIBE_LIMIT).await;
+    match described {
+        Ok(d) => {
+            if state.nodes.attach_dialed_in(&verified.device_id, peer, &d) {
+                tracing::info!(%remote, device = %verified.device_id, "a device node dialed in");
+            }
+        }
+        Err(e) => {
+            tracing::info!(%remote, error = %e, "a node dialed in but did not describe itself");
+            peer.close();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_whole_websocket_upgrade_has_a_key() {
+        let mut h = HeaderMap::new();
+        assert_eq!(websocket_key(&h), None);
+        h.insert(header::CONNECTION, "keep-alive, Upgrade".parse().unwrap());
+        h.insert(header::UPGRADE, "websocket".parse().unwrap());
+        h.insert(
+            header::SEC_WEBSOCKET_KEY,
+            "dGhlIHNhbXBsZSBub25jZQ==".parse().unwrap(),
+        );
+        assert_eq!(websocket_key(&h), None, "no version");
+        h.insert(header::SEC_WEBSOCKET_VERSION, "13".parse().unwrap());
+        assert_eq!(websocket_key(&h), Some("dGhlIHNhbXBsZSBub25jZQ=="));
+        h.insert(header::UPGRADE, "h2c".parse().unwrap());
+        assert_eq!(websocket_key(&h), None);
+    }
+}
