@@ -17,6 +17,7 @@ pub mod desktop;
 pub mod dial_out;
 pub mod gate;
 pub mod identity;
+pub mod pair_out;
 pub mod server;
 pub mod tailnet;
 
@@ -24,5 +25,6 @@ pub use capabilities::{Backend, Capabilities, Capability, CapabilityError, Regis
 pub use dial_out::{DialOut, run_dial_out};
 pub use gate::Limits;
 pub use identity::{NodeError, NodeIdentity};
+pub use pair_out::{PairOutError, pair_with_gateway};
 pub use server::{Node, PairedGateway, serve, serve_guarded, serve_stream, serve_with_limits};
 pub use tailnet::PeerGuard;

@@ -42,11 +42,19 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Show a pairing code and serve (pair from the gateway with `openclaw nodes pair`)
+    /// Show a pairing code and serve (pair from the gateway with `openclaw nodes pair`), or,
+    /// with --gateway and --code, pair with a gateway that shows the code
+    /// (`openclaw nodes pair --listen`) and exit
     Pair {
         /// How long the code stays valid
         #[arg(long, default_value_t = 300)]
         code_expiry_seconds: u64,
+        /// Pair with this gateway (`HOST:PORT`) by the code it shows, instead of showing one
+        #[arg(long, value_name = "HOST:PORT", requires = "code")]
+        gateway: Option<String>,
+        /// The 6-digit code the gateway shows
+        #[arg(long, value_name = "NNNNNN", requires = "gateway")]
+        code: Option<String>,
     },
     /// Serve paired gateways
     Run {
@@ -121,6 +129,29 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Command::Pair {
+        gateway: Some(gateway),
+        code: Some(code),
+        ..
+    } = &cli.command
+    {
+        let result = runtime.block_on(openclaw_node::pair_with_gateway(&node, gateway, code));
+        return match result {
+            Ok(paired) => {
+                println!(
+                    "paired with the gateway {} ({}) at {gateway}",
+                    paired.name,
+                    &paired.device_id[..12.min(paired.device_id.len())]
+                );
+                println!("keep a link to it with: openclaw-node run --gateway {gateway}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("openclaw-node: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     if let Command::Run {
         gateway: Some(gateway),
     } = &cli.command
@@ -178,6 +209,7 @@ fn main() -> ExitCode {
         println!("{}", guard.describe());
         if let Command::Pair {
             code_expiry_seconds,
+            ..
         } = cli.command
         {
             let code = node.new_pairing_code(Duration::from_secs(code_expiry_seconds));

@@ -162,7 +162,13 @@ impl Node {
         }
     }
 
-    fn my_identity(&self) -> PeerIdentity {
+    /// The name this node shows gateways.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What this node tells a gateway it pairs with.
+    pub(crate) fn my_identity(&self) -> PeerIdentity {
         PeerIdentity {
             name: self.name.clone(),
             public_key: self.identity.key().public_key(),

@@ -105,12 +105,21 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum NodesCommand {
-    /// Pair with a node showing a 6-digit code (`openclaw-node pair` on the device)
+    /// Pair with a node showing a 6-digit code (`openclaw-node pair` on the device), or with
+    /// --listen show a code for a node that dials this gateway (`openclaw-node pair --gateway`)
     Pair {
         /// The node's address, host:port (its Tailscale IP and 18790)
-        address: String,
+        #[arg(required_unless_present = "listen", conflicts_with = "listen")]
+        address: Option<String>,
+        #[arg(long, required_unless_present = "listen", conflicts_with = "listen")]
+        code: Option<String>,
+        /// Show a code on this (running) gateway and wait for a node to pair by it from its
+        /// side: for phones and laptops that cannot be dialed
         #[arg(long)]
-        code: String,
+        listen: bool,
+        /// How long the shown code stays valid, in seconds (with --listen)
+        #[arg(long, default_value_t = 300, requires = "listen")]
+        code_expiry_seconds: u64,
         /// Name to know it by [default: the name the node gives]
         #[arg(long)]
         name: Option<String>,
@@ -320,12 +329,25 @@ fn main() -> ExitCode {
             models_cmd::remove(&cli.global, &name, json)
         }
         Command::Nodes(NodesCommand::Pair {
-            address,
-            code,
+            listen: true,
+            code_expiry_seconds,
             name,
             priority,
             json,
+            ..
+        }) => nodes_cmd::pair_listen(&cli.global, code_expiry_seconds, name, priority, json),
+        Command::Nodes(NodesCommand::Pair {
+            address: Some(address),
+            code: Some(code),
+            name,
+            priority,
+            json,
+            ..
         }) => nodes_cmd::pair(&cli.global, &address, &code, name, priority, json),
+        Command::Nodes(NodesCommand::Pair { .. }) => {
+            eprintln!("openclaw: nodes pair needs HOST:PORT --code NNNNNN, or --listen");
+            exit::USAGE
+        }
         Command::Nodes(NodesCommand::List { json }) => nodes_cmd::list(&cli.global, json),
         Command::Nodes(NodesCommand::Describe { name, json }) => {
             nodes_cmd::describe(&cli.global, &name, json)

@@ -580,6 +580,116 @@ pub fn discover(global: &Global, socket: &std::path::Path, port: u16, json_out: 
     exit::OK
 }
 
+/// `nodes pair --listen`: the running gateway shows a code, and this waits (as long as the code
+/// is valid) for a node to pair by it from its side (`openclaw-node pair --gateway`).
+pub fn pair_listen(
+    global: &Global,
+    valid_seconds: u64,
+    name: Option<String>,
+    priority: i64,
+    json_out: bool,
+) -> u8 {
+    let config = match crate::client::client_config(global) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let addr = paths::gateway_addr(&config);
+    let token = crate::client::token(global, &config);
+    let body = json!({"valid_seconds": valid_seconds, "name": name, "priority": priority});
+    let before: Vec<String> = match listed(&addr, token.as_deref()) {
+        Some(names) => names,
+        None => {
+            eprintln!("{}", crate::client::not_running(&addr, "no answer"));
+            eprintln!("openclaw: --listen needs the running gateway: the node dials it");
+            return exit::NOT_RUNNING;
+        }
+    };
+    let shown = crate::client::post(
+        &addr,
+        "/api/nodes/pairing-code",
+        token.as_deref(),
+        &body,
+        std::time::Duration::from_secs(10),
+    );
+    let code = match shown {
+        crate::client::Reply::Answer { status: 200, body } => serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| v["code"].as_str().map(str::to_owned)),
+        crate::client::Reply::Answer { status: 401, .. } => {
+            eprintln!("{}", crate::client::refused_token(&addr, token.is_some()));
+            return exit::FAILURE;
+        }
+        crate::client::Reply::Answer { body, .. } => {
+            return fail(
+                json_out,
+                format!("the gateway refused to show a code: {body}"),
+            );
+        }
+        crate::client::Reply::NotRunning(why) => {
+            eprintln!("{}", crate::client::not_running(&addr, &why));
+            return exit::NOT_RUNNING;
+        }
+    };
+    let Some(code) = code else {
+        return fail(json_out, "the gateway answered without a code");
+    };
+    if json_out {
+        println!("{}", json!({"code": code, "valid_seconds": valid_seconds}));
+    } else {
+        println!(
+            "pairing code: {code} (valid {valid_seconds} s, {} tries)",
+            openclaw_pairing::MAX_TRIES
+        );
+        println!(
+            "on the device: openclaw-node pair --gateway <this host>:{} --code {code}",
+            config.gateway.port
+        );
+        println!("waiting for the node…");
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(valid_seconds);
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let Some(now) = listed(&addr, token.as_deref()) else {
+            return fail(json_out, "the gateway stopped answering while waiting");
+        };
+        if let Some(new) = now.into_iter().find(|n| !before.contains(n)) {
+            if json_out {
+                println!("{}", json!({"ok": true, "name": new}));
+            } else {
+                println!(
+                    "{} paired with {new}: keep it linked with `openclaw-node run --gateway <this host>:{}` on the device",
+                    Style::stdout().ok("✓"),
+                    config.gateway.port
+                );
+            }
+            return exit::OK;
+        }
+    }
+    fail(
+        json_out,
+        format!("no node paired within {valid_seconds} s; the code has expired"),
+    )
+}
+
+/// The names the running gateway lists as paired, or `None` when it does not answer.
+fn listed(addr: &str, token: Option<&str>) -> Option<Vec<String>> {
+    match crate::client::get(addr, "/api/nodes", token) {
+        crate::client::Reply::Answer { status: 200, body } => {
+            let v: Value = serde_json::from_str(&body).ok()?;
+            Some(
+                v["nodes"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|n| n["name"].as_str().map(str::to_owned))
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,11 +1,13 @@
-//! A real `openclaw-node run --gateway HOST:PORT` under Xvfb dials a real `openclaw` gateway's
-//! node route: the gateway routes `screen.snapshot` over the link the node opened (a PNG of the
-//! Xvfb screen comes back through `openclaw nodes invoke`), and after the gateway restarts on
-//! the same port the node dials again and is served again, with no step on either side.
+//! A node that is never dialed: paired by the code a real `openclaw` gateway shows
+//! (`openclaw nodes pair --listen`, then `openclaw-node pair --gateway HOST:PORT --code`), then
+//! a real `openclaw-node run --gateway HOST:PORT` under Xvfb dials the gateway's node route. The
+//! gateway routes `screen.snapshot` over the link the node opened (a PNG of the Xvfb screen
+//! comes back through `openclaw nodes invoke`), and after the gateway restarts on the same port
+//! the node dials again and is served again, with no step on either side.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::Engine as _;
-use openclaw_tests::{NodeProcess, base_command, free_port, http_get, workspace_bin};
+use openclaw_tests::{base_command, free_port, http_get, workspace_bin};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -125,28 +127,53 @@ fn snapshot(data: &Path, port: u16) -> (u32, u32) {
 }
 
 #[test]
-fn a_node_that_dials_in_serves_a_screenshot_and_comes_back_after_the_gateway_restarts() {
+fn a_node_paired_by_the_gateways_code_dials_in_serves_a_screenshot_and_comes_back_after_a_restart()
+{
     let data = tempfile::tempdir().unwrap();
     let node_state = tempfile::tempdir().unwrap();
     let port = free_port();
     let gw = gateway(data.path(), port);
 
-    // Paired the usual way (the node shows a code, the running gateway dials it), then the
-    // node stops listening: from now on only its own dial reaches the gateway.
-    let pairing = NodeProcess::start(node_state.path(), 300, &[]);
-    let (ok, out, err) = cli(
-        data.path(),
-        port,
-        &[
-            "nodes",
-            "pair",
-            &format!("127.0.0.1:{}", pairing.port),
-            "--code",
-            &pairing.code,
-        ],
+    // The gateway shows a code and waits; the node pairs by it from its side.
+    let mut listen = base_command(data.path(), None)
+        .args(["nodes", "pair", "--listen", "--name", "macbook"])
+        .env("OPENCLAW_PORT", port.to_string())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = openclaw_tests::stdout_lines(&mut listen);
+    let code = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the gateway showed a code");
+        if let Some(rest) = line.strip_prefix("pairing code: ") {
+            break rest[..6].to_owned();
+        }
+    };
+    let paired = Command::new(workspace_bin("openclaw-node"))
+        .arg("--state-dir")
+        .arg(node_state.path())
+        .args(["--name", "macbook", "pair", "--gateway"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--code", &code])
+        .output()
+        .unwrap();
+    assert!(
+        paired.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&paired.stdout),
+        String::from_utf8_lossy(&paired.stderr)
     );
-    assert!(ok, "{out}{err}");
-    drop(pairing);
+    assert!(String::from_utf8_lossy(&paired.stdout).contains("paired with the gateway"));
+    let waited = listen.wait().unwrap();
+    assert!(waited.success(), "nodes pair --listen saw the node pair");
+    let said: Vec<String> = lines.try_iter().collect();
+    assert!(
+        said.iter().any(|l| l.contains("paired with macbook")),
+        "{said:?}"
+    );
 
     // In a process group of its own, so xvfb-run, Xvfb and the node all go together.
     let mut node = Command::new("xvfb-run");

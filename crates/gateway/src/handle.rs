@@ -107,6 +107,18 @@ impl GatewayHandle {
         self.state().pair_node(&req).await
     }
 
+    /// Shows a fresh 6-digit code, valid for `valid_for`, for a node to pair by from its side
+    /// (`openclaw-node pair --gateway HOST:PORT --code NNNNNN`): for nodes that cannot be
+    /// dialed. It replaces a code shown before. `name` and `priority` are how the node is kept.
+    pub fn show_pairing_code(
+        &self,
+        valid_for: std::time::Duration,
+        name: Option<String>,
+        priority: i64,
+    ) -> String {
+        self.state().show_pairing_code(valid_for, name, priority)
+    }
+
     /// Forgets the node named `name` and closes its connection; `false` when there was none.
     pub async fn remove_node(&self, name: &str) -> Result<bool, HandleError> {
         self.state().remove_node(name).await
@@ -209,6 +221,75 @@ impl GatewayState {
             self.agent.register_tool(tool);
         }
         self.metrics.register_tools(&self.agent.tools().names());
+    }
+
+    pub(crate) fn show_pairing_code(
+        &self,
+        valid_for: std::time::Duration,
+        name: Option<String>,
+        priority: i64,
+    ) -> String {
+        let code = openclaw_pairing::new_code();
+        let shown = crate::node_route::ShownCode {
+            pending: openclaw_pairing::PendingCode::new(
+                code.clone(),
+                std::time::Instant::now(),
+                valid_for,
+            ),
+            name,
+            priority,
+        };
+        *self.pairing_code.lock().unwrap_or_else(|p| p.into_inner()) = Some(shown);
+        self.audit.record(
+            "node.pairing_code_shown",
+            json!({"valid_seconds": valid_for.as_secs()}),
+        );
+        code
+    }
+
+    /// Keeps a node that paired by the shown code: it dials in (no address), so it is
+    /// connected when it does; its capabilities are tools from now on.
+    pub(crate) async fn keep_dialing_in_node(
+        &self,
+        node: openclaw_pairing::PeerIdentity,
+        name: Option<String>,
+        priority: i64,
+    ) -> Result<NodeRecord, HandleError> {
+        let id = openclaw_pairing::identity::device_id_of(&node.public_key)
+            .map_err(|e| PairError::BadKey(e.to_string()))?;
+        let record = NodeRecord {
+            id: id.clone(),
+            name: name.unwrap_or(node.name),
+            address: String::new(),
+            public_key: node.public_key,
+            cert_fingerprint: node.cert_fingerprint.unwrap_or_default(),
+            priority,
+            capabilities: node.capabilities,
+            paired_at: jiff::Timestamp::now().as_second(),
+        };
+        let (store, audit, kept) = (self.store.clone(), self.audit.clone(), record.clone());
+        self.tasks
+            .spawn_blocking(move || {
+                store.upsert_node(&kept)?;
+                let _ = audit.record_now(
+                    "node.paired",
+                    json!({"name": kept.name, "id": kept.id, "dials_in": true}),
+                );
+                Ok::<_, openclaw_store::Error>(())
+            })
+            .await
+            .map_err(|e| HandleError::Unavailable(format!("store task failed: {e}")))?
+            .map_err(|e| PairError::Store(e.to_string()))?;
+        let key = self.gateway_key().await.map_err(PairError::from)?;
+        self.nodes
+            .add(record.clone(), &self.config, key, self.stop.clone());
+        self.register_node_tools();
+        self.events.send(GatewayEvent::NodePaired {
+            name: record.name.clone(),
+            id: record.id.clone(),
+        });
+        tracing::info!(name = %record.name, "device node paired by the code this gateway showed");
+        Ok(record)
     }
 
     pub(crate) async fn remove_node(&self, name: &str) -> Result<bool, HandleError> {

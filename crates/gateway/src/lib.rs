@@ -151,6 +151,8 @@ pub struct GatewayState {
     pub(crate) webchat: Arc<ws::outlet::WebChatOutlet>,
     /// Node sockets upgraded on `/node` but not yet proved.
     pub(crate) node_pre_auth: Arc<tokio::sync::Semaphore>,
+    /// The code shown for a node to pair by (`openclaw nodes pair --listen`), if any.
+    pub(crate) pairing_code: std::sync::Mutex<Option<node_route::ShownCode>>,
     /// The gateway's Ed25519 key, read (or made) on first need.
     gateway_key: tokio::sync::OnceCell<Arc<openclaw_pairing::identity::DeviceKey>>,
     /// Keeps refused requests from flooding the audit log.
@@ -392,6 +394,7 @@ fn new_state(
         webchat,
         node_pre_auth: Arc::new(tokio::sync::Semaphore::new(node_route::PRE_AUTH_NODES)),
         gateway_key: tokio::sync::OnceCell::new(),
+        pairing_code: std::sync::Mutex::new(None),
         refusals: access::RefusalThrottle::default(),
         pre_auth: ws::PreAuth::default(),
         chat_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_TURNS)),

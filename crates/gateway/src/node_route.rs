@@ -29,6 +29,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 pub use openclaw_node_link::dial_out::NODE_PATH;
+pub use openclaw_node_link::exchange::PAIR_PATH;
 
 /// A node must prove itself within this time of its upgrade.
 const AUTH_LIMIT: Duration = Duration::from_secs(10);
@@ -190,5 +191,221 @@ mod tests {
         assert_eq!(websocket_key(&h), Some("dGhlIHNhbXBsZSBub25jZQ=="));
         h.insert(header::UPGRADE, "h2c".parse().unwrap());
         assert_eq!(websocket_key(&h), None);
+    }
+}
+
+/// The code the gateway shows for a node to pair with (`openclaw nodes pair --listen`), and
+/// how to keep the node that pairs with it.
+#[derive(Debug)]
+pub(crate) struct ShownCode {
+    pub(crate) pending: openclaw_pairing::PendingCode,
+    pub(crate) name: Option<String>,
+    pub(crate) priority: i64,
+}
+
+/// One pairing exchange must finish within this time of its upgrade.
+const PAIR_LIMIT: Duration = openclaw_pairing::SESSION_TIMEOUT;
+
+/// `GET /node/pair`: a node pairing by the code this gateway shows.
+pub(crate) async fn pair_upgrade(
+    State(state): State<Arc<GatewayState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    mut req: Request,
+) -> Response {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("?").to_owned();
+        state.refused(remote, PAIR_PATH, Refusal::Origin(origin));
+        return error(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "this route is for device nodes; no web page may open it",
+        );
+    }
+    let Some(key) = websocket_key(req.headers()) else {
+        return error(
+            StatusCode::UPGRADE_REQUIRED,
+            ErrorCode::InvalidRequest,
+            "this route takes a device node's WebSocket (openclaw-node pair --gateway HOST:PORT --code NNNNNN)",
+        );
+    };
+    let Ok(place) = state.node_pre_auth.clone().try_acquire_owned() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "too many device nodes are connecting at once; try again in a moment",
+        );
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let tasks = state.tasks.clone();
+    tasks.spawn(async move {
+        if let Ok(upgraded) = on_upgrade.await {
+            let ws = WebSocketStream::from_raw_socket(
+                TokioIo::new(upgraded),
+                Role::Server,
+                Some(openclaw_node_link::codec::websocket_config(
+                    openclaw_protocol::node::MAX_REQUEST_BYTES,
+                )),
+            )
+            .await;
+            serve_pairing(&state, remote, ws).await;
+        }
+        drop(place);
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+fn lock_code(state: &GatewayState) -> std::sync::MutexGuard<'_, Option<ShownCode>> {
+    state.pairing_code.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn pair_refusal(e: &openclaw_pairing::PairingError) -> openclaw_protocol::ErrorShape {
+    let code = match e {
+        openclaw_pairing::PairingError::Busy => ErrorCode::Unavailable,
+        _ => ErrorCode::NotPaired,
+    };
+    openclaw_protocol::ErrorShape::new(code, e.to_string())
+}
+
+/// The responder's side: `pair.start` (a try of the shown code), `pair.confirm`, then the node
+/// is kept (it dials in: no address), connected when it dials, and its capabilities are tools.
+async fn serve_pairing<S>(state: &Arc<GatewayState>, remote: SocketAddr, mut ws: WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use openclaw_node_link::exchange::{next_request, reply};
+    use openclaw_pairing::{Confirm, Direction, PeerIdentity, Responder, Start};
+    use openclaw_protocol::Response;
+    let deadline = tokio::time::Instant::now() + PAIR_LIMIT;
+    let refuse = |id: &str, shape: openclaw_protocol::ErrorShape| Response::err(id, shape);
+    let Ok(req) = next_request(&mut ws, deadline).await else {
+        return;
+    };
+    let start: Start = match (req.method == method::PAIR_START)
+        .then(|| serde_json::from_value(req.params.clone()))
+    {
+        Some(Ok(s)) => s,
+        _ => {
+            let shape = openclaw_protocol::ErrorShape::new(
+                ErrorCode::InvalidRequest,
+                "pair with `pair.start {spake, gateway_name}` first",
+            );
+            let _ = reply(&mut ws, refuse(&req.id, shape), deadline).await;
+            return;
+        }
+    };
+    // A try of the shown code, counted as it starts.
+    let begun = {
+        let mut shown = lock_code(state);
+        match shown.as_mut() {
+            None => Err(openclaw_protocol::ErrorShape::new(
+                ErrorCode::NotPaired,
+                "this gateway shows no pairing code: run `openclaw nodes pair --listen` on it first",
+            )),
+            Some(s) => s
+                .pending
+                .begin(std::time::Instant::now())
+                .map(|(attempt, code)| (attempt, code.to_owned()))
+                .map_err(|e| pair_refusal(&e)),
+        }
+    };
+    let (attempt, code) = match begun {
+        Ok(b) => b,
+        Err(shape) => {
+            state.audit.record(
+                "node.pairing_failed",
+                serde_json::json!({"remote": remote.to_string(), "error": shape.message}),
+            );
+            let _ = reply(&mut ws, refuse(&req.id, shape), deadline).await;
+            return;
+        }
+    };
+    // From here every way out gives the attempt back.
+    let outcome = async {
+        let (responder, start_reply) = Responder::new_in(Direction::NodeDials, &code, &start)
+            .map_err(|e| (req.id.clone(), pair_refusal(&e)))?;
+        let payload = serde_json::to_value(&start_reply).unwrap_or(Value::Null);
+        reply(&mut ws, Response::ok(&req.id, payload), deadline)
+            .await
+            .map_err(|_| {
+                (
+                    req.id.clone(),
+                    pair_refusal(&openclaw_pairing::PairingError::SessionExpired),
+                )
+            })?;
+        let confirm_req = next_request(&mut ws, deadline).await.map_err(|e| {
+            (
+                String::new(),
+                openclaw_protocol::ErrorShape::new(ErrorCode::InvalidRequest, e.to_string()),
+            )
+        })?;
+        let confirm: Confirm = match (confirm_req.method == method::PAIR_CONFIRM)
+            .then(|| serde_json::from_value(confirm_req.params.clone()))
+        {
+            Some(Ok(c)) => c,
+            _ => {
+                return Err((
+                    confirm_req.id.clone(),
+                    openclaw_protocol::ErrorShape::new(
+                        ErrorCode::InvalidRequest,
+                        "after `pair.start` comes `pair.confirm {session, mac, sealed}`",
+                    ),
+                ));
+            }
+        };
+        let key = state.gateway_key().await.map_err(|e| {
+            (
+                confirm_req.id.clone(),
+                openclaw_protocol::ErrorShape::new(ErrorCode::Internal, e.to_string()),
+            )
+        })?;
+        let me = PeerIdentity {
+            name: state.config.agent.name.clone(),
+            public_key: key.public_key(),
+            cert_fingerprint: None,
+            capabilities: Vec::new(),
+        };
+        let confirmed = {
+            let mut shown = lock_code(state);
+            match shown.as_mut() {
+                Some(s) => s
+                    .pending
+                    .confirm(&attempt, std::time::Instant::now(), || {
+                        responder.finish(&confirm, &me)
+                    })
+                    .map(|ok| (ok, s.name.clone(), s.priority)),
+                None => Err(openclaw_pairing::PairingError::Replaced),
+            }
+        };
+        let ((node, confirm_reply), name, priority) =
+            confirmed.map_err(|e| (confirm_req.id.clone(), pair_refusal(&e)))?;
+        let payload = serde_json::to_value(&confirm_reply).unwrap_or(Value::Null);
+        let _ = reply(&mut ws, Response::ok(&confirm_req.id, payload), deadline).await;
+        Ok::<_, (String, openclaw_protocol::ErrorShape)>((node, name, priority))
+    }
+    .await;
+    if let Some(shown) = lock_code(state).as_mut() {
+        shown.pending.abandon(&attempt);
+    }
+    let (node, name, priority) = match outcome {
+        Ok(ok) => ok,
+        Err((id, shape)) => {
+            state.audit.record(
+                "node.pairing_failed",
+                serde_json::json!({"remote": remote.to_string(), "error": shape.message}),
+            );
+            let _ = reply(&mut ws, refuse(&id, shape), deadline).await;
+            return;
+        }
+    };
+    let _ = ws.close(None).await;
+    if let Err(e) = state.keep_dialing_in_node(node, name, priority).await {
+        tracing::error!(error = %e, "a node paired, but it could not be kept");
     }
 }

@@ -38,6 +38,10 @@ pub fn router(state: Arc<GatewayState>, extra: Option<axum::Router>) -> axum::Ro
         )
         .route("/api/nodes/{name}", axum::routing::delete(remove_node))
         .route(
+            "/api/nodes/pairing-code",
+            axum::routing::post(show_pairing_code).layer(DefaultBodyLimit::max(MAX_PAIR_BODY)),
+        )
+        .route(
             "/api/messages",
             axum::routing::post(send_message).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY)),
         )
@@ -58,6 +62,10 @@ pub fn router(state: Arc<GatewayState>, extra: Option<axum::Router>) -> axum::Ro
         .route(
             crate::node_route::NODE_PATH,
             get(crate::node_route::upgrade),
+        )
+        .route(
+            crate::node_route::PAIR_PATH,
+            get(crate::node_route::pair_upgrade),
         )
         .merge(api);
     // The embedder's routes under their own prefix: they cannot shadow ours.
@@ -86,7 +94,7 @@ fn guard(state: &GatewayState, remote: SocketAddr, req: &Request) -> Option<Resp
     let path = req.uri().path();
     // A node dials by whatever name reaches the gateway (a tailnet name, an address) and has
     // no token: its route refuses any page (`Origin`) itself, so rebinding cannot use it.
-    let node_route = path == crate::node_route::NODE_PATH;
+    let node_route = path == crate::node_route::NODE_PATH || path == crate::node_route::PAIR_PATH;
     if !node_route && !state.access.host_ok(headers) && !state.access.token_ok(bearer(headers)) {
         let host = headers
             .get(header::HOST)
@@ -324,6 +332,61 @@ async fn pair_node(State(state): State<Arc<GatewayState>>, req: Request) -> Resp
             e.to_string(),
         ),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct CodeBody {
+    #[serde(default = "default_code_seconds")]
+    valid_seconds: u64,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default = "default_node_priority")]
+    priority: i64,
+}
+
+fn default_code_seconds() -> u64 {
+    300
+}
+
+fn default_node_priority() -> i64 {
+    1
+}
+
+/// `POST /api/nodes/pairing-code {valid_seconds?, name?, priority?}`: shows a 6-digit code a
+/// node pairs by from its side (`openclaw-node pair --gateway HOST:PORT --code NNNNNN`); it
+/// replaces a code shown before.
+async fn show_pairing_code(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
+    let bytes = match read_json_body(req, MAX_PAIR_BODY).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let body: CodeBody = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                format!(
+                    "the body must be {{\"valid_seconds\": 300, \"name\": …, \"priority\": …}}: {e}"
+                ),
+            );
+        }
+    };
+    if !(10..=3600).contains(&body.valid_seconds) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "valid_seconds must be between 10 and 3600",
+        );
+    }
+    let valid_for = std::time::Duration::from_secs(body.valid_seconds);
+    let code = state.show_pairing_code(valid_for, body.name, body.priority);
+    Json(json!({
+        "code": code,
+        "valid_seconds": body.valid_seconds,
+        "tries": openclaw_pairing::MAX_TRIES,
+    }))
+    .into_response()
 }
 
 /// `DELETE /api/nodes/{name}`: forgets the node and closes its connection.

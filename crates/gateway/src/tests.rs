@@ -1643,3 +1643,68 @@ fn a_node_that_dials_in_is_routed_like_one_the_gateway_dials() {
     let resp = agent.get(&gw.url("/node")).call().unwrap();
     assert_eq!(resp.status().as_u16(), 426);
 }
+
+#[test]
+fn a_node_pairs_by_the_code_the_gateway_shows_and_is_served_once_it_dials_in() {
+    let gw = TestGateway::start(|_| {});
+    let node_state = tempfile::tempdir().unwrap();
+    let mut caps = openclaw_node::Capabilities::none("test");
+    caps.register(Arc::new(Weather)).unwrap();
+    let node =
+        openclaw_node::Node::open(node_state.path().to_owned(), "phone".into(), caps).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = gw.addr.to_string();
+    let mut events = gw.handle.subscribe();
+
+    // No code shown yet: refused.
+    let err = rt
+        .block_on(openclaw_node::pair_with_gateway(&node, &addr, "123456"))
+        .unwrap_err();
+    assert!(err.to_string().contains("shows no pairing code"), "{err}");
+    let code = gw
+        .handle
+        .show_pairing_code(Duration::from_secs(60), Some("my phone".into()), 2);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let err = rt
+        .block_on(openclaw_node::pair_with_gateway(&node, &addr, wrong))
+        .unwrap_err();
+    assert!(err.to_string().contains("key confirmation failed"), "{err}");
+    assert!(node.paired_gateways().is_empty());
+
+    let paired = rt
+        .block_on(openclaw_node::pair_with_gateway(&node, &addr, &code))
+        .unwrap();
+    // The node learned the gateway's key; the gateway kept the node, which dials in.
+    let gateway_key = nodes::gateway_key(gw._dir.path()).unwrap();
+    assert_eq!(paired.public_key, gateway_key.public_key());
+    assert_eq!(node.paired_gateways().len(), 1);
+    assert!(matches!(
+        next_event(&mut events, Duration::from_secs(10)),
+        GatewayEvent::NodePaired { name, .. } if name == "my phone"
+    ));
+    let stored = gw.state.store.nodes().unwrap();
+    assert_eq!(stored[0].name, "my phone");
+    assert_eq!(stored[0].address, "", "a node that dials in has no address");
+    assert_eq!(stored[0].priority, 2);
+    // The code was used up.
+    let err = rt
+        .block_on(openclaw_node::pair_with_gateway(&node, &addr, &code))
+        .unwrap_err();
+    assert!(err.to_string().contains("used up"), "{err}");
+
+    let (stop, thread) = dial_in(node.clone(), gw.addr);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !gw.handle.nodes().iter().any(|n| n.connected) {
+        assert!(Instant::now() < deadline, "{:?}", gw.handle.nodes());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (served, v) = rt
+        .block_on(gw.state.nodes.invoke("weather.now", json!({})))
+        .unwrap();
+    assert_eq!((served.as_str(), v), ("my phone", json!({"sky": "clear"})));
+    drop(stop);
+    thread.join().unwrap();
+}

@@ -77,6 +77,15 @@ pub enum DialGatewayError {
 
 /// Opens a WebSocket to the node route of the gateway at `addr` (`host:port`), within `limit`.
 pub async fn dial_gateway(addr: &str, limit: Duration) -> Result<GatewayStream, DialGatewayError> {
+    dial_gateway_at(addr, NODE_PATH, limit).await
+}
+
+/// Opens a WebSocket to `path` (the node route, or the pairing route) of the gateway at `addr`.
+pub async fn dial_gateway_at(
+    addr: &str,
+    path: &str,
+    limit: Duration,
+) -> Result<GatewayStream, DialGatewayError> {
     let timed_out = || DialGatewayError::TimedOut {
         addr: addr.to_owned(),
         limit,
@@ -93,7 +102,7 @@ pub async fn dial_gateway(addr: &str, limit: Duration) -> Result<GatewayStream, 
     let (ws, _) = tokio::time::timeout_at(
         deadline,
         tokio_tungstenite::client_async_with_config(
-            format!("ws://{addr}{NODE_PATH}"),
+            format!("ws://{addr}{path}"),
             tcp,
             Some(node_websocket_config()),
         ),

@@ -16,6 +16,7 @@ pub mod codec;
 pub mod dial;
 pub mod dial_out;
 pub mod duplex;
+pub mod exchange;
 pub mod peer;
 pub mod tls;
 
