@@ -135,6 +135,12 @@ impl Node {
         lock(&self.paired).clone()
     }
 
+    /// Trusts `gateway` without a pairing code: for a node inside the same program as its
+    /// gateway (the tray app's own node), where the program holds both keys already.
+    pub fn trust_gateway(&self, gateway: PairedGateway) -> std::io::Result<()> {
+        self.remember(gateway)
+    }
+
     pub(crate) fn remember(&self, gateway: PairedGateway) -> std::io::Result<()> {
         let mut paired = lock(&self.paired);
         paired.retain(|g| g.device_id != gateway.device_id);

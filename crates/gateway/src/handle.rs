@@ -119,6 +119,84 @@ impl GatewayHandle {
         self.state().show_pairing_code(valid_for, name, priority)
     }
 
+    /// This gateway's name, device id and public key: what a node trusts it by.
+    pub async fn identity(&self) -> Result<(String, String, String), HandleError> {
+        let key = self.state().gateway_key().await.map_err(PairError::from)?;
+        Ok((
+            self.state().config.agent.name.clone(),
+            key.device_id(),
+            key.public_key(),
+        ))
+    }
+
+    /// Trusts a node inside the same program (the tray app's own node) without a code: the
+    /// program holds both keys. It is kept like a node that dials in, and connected once its
+    /// in-process link is attached ([`Self::attach_in_process_node`]).
+    pub async fn trust_local_node(
+        &self,
+        name: &str,
+        public_key: &str,
+        capabilities: Vec<String>,
+        priority: i64,
+    ) -> Result<NodeRecord, HandleError> {
+        let identity = openclaw_pairing::PeerIdentity {
+            name: name.to_owned(),
+            public_key: public_key.to_owned(),
+            cert_fingerprint: None,
+            capabilities,
+        };
+        self.state()
+            .keep_dialing_in_node(identity, None, priority)
+            .await
+    }
+
+    /// Links a node running in this process over `link`, the gateway's end of
+    /// `openclaw_node_link::duplex::pair` (the node serves the other end with
+    /// `openclaw_node::serve_stream`): the same session a remote node has, authenticated the
+    /// same way (the node challenges, the gateway proves its key), then routed like any node.
+    pub async fn attach_in_process_node(
+        &self,
+        link: openclaw_node_link::duplex::InProcess,
+        node_public_key: &str,
+    ) -> Result<(), HandleError> {
+        let state = self.state();
+        let key = state.gateway_key().await.map_err(PairError::from)?;
+        let mut config = openclaw_node_link::dial_out::gateway_config("in-process");
+        config.tasks = Some(state.tasks.tracker());
+        let peer = openclaw_node_link::connect(
+            link,
+            openclaw_node_link::Role::Gateway,
+            &key,
+            node_public_key,
+            config,
+            Arc::new(openclaw_node_link::NoRequests),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .map_err(|e| HandleError::Unavailable(format!("the in-process node: {e}")))?;
+        let described = crate::nodes::call(
+            &peer,
+            "in-process",
+            openclaw_protocol::node::method::DESCRIBE,
+            serde_json::Value::Null,
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .map_err(|e| HandleError::Unavailable(e.to_string()))?;
+        let device_id = openclaw_pairing::identity::device_id_of(node_public_key)
+            .map_err(|e| PairError::BadKey(e.to_string()))?;
+        if state
+            .nodes
+            .attach_link(&device_id, peer, &described, "connected (in-process)")
+        {
+            Ok(())
+        } else {
+            Err(HandleError::Unavailable(
+                "that node is not trusted: call trust_local_node first".into(),
+            ))
+        }
+    }
+
     /// Forgets the node named `name` and closes its connection; `false` when there was none.
     pub async fn remove_node(&self, name: &str) -> Result<bool, HandleError> {
         self.state().remove_node(name).await

@@ -163,6 +163,23 @@ impl NodeRouter {
     /// A node that dialed in and proved itself: its link becomes the node's (replacing one the
     /// gateway dialed), described as `description`. `false` when no such node is paired.
     pub fn attach_dialed_in(&self, device_id: &str, peer: Peer, description: &Value) -> bool {
+        self.attach_link(
+            device_id,
+            peer,
+            description,
+            "connected (the node dialed in)",
+        )
+    }
+
+    /// A link made some other way (in-process) becomes the node's; see
+    /// [`Self::attach_dialed_in`].
+    pub fn attach_link(
+        &self,
+        device_id: &str,
+        peer: Peer,
+        description: &Value,
+        detail: &str,
+    ) -> bool {
         let link = self
             .links
             .read()
@@ -180,7 +197,7 @@ impl NodeRouter {
             &link,
             true,
             Some(capabilities_of(description)),
-            "connected (the node dialed in)".into(),
+            detail.into(),
         );
         self.announce_specs(description);
         true

@@ -1708,3 +1708,83 @@ fn a_node_pairs_by_the_code_the_gateway_shows_and_is_served_once_it_dials_in() {
     drop(stop);
     thread.join().unwrap();
 }
+
+#[test]
+fn a_node_in_the_same_program_is_linked_in_process_and_routed_like_any_node() {
+    let gw = TestGateway::start(|_| {});
+    let node_state = tempfile::tempdir().unwrap();
+    let mut caps = openclaw_node::Capabilities::none("test");
+    caps.register(Arc::new(Weather)).unwrap();
+    let node =
+        openclaw_node::Node::open(node_state.path().to_owned(), "this mac".into(), caps).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // The program holds both keys: each side trusts the other, no code.
+        let (name, device_id, public_key) = gw.handle.identity().await.unwrap();
+        node.trust_gateway(openclaw_node::PairedGateway {
+            device_id,
+            name,
+            public_key,
+            paired_at: 0,
+        })
+        .unwrap();
+        let node_key = node.identity().key().public_key();
+        gw.handle
+            .trust_local_node("this mac", &node_key, Vec::new(), 0)
+            .await
+            .unwrap();
+        let (gateway_end, node_end) = openclaw_node_link::duplex::pair(
+            openclaw_node_link::dial_out::gateway_websocket_config(),
+            openclaw_node_link::dial_out::node_websocket_config(),
+        )
+        .await;
+        let serving = tokio::spawn(openclaw_node::serve_stream(
+            node_end,
+            node.clone(),
+            openclaw_node::Limits::default(),
+        ));
+        gw.handle
+            .attach_in_process_node(gateway_end, &node_key)
+            .await
+            .unwrap();
+        let status = gw.handle.nodes().remove(0);
+        assert_eq!(
+            (status.connected, status.detail.as_str()),
+            (true, "connected (in-process)")
+        );
+        let (served, v) = gw
+            .state
+            .nodes
+            .invoke("weather.now", json!({}))
+            .await
+            .unwrap();
+        assert_eq!((served.as_str(), v), ("this mac", json!({"sky": "clear"})));
+        assert!(gw.state.agent.tools().has("weather_now"));
+        // A node the gateway does not trust is not linked.
+        let stranger = openclaw_node::Node::ephemeral(
+            "stranger".into(),
+            openclaw_node::Capabilities::none("test"),
+        )
+        .unwrap();
+        let (gateway_end, node_end) = openclaw_node_link::duplex::pair(
+            openclaw_node_link::dial_out::gateway_websocket_config(),
+            openclaw_node_link::dial_out::node_websocket_config(),
+        )
+        .await;
+        tokio::spawn(openclaw_node::serve_stream(
+            node_end,
+            stranger.clone(),
+            openclaw_node::Limits::default(),
+        ));
+        let refused = gw
+            .handle
+            .attach_in_process_node(gateway_end, &stranger.identity().key().public_key())
+            .await;
+        assert!(refused.is_err(), "an untrusted in-process node is refused");
+        drop(serving);
+    });
+}
