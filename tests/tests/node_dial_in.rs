@@ -178,8 +178,11 @@ fn a_node_paired_by_the_gateways_code_dials_in_serves_a_screenshot_and_comes_bac
     // In a process group of its own, so xvfb-run, Xvfb and the node all go together.
     let mut node = Command::new("xvfb-run");
     std::os::unix::process::CommandExt::process_group(&mut node, 0);
+    // Displays counted up from one of its own (`-a` from `-n`): the desktop tests, run just
+    // before, use the low numbers, and a display of theirs still going away must not be ours.
+    let first_display = (400 + port % 500).to_string();
     let node = node
-        .args(["-a", "-s", "-screen 0 800x600x24"])
+        .args(["-a", "-n", &first_display, "-s", "-screen 0 800x600x24"])
         .arg(workspace_bin("openclaw-node"))
         .arg("--state-dir")
         .arg(node_state.path())
