@@ -277,6 +277,14 @@ impl GatewayState {
             Some(&self.tasks),
         )
         .await?;
+        self.serve_paired(&record, key);
+        tracing::info!(name = %record.name, address = %record.address, "device node paired");
+        Ok(record)
+    }
+
+    /// A node just paired: supervised (dialed, or waited for), its capabilities tools, the
+    /// embedder told.
+    fn serve_paired(&self, record: &NodeRecord, key: Arc<openclaw_pairing::identity::DeviceKey>) {
         self.nodes
             .add(record.clone(), &self.config, key, self.stop.clone());
         self.register_node_tools();
@@ -284,8 +292,6 @@ impl GatewayState {
             name: record.name.clone(),
             id: record.id.clone(),
         });
-        tracing::info!(name = %record.name, address = %record.address, "device node paired");
-        Ok(record)
     }
 
     /// Node capabilities become agent tools with the first node (a gateway without nodes
@@ -359,13 +365,7 @@ impl GatewayState {
             .map_err(|e| HandleError::Unavailable(format!("store task failed: {e}")))?
             .map_err(|e| PairError::Store(e.to_string()))?;
         let key = self.gateway_key().await.map_err(PairError::from)?;
-        self.nodes
-            .add(record.clone(), &self.config, key, self.stop.clone());
-        self.register_node_tools();
-        self.events.send(GatewayEvent::NodePaired {
-            name: record.name.clone(),
-            id: record.id.clone(),
-        });
+        self.serve_paired(&record, key);
         tracing::info!(name = %record.name, "device node paired by the code this gateway showed");
         Ok(record)
     }

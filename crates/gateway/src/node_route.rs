@@ -59,6 +59,46 @@ fn websocket_key(headers: &HeaderMap) -> Option<&str> {
         .and_then(|k| k.to_str().ok())
 }
 
+/// The checks both node routes make before upgrading: no page (`Origin`), a whole WebSocket
+/// upgrade. The `Sec-WebSocket-Key`, or the refusal; `usage` says what the route is for.
+fn node_upgrade(
+    state: &GatewayState,
+    remote: SocketAddr,
+    req: &Request,
+    path: &str,
+    usage: &str,
+) -> Result<String, Box<Response>> {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("?").to_owned();
+        state.refused(remote, path, Refusal::Origin(origin));
+        return Err(Box::new(error(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "this route is for device nodes; no web page may open it",
+        )));
+    }
+    websocket_key(req.headers())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            Box::new(error(
+                StatusCode::UPGRADE_REQUIRED,
+                ErrorCode::InvalidRequest,
+                format!("this route takes a device node's WebSocket ({usage})"),
+            ))
+        })
+}
+
+/// The 101 answer that hands the connection to the WebSocket.
+fn switching_protocols(accept: String) -> Response {
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
 /// `GET /node`: the upgrade, by hand (the link runs on tokio-tungstenite's stream, which
 /// axum's WebSocket does not hand out), then the proof and the attach in a tracked task.
 pub(crate) async fn upgrade(
@@ -66,21 +106,15 @@ pub(crate) async fn upgrade(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     mut req: Request,
 ) -> Response {
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("?").to_owned();
-        state.refused(remote, NODE_PATH, Refusal::Origin(origin));
-        return error(
-            StatusCode::FORBIDDEN,
-            ErrorCode::Forbidden,
-            "this route is for device nodes; no web page may open it",
-        );
-    }
-    let Some(key) = websocket_key(req.headers()) else {
-        return error(
-            StatusCode::UPGRADE_REQUIRED,
-            ErrorCode::InvalidRequest,
-            "this route takes a device node's WebSocket (openclaw-node run --gateway HOST:PORT)",
-        );
+    let key = match node_upgrade(
+        &state,
+        remote,
+        &req,
+        NODE_PATH,
+        "openclaw-node run --gateway HOST:PORT",
+    ) {
+        Ok(key) => key,
+        Err(refused) => return *refused,
     };
     if state.is_draining() {
         return error(
@@ -106,13 +140,7 @@ pub(crate) async fn upgrade(
             Err(e) => tracing::debug!(%remote, error = %e, "node upgrade failed"),
         }
     });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "upgrade")
-        .header(header::UPGRADE, "websocket")
-        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
-        .body(Body::empty())
-        .unwrap_or_else(|_| Response::new(Body::empty()))
+    switching_protocols(accept)
 }
 
 async fn serve<S>(
@@ -212,21 +240,15 @@ pub(crate) async fn pair_upgrade(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     mut req: Request,
 ) -> Response {
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or("?").to_owned();
-        state.refused(remote, PAIR_PATH, Refusal::Origin(origin));
-        return error(
-            StatusCode::FORBIDDEN,
-            ErrorCode::Forbidden,
-            "this route is for device nodes; no web page may open it",
-        );
-    }
-    let Some(key) = websocket_key(req.headers()) else {
-        return error(
-            StatusCode::UPGRADE_REQUIRED,
-            ErrorCode::InvalidRequest,
-            "this route takes a device node's WebSocket (openclaw-node pair --gateway HOST:PORT --code NNNNNN)",
-        );
+    let key = match node_upgrade(
+        &state,
+        remote,
+        &req,
+        PAIR_PATH,
+        "openclaw-node pair --gateway HOST:PORT --code NNNNNN",
+    ) {
+        Ok(key) => key,
+        Err(refused) => return *refused,
     };
     let Ok(place) = state.node_pre_auth.clone().try_acquire_owned() else {
         return error(
@@ -252,13 +274,7 @@ pub(crate) async fn pair_upgrade(
         }
         drop(place);
     });
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "upgrade")
-        .header(header::UPGRADE, "websocket")
-        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
-        .body(Body::empty())
-        .unwrap_or_else(|_| Response::new(Body::empty()))
+    switching_protocols(accept)
 }
 
 fn lock_code(state: &GatewayState) -> std::sync::MutexGuard<'_, Option<ShownCode>> {

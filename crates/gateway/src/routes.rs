@@ -232,19 +232,15 @@ struct InvokeBody {
 /// do (the connected node with the lowest priority number, falling back on timeout or
 /// disconnect) and answers `{node, payload}`.
 async fn invoke_node(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
-    let bytes = match read_json_body(req, MAX_INVOKE_BODY).await {
+    let body: InvokeBody = match read_json(
+        req,
+        MAX_INVOKE_BODY,
+        "the body must be {\"command\": \"…\", \"params\": {…}}",
+    )
+    .await
+    {
         Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let body: InvokeBody = match serde_json::from_slice(&bytes) {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidRequest,
-                format!("the body must be {{\"command\": \"…\", \"params\": {{…}}}}: {e}"),
-            );
-        }
+        Err(refused) => return refused,
     };
     use crate::node_router::RouteError;
     match state.nodes.invoke(&body.command, body.params).await {
@@ -290,21 +286,9 @@ async fn list_nodes(State(state): State<Arc<GatewayState>>) -> Response {
 /// `POST /api/nodes/pair {address, code, name?, priority?}`: pairs with the node showing the
 /// code; it is connected, and its capabilities are tools, before the answer.
 async fn pair_node(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
-    let bytes = match read_json_body(req, MAX_PAIR_BODY).await {
+    let body: crate::PairRequest = match read_json(req, MAX_PAIR_BODY, "the body must be {\"address\": \"HOST:PORT\", \"code\": \"NNNNNN\", \"name\": …, \"priority\": …}").await {
         Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let body: crate::PairRequest = match serde_json::from_slice(&bytes) {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidRequest,
-                format!(
-                    "the body must be {{\"address\": \"HOST:PORT\", \"code\": \"NNNNNN\", \"name\": …, \"priority\": …}}: {e}"
-                ),
-            );
-        }
+        Err(refused) => return refused,
     };
     use crate::HandleError;
     match state.pair_node(&body).await {
@@ -356,21 +340,15 @@ fn default_node_priority() -> i64 {
 /// node pairs by from its side (`openclaw-node pair --gateway HOST:PORT --code NNNNNN`); it
 /// replaces a code shown before.
 async fn show_pairing_code(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
-    let bytes = match read_json_body(req, MAX_PAIR_BODY).await {
+    let body: CodeBody = match read_json(
+        req,
+        MAX_PAIR_BODY,
+        "the body must be {\"valid_seconds\": 300, \"name\": …, \"priority\": …}",
+    )
+    .await
+    {
         Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let body: CodeBody = match serde_json::from_slice(&bytes) {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidRequest,
-                format!(
-                    "the body must be {{\"valid_seconds\": 300, \"name\": …, \"priority\": …}}: {e}"
-                ),
-            );
-        }
+        Err(refused) => return refused,
     };
     if !(10..=3600).contains(&body.valid_seconds) {
         return error(
@@ -419,21 +397,15 @@ struct SendBody {
 /// `POST /api/messages {channel, peer, text}`: a message the owner starts, delivered to the
 /// peer now if connected, and kept in the conversation either way.
 async fn send_message(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
-    let bytes = match read_json_body(req, MAX_MESSAGE_BODY).await {
+    let body: SendBody = match read_json(
+        req,
+        MAX_MESSAGE_BODY,
+        "the body must be {\"channel\": \"webchat\", \"peer\": \"…\", \"text\": \"…\"}",
+    )
+    .await
+    {
         Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let body: SendBody = match serde_json::from_slice(&bytes) {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidRequest,
-                format!(
-                    "the body must be {{\"channel\": \"webchat\", \"peer\": \"…\", \"text\": \"…\"}}: {e}"
-                ),
-            );
-        }
+        Err(refused) => return refused,
     };
     use crate::conversation::{Delivered, OutboundError, OutboundMessage};
     let msg = OutboundMessage {
@@ -462,6 +434,26 @@ async fn send_message(State(state): State<Arc<GatewayState>>, req: Request) -> R
             e.to_string(),
         ),
     }
+}
+
+/// A route's JSON body as `T`, or the answer saying why not: the body errors of
+/// [`read_json_body`], or 400 naming the shape the route takes (`shape`, with the parser's
+/// reason).
+async fn read_json<T: serde::de::DeserializeOwned>(
+    req: Request,
+    limit: usize,
+    shape: &str,
+) -> Result<T, Response> {
+    let bytes = read_json_body(req, limit)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            format!("{shape}: {e}"),
+        )
+    })
 }
 
 async fn not_found(req: Request) -> Response {
