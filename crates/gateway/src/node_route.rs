@@ -334,9 +334,11 @@ where
     let (attempt, code) = match begun {
         Ok(b) => b,
         Err(shape) => {
-            state.audit.record(
-                "node.pairing_failed",
-                serde_json::json!({"remote": remote.to_string(), "error": shape.message}),
+            // Anyone may reach this route: refusals are counted and audited under the throttle.
+            state.refused(
+                remote,
+                PAIR_PATH,
+                Refusal::NodeNotProved(shape.message.clone()),
             );
             let _ = reply(&mut ws, refuse(&req.id, shape), deadline).await;
             return;
@@ -412,9 +414,10 @@ where
     let (node, name, priority) = match outcome {
         Ok(ok) => ok,
         Err((id, shape)) => {
-            state.audit.record(
-                "node.pairing_failed",
-                serde_json::json!({"remote": remote.to_string(), "error": shape.message}),
+            state.refused(
+                remote,
+                PAIR_PATH,
+                Refusal::NodeNotProved(shape.message.clone()),
             );
             let _ = reply(&mut ws, refuse(&id, shape), deadline).await;
             return;

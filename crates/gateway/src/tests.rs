@@ -1694,6 +1694,17 @@ fn a_node_pairs_by_the_code_the_gateway_shows_and_is_served_once_it_dials_in() {
         .block_on(openclaw_node::pair_with_gateway(&node, &addr, &code))
         .unwrap_err();
     assert!(err.to_string().contains("used up"), "{err}");
+    // The refusals were counted (anyone may reach the pairing route: they are throttled in
+    // the audit log, like every refusal).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gw
+        .get("/metrics")
+        .1
+        .contains("openclaw_auth_failures_total 3")
+    {
+        assert!(Instant::now() < deadline, "{}", gw.get("/metrics").1);
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     let (stop, thread) = dial_in(node.clone(), gw.addr);
     let deadline = Instant::now() + Duration::from_secs(15);
