@@ -178,11 +178,20 @@ fn a_node_paired_by_the_gateways_code_dials_in_serves_a_screenshot_and_comes_bac
     // In a process group of its own, so xvfb-run, Xvfb and the node all go together.
     let mut node = Command::new("xvfb-run");
     std::os::unix::process::CommandExt::process_group(&mut node, 0);
-    // Displays counted up from one of its own (`-a` from `-n`): the desktop tests, run just
-    // before, use the low numbers, and a display of theirs still going away must not be ours.
+    // `-noreset`: an X server with no other client resets when the last connection closes,
+    // and xcap opens one per step (list the monitors, then capture), so on a bare Xvfb, with no
+    // window manager or notification daemon holding a connection as a desktop has, a capture
+    // can land in the reset and be refused. Displays count up from a number of their own
+    // (`-a` from `-n`), away from the desktop tests' run just before.
     let first_display = (400 + port % 500).to_string();
     let node = node
-        .args(["-a", "-n", &first_display, "-s", "-screen 0 800x600x24"])
+        .args([
+            "-a",
+            "-n",
+            &first_display,
+            "-s",
+            "-screen 0 800x600x24 -noreset",
+        ])
         .arg(workspace_bin("openclaw-node"))
         .arg("--state-dir")
         .arg(node_state.path())
