@@ -15,6 +15,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use openclaw_node_link::dial_out::{accept_node, gateway_config, gateway_websocket_config};
 use openclaw_node_link::{HandshakeError, NoRequests};
@@ -24,6 +25,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -59,62 +61,39 @@ fn websocket_key(headers: &HeaderMap) -> Option<&str> {
         .and_then(|k| k.to_str().ok())
 }
 
-/// The checks both node routes make before upgrading: no page (`Origin`), a whole WebSocket
-/// upgrade. The `Sec-WebSocket-Key`, or the refusal; `usage` says what the route is for.
-fn node_upgrade(
-    state: &GatewayState,
+/// What both node routes do: refuse pages (`Origin`), take only a whole WebSocket upgrade,
+/// refuse while draining or past [`PRE_AUTH_NODES`] unproved sockets, then answer 101 and run
+/// `session` on the upgraded connection in a tracked task, with its pre-auth place (the session
+/// drops it once the node is proved). `usage` says what the route is for.
+fn upgrade_node_socket<F, Fut>(
+    state: Arc<GatewayState>,
     remote: SocketAddr,
-    req: &Request,
+    mut req: Request,
     path: &str,
     usage: &str,
-) -> Result<String, Box<Response>> {
+    session: F,
+) -> Response
+where
+    F: FnOnce(Arc<GatewayState>, SocketAddr, TokioIo<Upgraded>, OwnedSemaphorePermit) -> Fut
+        + Send
+        + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     if let Some(origin) = req.headers().get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("?").to_owned();
         state.refused(remote, path, Refusal::Origin(origin));
-        return Err(Box::new(error(
+        return error(
             StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,
             "this route is for device nodes; no web page may open it",
-        )));
+        );
     }
-    websocket_key(req.headers())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            Box::new(error(
-                StatusCode::UPGRADE_REQUIRED,
-                ErrorCode::InvalidRequest,
-                format!("this route takes a device node's WebSocket ({usage})"),
-            ))
-        })
-}
-
-/// The 101 answer that hands the connection to the WebSocket.
-fn switching_protocols(accept: String) -> Response {
-    Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "upgrade")
-        .header(header::UPGRADE, "websocket")
-        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
-        .body(Body::empty())
-        .unwrap_or_else(|_| Response::new(Body::empty()))
-}
-
-/// `GET /node`: the upgrade, by hand (the link runs on tokio-tungstenite's stream, which
-/// axum's WebSocket does not hand out), then the proof and the attach in a tracked task.
-pub(crate) async fn upgrade(
-    State(state): State<Arc<GatewayState>>,
-    ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    mut req: Request,
-) -> Response {
-    let key = match node_upgrade(
-        &state,
-        remote,
-        &req,
-        NODE_PATH,
-        "openclaw-node run --gateway HOST:PORT",
-    ) {
-        Ok(key) => key,
-        Err(refused) => return *refused,
+    let Some(key) = websocket_key(req.headers()) else {
+        return error(
+            StatusCode::UPGRADE_REQUIRED,
+            ErrorCode::InvalidRequest,
+            format!("this route takes a device node's WebSocket ({usage})"),
+        );
     };
     if state.is_draining() {
         return error(
@@ -136,19 +115,43 @@ pub(crate) async fn upgrade(
     let tasks = state.tasks.clone();
     tasks.spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => serve(state, remote, TokioIo::new(upgraded), place).await,
+            Ok(upgraded) => session(state, remote, TokioIo::new(upgraded), place).await,
             Err(e) => tracing::debug!(%remote, error = %e, "node upgrade failed"),
         }
     });
     switching_protocols(accept)
 }
 
-async fn serve<S>(
-    state: Arc<GatewayState>,
-    remote: SocketAddr,
-    io: S,
-    place: tokio::sync::OwnedSemaphorePermit,
-) where
+/// The 101 answer that hands the connection to the WebSocket.
+fn switching_protocols(accept: String) -> Response {
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, accept)
+        .body(Body::empty())
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// `GET /node`: the upgrade, by hand (the link runs on tokio-tungstenite's stream, which
+/// axum's WebSocket does not hand out), then the proof and the attach in a tracked task.
+pub(crate) async fn upgrade(
+    State(state): State<Arc<GatewayState>>,
+    ConnectInfo(remote): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    upgrade_node_socket(
+        state,
+        remote,
+        req,
+        NODE_PATH,
+        "openclaw-node run --gateway HOST:PORT",
+        serve,
+    )
+}
+
+async fn serve<S>(state: Arc<GatewayState>, remote: SocketAddr, io: S, place: OwnedSemaphorePermit)
+where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let ws =
@@ -238,32 +241,17 @@ const PAIR_LIMIT: Duration = openclaw_pairing::SESSION_TIMEOUT;
 pub(crate) async fn pair_upgrade(
     State(state): State<Arc<GatewayState>>,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
-    mut req: Request,
+    req: Request,
 ) -> Response {
-    let key = match node_upgrade(
-        &state,
+    upgrade_node_socket(
+        state,
         remote,
-        &req,
+        req,
         PAIR_PATH,
         "openclaw-node pair --gateway HOST:PORT --code NNNNNN",
-    ) {
-        Ok(key) => key,
-        Err(refused) => return *refused,
-    };
-    let Ok(place) = state.node_pre_auth.clone().try_acquire_owned() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            "too many device nodes are connecting at once; try again in a moment",
-        );
-    };
-    let accept = derive_accept_key(key.as_bytes());
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let tasks = state.tasks.clone();
-    tasks.spawn(async move {
-        if let Ok(upgraded) = on_upgrade.await {
+        |state, remote, io, place| async move {
             let ws = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
+                io,
                 Role::Server,
                 Some(openclaw_node_link::codec::websocket_config(
                     openclaw_protocol::node::MAX_REQUEST_BYTES,
@@ -271,10 +259,9 @@ pub(crate) async fn pair_upgrade(
             )
             .await;
             serve_pairing(&state, remote, ws).await;
-        }
-        drop(place);
-    });
-    switching_protocols(accept)
+            drop(place);
+        },
+    )
 }
 
 fn lock_code(state: &GatewayState) -> std::sync::MutexGuard<'_, Option<ShownCode>> {
