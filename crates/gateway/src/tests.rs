@@ -1799,3 +1799,67 @@ fn a_node_in_the_same_program_is_linked_in_process_and_routed_like_any_node() {
         drop(serving);
     });
 }
+
+#[test]
+fn a_page_of_another_site_can_use_none_of_the_new_routes() {
+    let hooks = axum::Router::new().route("/ping", axum::routing::post(|| async { "pong" }));
+    let gw = TestGateway::start_with(tempfile::tempdir().unwrap(), |_| {}, Some(hooks));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let evil = "https://evil.example";
+    // The control routes refuse a foreign page even with the token (a page cannot have it,
+    // but the origin rule does not lean on that).
+    for (path, body) in [
+        (
+            "/api/nodes/pair",
+            json!({"address": "127.0.0.1:1", "code": "123456"}),
+        ),
+        ("/api/nodes/pairing-code", json!({})),
+        (
+            "/api/messages",
+            json!({"channel": "webchat", "peer": "p", "text": "hi"}),
+        ),
+    ] {
+        let resp = agent
+            .post(&gw.url(path))
+            .header("Origin", evil)
+            .header("Authorization", &format!("Bearer {}", gw.token()))
+            .send_json(&body)
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 403, "{path}");
+        // And without the token, a client that is no page is told to bring it.
+        let resp = agent.post(&gw.url(path)).send_json(&body).unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{path}");
+    }
+    let resp = agent
+        .delete(&gw.url("/api/nodes/desk"))
+        .header("Origin", evil)
+        .header("Authorization", &format!("Bearer {}", gw.token()))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    // An embedder's hook is a state-changing route like the others.
+    let resp = agent
+        .post(&gw.url("/hooks/ping"))
+        .header("Origin", evil)
+        .send_empty()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403, "hooks");
+    // The node routes refuse any page, their own origin included.
+    for path in ["/node", "/node/pair"] {
+        for origin in [evil, &format!("http://{}", gw.addr)] {
+            let resp = agent
+                .get(&gw.url(path))
+                .header("Origin", origin)
+                .header("Connection", "Upgrade")
+                .header("Upgrade", "websocket")
+                .header("Sec-WebSocket-Version", "13")
+                .header("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+                .call()
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 403, "{path} from {origin}");
+        }
+    }
+}
