@@ -90,6 +90,8 @@ pub struct NodeRouter {
     metrics: Arc<Metrics>,
     tasks: Tasks,
     events: Events,
+    /// While the owner has paused the assistant, no node is called.
+    pause: crate::pause::Pause,
 }
 
 impl std::fmt::Debug for NodeRouter {
@@ -114,10 +116,18 @@ pub enum RouteError {
     /// Every node offering the method timed out or dropped the connection.
     #[error("{0}")]
     Failed(String),
+    /// The owner paused the assistant: no node is called until it is resumed.
+    #[error("{}", crate::pause::PAUSED_MESSAGE)]
+    Paused,
 }
 
 impl NodeRouter {
-    pub fn new(metrics: Arc<Metrics>, tasks: Tasks, events: Events) -> Self {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        tasks: Tasks,
+        events: Events,
+        pause: crate::pause::Pause,
+    ) -> Self {
         Self {
             on_specs: RwLock::new(None),
             links: RwLock::new(Vec::new()),
@@ -125,6 +135,7 @@ impl NodeRouter {
             metrics,
             tasks,
             events,
+            pause,
         }
     }
 
@@ -469,6 +480,9 @@ impl NodeRouter {
 
     /// Calls `method` on the preferred connected node that offers it, then on the next ones.
     pub async fn invoke(&self, method: &str, params: Value) -> Result<(String, Value), RouteError> {
+        if self.pause.is_paused() {
+            return Err(RouteError::Paused);
+        }
         let links = self.links.read().map(|l| l.clone()).unwrap_or_default();
         let candidates: Vec<Arc<Link>> = links
             .into_iter()
@@ -630,6 +644,7 @@ fn tool_error(e: RouteError) -> ToolError {
             _ => ToolErrorCode::Failed,
         },
         RouteError::Failed(_) => ToolErrorCode::Failed,
+        RouteError::Paused => ToolErrorCode::Unavailable,
     };
     ToolError::new(code, e.to_string())
 }

@@ -163,6 +163,8 @@ pub enum ErrorCode {
     MisdirectedRequest,
     /// The body is not of the media type the route takes (JSON routes take JSON only).
     UnsupportedMediaType,
+    /// The owner paused the assistant (the tray app's Pause, `POST /api/pause`).
+    Paused,
 }
 
 impl ErrorCode {
@@ -182,6 +184,7 @@ impl ErrorCode {
             Self::Forbidden => "FORBIDDEN",
             Self::MisdirectedRequest => "MISDIRECTED_REQUEST",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::Paused => "PAUSED",
         }
     }
 
