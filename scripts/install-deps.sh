@@ -20,12 +20,16 @@ fi
 # (tests/tests/node_desktop.rs); iproute2 builds the namespace tailnet (tests/tests/nodes_netns.rs).
 # Building openclaw-node's capture backends needs clang (bindgen) and the -dev packages of
 # PipeWire and Wayland (xcap), XCB, and libspeechd (tts); cmake, clang and libclang-dev build
-# llama.cpp for the embedded `local` provider (llama-cpp-sys-2).
+# llama.cpp for the embedded `local` provider (llama-cpp-sys-2). The tray app (src-tauri)
+# builds against WebKitGTK, GTK 3, Ayatana AppIndicator and librsvg; its test
+# (tests/tests/tray_app.rs) reads the tray icon's pixels with ImageMagick and speaks D-Bus with
+# busctl (systemd).
 need=()
 for pkg in chromium prometheus nginx docker-compose systemd openssl xvfb xauth dbus dbus-x11 dunst \
   speech-dispatcher speech-dispatcher-espeak-ng espeak-ng iproute2 \
   pkg-config cmake g++ clang libclang-dev libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev \
-  libxcb1-dev libxcb-randr0-dev libspeechd-dev; do
+  libxcb1-dev libxcb-randr0-dev libspeechd-dev \
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev imagemagick; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -131,14 +131,21 @@ impl GatewayHandle {
 
     /// Trusts a node inside the same program (the tray app's own node) without a code: the
     /// program holds both keys. It is kept like a node that dials in, and connected once its
-    /// in-process link is attached ([`Self::attach_in_process_node`]).
+    /// in-process link is attached ([`Self::attach_in_process_node`]). A node already kept
+    /// with this key is left as it is (`Ok(None)`): the app trusts its node at every start, and
+    /// that is no new pairing (no audit line, no "paired" event).
     pub async fn trust_local_node(
         &self,
         name: &str,
         public_key: &str,
         capabilities: Vec<String>,
         priority: i64,
-    ) -> Result<NodeRecord, HandleError> {
+    ) -> Result<Option<NodeRecord>, HandleError> {
+        let device_id = openclaw_pairing::identity::device_id_of(public_key)
+            .map_err(|e| PairError::BadKey(e.to_string()))?;
+        if self.state().nodes.paired_key(&device_id).as_deref() == Some(public_key) {
+            return Ok(None);
+        }
         let identity = openclaw_pairing::PeerIdentity {
             name: name.to_owned(),
             public_key: public_key.to_owned(),
@@ -148,6 +155,7 @@ impl GatewayHandle {
         self.state()
             .keep_dialing_in_node(identity, None, priority)
             .await
+            .map(Some)
     }
 
     /// Links a node running in this process over `link`, the gateway's end of
@@ -397,7 +405,7 @@ impl GatewayState {
             .map_err(|e| PairError::Store(e.to_string()))?;
         let key = self.gateway_key().await.map_err(PairError::from)?;
         self.serve_paired(&record, key);
-        tracing::info!(name = %record.name, "device node paired by the code this gateway showed");
+        tracing::info!(name = %record.name, "device node kept (it links to this gateway itself)");
         Ok(record)
     }
 

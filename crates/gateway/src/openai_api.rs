@@ -202,7 +202,7 @@ pub async fn chat_completions(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_error",
                 Some("paused"),
-                &e.to_string(),
+                e.to_string(),
             );
         }
         Err(_) => {

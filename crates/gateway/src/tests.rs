@@ -1767,6 +1767,15 @@ fn a_node_in_the_same_program_is_linked_in_process_and_routed_like_any_node() {
             (status.connected, status.detail.as_str()),
             (true, "connected (in-process)")
         );
+        // The app trusts its node at every start: the second time is no new pairing.
+        assert!(
+            gw.handle
+                .trust_local_node("this mac", &node_key, Vec::new(), 0)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(gw.audit_text().matches("node.paired").count(), 1);
         let (served, v) = gw
             .state
             .nodes

@@ -1,0 +1,456 @@
+//! The tray process: the embedded gateway, the tray icon and its menu. The icon and the
+//! status line follow the gateway's events (health changes, the pause, turns running), never a
+//! poll; menu items act through the same `GatewayHandle` the server binary has.
+
+use crate::dashboard::DashboardProcess;
+use crate::embedded::Embedded;
+use crate::icon;
+use crate::tray_state::{self, IconState, TrayModel};
+use openclaw_host::GatewayEvent;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+use tauri::image::Image;
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
+use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::{AppHandle, RunEvent, Wry};
+use tauri_plugin_autostart::ManagerExt as _;
+use tauri_plugin_notification::NotificationExt as _;
+
+/// How long a pairing code shown from the menu is good for.
+const PAIRING_CODE_VALID: Duration = Duration::from_secs(5 * 60);
+/// How long the window process gets to close before it is killed at quit.
+const WINDOW_CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// The tray icon's id (tests find the StatusNotifierItem by the app, not by this).
+const TRAY_ID: &str = "openclaw";
+
+/// Menu item ids: what the D-Bus menu's `Event` calls reach.
+mod id {
+    pub const STATUS: &str = "status";
+    pub const OPEN: &str = "open";
+    pub const CHAT: &str = "chat";
+    pub const PAIR: &str = "pair";
+    pub const PAUSE: &str = "pause";
+    pub const AUTOSTART: &str = "autostart";
+    pub const QUIT: &str = "quit";
+}
+
+static DISABLED_GL: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process set `GDK_GL=disable` itself (the window process must not inherit it).
+pub fn we_disabled_gl() -> bool {
+    DISABLED_GL.load(Ordering::Relaxed)
+}
+
+/// The menu's items the app changes after building it.
+struct Items {
+    status: MenuItem<Wry>,
+    pair: MenuItem<Wry>,
+    pause: CheckMenuItem<Wry>,
+    autostart: CheckMenuItem<Wry>,
+}
+
+/// Everything the menu handlers and the event task share.
+struct App {
+    runtime: tokio::runtime::Handle,
+    embedded: Mutex<Option<Embedded>>,
+    dashboard: tokio::sync::Mutex<DashboardProcess>,
+    model: Mutex<TrayModel>,
+    /// The code shown from the menu and when it expires.
+    pairing: Mutex<Option<(String, Instant)>>,
+    items: OnceLock<Items>,
+    tray: OnceLock<TrayIcon<Wry>>,
+    /// The last icon drawn, so an unchanged state is not redrawn (each draw writes a file).
+    shown: Mutex<Option<IconState>>,
+    quitting: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The tray process's `main`.
+pub fn run() -> ExitCode {
+    disable_gl_here();
+    let runtime = match crate::embedded::runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("openclaw-app: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Local models run in a child (this executable, `model-worker`), as under `openclaw`.
+    #[cfg(feature = "local-model")]
+    match std::env::current_exe() {
+        Ok(exe) => openclaw_agent::provider::run_local_models_in(exe, vec!["model-worker".into()]),
+        Err(e) => eprintln!(
+            "openclaw-app: cannot find this executable ({e}); local models run in-process"
+        ),
+    }
+    // Tauri's own async work runs on the app's runtime: one pool, not two.
+    tauri::async_runtime::set(runtime.handle().clone());
+    let app = Arc::new(App {
+        runtime: runtime.handle().clone(),
+        embedded: Mutex::new(None),
+        dashboard: tokio::sync::Mutex::new(DashboardProcess::default()),
+        model: Mutex::new(TrayModel::default()),
+        pairing: Mutex::new(None),
+        items: OnceLock::new(),
+        tray: OnceLock::new(),
+        shown: Mutex::new(None),
+        quitting: AtomicBool::new(false),
+    });
+    let (for_instance, for_setup, for_menu) = (app.clone(), app.clone(), app.clone());
+    let built = tauri::Builder::default()
+        // First: a second launch only tells this one to show its window, then exits.
+        .plugin(tauri_plugin_single_instance::init(move |_, _, _| {
+            open_page(&for_instance, "dashboard");
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .plugin(tauri_plugin_notification::init())
+        .setup(move |tauri_app| setup(tauri_app, for_setup))
+        .on_menu_event(move |handle, event| on_menu(&for_menu, handle, event.id().as_ref()))
+        .build(tauri::generate_context!());
+    let tauri_app = match built {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("openclaw-app: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let for_exit = app.clone();
+    tauri_app.run(move |handle, event| match event {
+        // The tray app has no window of its own to close: only Quit (or a signal) ends it.
+        RunEvent::ExitRequested { api, code, .. }
+            if code.is_none() && !for_exit.quitting.load(Ordering::Relaxed) =>
+        {
+            api.prevent_exit();
+        }
+        RunEvent::Exit => {
+            // Tauri exits the process after this; the gateway drained in `quit` already.
+            let _ = handle;
+        }
+        _ => {}
+    });
+    ExitCode::SUCCESS
+}
+
+/// GTK probes GL at start (libLLVM and Mesa's state, about 50 MiB, for good): the tray
+/// process draws no GL, so it is turned off here unless the user chose otherwise.
+fn disable_gl_here() {
+    if std::env::var_os("GDK_GL").is_none() {
+        // SAFETY: first thing in `main`'s tray branch, before any other thread exists (the
+        // runtime and GTK start after), so nothing reads the environment concurrently.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::env::set_var("GDK_GL", "disable");
+        }
+        DISABLED_GL.store(true, Ordering::Relaxed);
+    }
+}
+
+fn setup(tauri_app: &mut tauri::App, app: Arc<App>) -> Result<(), Box<dyn std::error::Error>> {
+    #[cfg(target_os = "macos")]
+    tauri_app.set_activation_policy(tauri::ActivationPolicy::Accessory);
+    let handle = tauri_app.handle().clone();
+    let status = MenuItem::with_id(&handle, id::STATUS, "Starting…", false, None::<&str>)?;
+    let open = MenuItem::with_id(&handle, id::OPEN, "Open Dashboard", true, None::<&str>)?;
+    let chat = MenuItem::with_id(&handle, id::CHAT, "Chat", true, None::<&str>)?;
+    let pair = MenuItem::with_id(&handle, id::PAIR, "Pair a device…", true, None::<&str>)?;
+    let pause = CheckMenuItem::with_id(
+        &handle,
+        id::PAUSE,
+        "Pause assistant",
+        true,
+        false,
+        None::<&str>,
+    )?;
+    let login = handle.autolaunch().is_enabled().unwrap_or(false);
+    let autostart = CheckMenuItem::with_id(
+        &handle,
+        id::AUTOSTART,
+        "Start at login",
+        true,
+        login,
+        None::<&str>,
+    )?;
+    let quit = MenuItem::with_id(&handle, id::QUIT, "Quit OpenClaw", true, None::<&str>)?;
+    let menu = Menu::with_items(
+        &handle,
+        &[
+            &status,
+            &PredefinedMenuItem::separator(&handle)?,
+            &open,
+            &chat,
+            &pair,
+            &PredefinedMenuItem::separator(&handle)?,
+            &pause,
+            &autostart,
+            &PredefinedMenuItem::separator(&handle)?,
+            &quit,
+        ],
+    )?;
+    let tray = TrayIconBuilder::with_id(TRAY_ID)
+        .icon(icon_image(IconState::Healthy))
+        .tooltip("OpenClaw")
+        .menu(&menu)
+        .show_menu_on_left_click(true)
+        .build(&handle)?;
+    let _ = app.tray.set(tray);
+    let _ = app.items.set(Items {
+        status,
+        pair,
+        pause,
+        autostart,
+    });
+
+    match app.runtime.block_on(Embedded::start()) {
+        Ok(embedded) => {
+            let events = embedded.gateway().subscribe();
+            tracing::info!(
+                node = embedded.node_name(),
+                "OpenClaw.app running on http://{}",
+                embedded.gateway().local_addr()
+            );
+            *lock(&app.embedded) = Some(embedded);
+            app.runtime
+                .spawn(follow_gateway(app.clone(), handle.clone(), events));
+            app.runtime
+                .spawn(quit_on_signal(app.clone(), handle.clone()));
+            Ok(())
+        }
+        Err(e) => {
+            // Said on stderr and as a notification (a launched app has no terminal); then the
+            // app exits 1 rather than sit in the tray with no gateway.
+            let text = e.to_string();
+            eprintln!("openclaw-app: {text}");
+            notify(&handle, "OpenClaw could not start", &text);
+            lock(&app.model).fatal = Some(text);
+            app.quitting.store(true, Ordering::Relaxed);
+            handle.exit(1);
+            Ok(())
+        }
+    }
+}
+
+/// Keeps the icon, status line and pause check in step with the gateway.
+async fn follow_gateway(
+    app: Arc<App>,
+    handle: AppHandle,
+    mut events: tokio::sync::broadcast::Receiver<GatewayEvent>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let Some(gateway) = gateway(&app) else { return };
+    let own_node = lock(&app.embedded)
+        .as_ref()
+        .map(|e| e.node_name().to_owned());
+    refresh_health(&app, &gateway).await;
+    loop {
+        let event = match events.recv().await {
+            Ok(e) => e,
+            // Missed some: the state is read afresh below.
+            Err(RecvError::Lagged(_)) => GatewayEvent::Health {
+                status: gateway.health().await.status,
+            },
+            Err(RecvError::Closed) => break,
+        };
+        match event {
+            GatewayEvent::Health { .. } => refresh_health(&app, &gateway).await,
+            GatewayEvent::Paused { paused } => {
+                lock(&app.model).paused = paused;
+                refresh_health(&app, &gateway).await;
+            }
+            GatewayEvent::Working { turns } => {
+                lock(&app.model).turns = turns;
+                apply(&app);
+            }
+            GatewayEvent::NodePaired { name, .. } if Some(&name) != own_node.as_ref() => {
+                notify(
+                    &handle,
+                    "Device paired",
+                    &format!("{name} is paired with this OpenClaw"),
+                );
+                // The code shown for it is used up.
+                *lock(&app.pairing) = None;
+                apply(&app);
+            }
+            _ => {}
+        }
+        if gateway.is_stopping() {
+            break;
+        }
+    }
+}
+
+async fn refresh_health(app: &App, gateway: &openclaw_host::GatewayHandle) {
+    let report = gateway.health().await;
+    {
+        let mut model = lock(&app.model);
+        model.set_report(&report);
+        model.paused = gateway.is_paused();
+    }
+    apply(app);
+}
+
+/// Draws the model: icon (only when its state changed), status line, pause check, pairing line.
+fn apply(app: &App) {
+    let model = lock(&app.model).clone();
+    let state = model.icon();
+    if let Some(tray) = app.tray.get() {
+        let mut shown = lock(&app.shown);
+        if *shown != Some(state) {
+            if let Err(e) = tray.set_icon(Some(icon_image(state))) {
+                tracing::warn!(error = %e, "cannot change the tray icon");
+            }
+            let _ = tray.set_tooltip(Some(format!("OpenClaw: {}", state.as_str())));
+            *shown = Some(state);
+        }
+    }
+    let Some(items) = app.items.get() else { return };
+    let _ = items.status.set_text(model.status_line());
+    let _ = items.pause.set_checked(model.paused);
+    let pairing = lock(&app.pairing).clone();
+    let text = match pairing {
+        Some((code, until)) if until > Instant::now() => {
+            tray_state::pairing_line(&code, until - Instant::now())
+        }
+        _ => "Pair a device…".to_owned(),
+    };
+    let _ = items.pair.set_text(text);
+}
+
+fn icon_image(state: IconState) -> Image<'static> {
+    Image::new_owned(icon::rgba(state), icon::SIZE, icon::SIZE)
+}
+
+fn gateway(app: &App) -> Option<openclaw_host::GatewayHandle> {
+    lock(&app.embedded).as_ref().map(|e| e.gateway().clone())
+}
+
+fn on_menu(app: &Arc<App>, handle: &AppHandle, item: &str) {
+    match item {
+        id::OPEN => open_page(app, "dashboard"),
+        id::CHAT => open_page(app, "chat"),
+        id::PAIR => show_pairing_code(app),
+        id::PAUSE => {
+            let Some(gateway) = gateway(app) else { return };
+            // The item toggled itself; the gateway's Paused event confirms it.
+            let paused = app
+                .items
+                .get()
+                .is_some_and(|i| i.pause.is_checked().unwrap_or(false));
+            gateway.set_paused(paused);
+        }
+        id::AUTOSTART => set_autostart(app, handle),
+        id::QUIT => quit(app.clone(), handle.clone()),
+        _ => {}
+    }
+}
+
+fn open_page(app: &Arc<App>, page: &str) {
+    let Some(url) = lock(&app.embedded).as_ref().map(|e| e.dashboard_url(page)) else {
+        return;
+    };
+    let app2 = app.clone();
+    app.runtime.spawn(async move {
+        let mut dashboard = app2.dashboard.lock().await;
+        if let Err(e) = dashboard.show(&app2.runtime, &url) {
+            tracing::error!(error = %e, "cannot open the dashboard window");
+        }
+    });
+}
+
+/// Shows a fresh code in the menu with its countdown, for a node that dials this gateway
+/// (`openclaw-node pair --gateway HOST:PORT --code NNNNNN`, or the phone app).
+fn show_pairing_code(app: &Arc<App>) {
+    let Some(gateway) = gateway(app) else { return };
+    let code = gateway.show_pairing_code(PAIRING_CODE_VALID, None, 10);
+    let until = Instant::now() + PAIRING_CODE_VALID;
+    *lock(&app.pairing) = Some((code.clone(), until));
+    apply(app);
+    let app2 = app.clone();
+    app.runtime.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let current = lock(&app2.pairing).as_ref().map(|(c, _)| c.clone());
+            if current.as_deref() != Some(code.as_str()) {
+                return; // replaced or used
+            }
+            if Instant::now() >= until {
+                *lock(&app2.pairing) = None;
+                apply(&app2);
+                return;
+            }
+            apply(&app2);
+        }
+    });
+}
+
+fn set_autostart(app: &App, handle: &AppHandle) {
+    let Some(items) = app.items.get() else { return };
+    let wanted = items.autostart.is_checked().unwrap_or(false);
+    let launcher = handle.autolaunch();
+    let done = if wanted {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    };
+    if let Err(e) = done {
+        let _ = items.autostart.set_checked(!wanted);
+        notify(
+            handle,
+            "Start at login",
+            &format!("could not change it: {e}"),
+        );
+    }
+}
+
+/// Quits: the window process ends, the gateway drains (answers in flight finish within its
+/// drain budget), then the app exits 0.
+fn quit(app: Arc<App>, handle: AppHandle) {
+    if app.quitting.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let embedded = lock(&app.embedded).take();
+    let runtime = app.runtime.clone();
+    runtime.spawn(async move {
+        app.dashboard.lock().await.close(WINDOW_CLOSE_GRACE).await;
+        if let Some(embedded) = embedded {
+            embedded.shutdown().await;
+        }
+        handle.exit(0);
+    });
+}
+
+/// SIGTERM (logout, `systemctl --user stop`, `kill`) and SIGINT quit the same way.
+async fn quit_on_signal(app: Arc<App>, handle: AppHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    quit(app, handle);
+}
+
+fn notify(handle: &AppHandle, title: &str, body: &str) {
+    if let Err(e) = handle
+        .notification()
+        .builder()
+        .title(title)
+        .body(body)
+        .show()
+    {
+        tracing::warn!(error = %e, "cannot show a notification");
+    }
+}

@@ -1,0 +1,185 @@
+//! A private desktop session for tests of the tray app: its own Xvfb display (a free number
+//! chosen by Xvfb itself, `-displayfd`), its own session D-Bus (`dbus-daemon --session`), and
+//! its own `HOME`, so the app's tray, menu, single-instance name, autostart entry and temp
+//! icons are the test's alone. `busctl --json` speaks to the bus (the StatusNotifierItem and
+//! `com.canonical.dbusmenu` interfaces the tray exports).
+
+use anyhow::{Context, Result, anyhow, bail};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub struct DesktopSession {
+    xvfb: Child,
+    bus: Child,
+    pub display: String,
+    pub bus_address: String,
+    home: tempfile::TempDir,
+}
+
+impl DesktopSession {
+    /// Starts Xvfb (with `-noreset`: the display must survive its last client leaving) and a
+    /// session bus. Fails, saying what to install, when either is missing.
+    pub fn start() -> Result<Self> {
+        let home = tempfile::tempdir()?;
+        for dir in [".config", ".local/share", ".cache", "tmp", "runtime"] {
+            std::fs::create_dir_all(home.path().join(dir))?;
+        }
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-noreset",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context(
+                "cannot start Xvfb (Debian package `xvfb`; scripts/install-deps.sh installs it)",
+            )?;
+        let mut number = String::new();
+        BufReader::new(
+            xvfb.stdout
+                .take()
+                .ok_or_else(|| anyhow!("no Xvfb stdout"))?,
+        )
+        .read_line(&mut number)?;
+        let number = number.trim();
+        if number.is_empty() || number.parse::<u32>().is_err() {
+            let _ = xvfb.kill();
+            bail!("Xvfb did not say which display it took");
+        }
+        let display = format!(":{number}");
+        let mut bus = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .env("DISPLAY", &display)
+            .env("HOME", home.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start dbus-daemon (Debian package `dbus`)")?;
+        let mut address = String::new();
+        BufReader::new(
+            bus.stdout
+                .take()
+                .ok_or_else(|| anyhow!("no dbus-daemon stdout"))?,
+        )
+        .read_line(&mut address)?;
+        let bus_address = address.trim().to_owned();
+        if bus_address.is_empty() {
+            let _ = bus.kill();
+            let _ = xvfb.kill();
+            bail!("dbus-daemon did not print its address");
+        }
+        Ok(Self {
+            xvfb,
+            bus,
+            display,
+            bus_address,
+            home,
+        })
+    }
+
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// `program` with the session's display, bus and home (and no Wayland of the host).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut cmd = Command::new(program);
+        let home = self.home.path();
+        cmd.env("DISPLAY", &self.display)
+            .env("DBUS_SESSION_BUS_ADDRESS", &self.bus_address)
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("XDG_RUNTIME_DIR", home.join("runtime"))
+            .env("TMPDIR", home.join("tmp"))
+            .env_remove("WAYLAND_DISPLAY")
+            .env("NO_AT_BRIDGE", "1");
+        cmd
+    }
+
+    /// `busctl --json=short ARGS` on the session bus, parsed.
+    pub fn busctl(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let out = Command::new("busctl")
+            .arg(format!("--address={}", self.bus_address))
+            .arg("--json=short")
+            // A connection that serves no objects (a library's own) would hold each call for
+            // D-Bus's default 25 s.
+            .arg("--timeout=3")
+            .args(args)
+            .output()
+            .context("cannot run busctl (Debian package `systemd`)")?;
+        if !out.status.success() {
+            bail!(
+                "busctl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            // A method with no reply values.
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "busctl {} printed no JSON: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// `busctl ARGS` on the session bus as text (for verbs with no JSON output, like `tree`).
+    pub fn busctl_text(&self, args: &[&str]) -> Result<String> {
+        let out = Command::new("busctl")
+            .arg(format!("--address={}", self.bus_address))
+            .arg("--timeout=3")
+            .args(args)
+            .output()
+            .context("cannot run busctl (Debian package `systemd`)")?;
+        if !out.status.success() {
+            bail!(
+                "busctl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The bus names (unique and well-known) owned by process `pid`.
+    pub fn names_of(&self, pid: u32) -> Result<Vec<String>> {
+        let names = self.busctl(&["list"])?;
+        Ok(names
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|n| n["pid"].as_u64() == Some(u64::from(pid)))
+            .filter_map(|n| n["name"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// A file under the session's temp dir (where the tray writes its icon files).
+    pub fn tmp(&self) -> PathBuf {
+        self.home.path().join("tmp")
+    }
+}
+
+impl Drop for DesktopSession {
+    fn drop(&mut self) {
+        let _ = self.bus.kill();
+        let _ = self.bus.wait();
+        let _ = self.xvfb.kill();
+        let _ = self.xvfb.wait();
+    }
+}

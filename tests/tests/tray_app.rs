@@ -1,0 +1,593 @@
+//! The tray app (`openclaw-app`) as a user meets it, in a private X display and session bus
+//! (`openclaw_tests::desktop`): it embeds the gateway and this computer's node (paired with no
+//! code), its icon is read through `org.kde.StatusNotifierItem` (the PNG the tray exports) and
+//! its menu is clicked through `com.canonical.dbusmenu`, as a panel would. Pause → health says
+//! paused and the icon turns; Pair a device… → a code is shown that a real `openclaw-node`
+//! pairs by; Start at login → an autostart entry; Open Dashboard → a window process of its
+//! own; a second launch opens the window instead of a second gateway; Quit → drained, exit 0,
+//! the window process gone with it. A server already on the data dir gets a clear refusal.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use openclaw_testkit::FakeLlm;
+use openclaw_tests::desktop::DesktopSession;
+use openclaw_tests::{base_command, child_pids, free_port, http_get, workspace_bin};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The app, killed when dropped (a failed assertion must not leave it running).
+struct App {
+    child: Option<Child>,
+    addr: SocketAddr,
+    data: PathBuf,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            for pid in descendants(c.id()) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl App {
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    fn token(&self) -> String {
+        std::fs::read_to_string(self.data.join("gateway.token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
+    fn health(&self) -> Value {
+        let (_, body) = http_get(self.addr, "/health", Some(&self.token())).unwrap();
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the app did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A config whose provider is the fake (the app is healthy only with a provider).
+fn config_with(fake: &FakeLlm, dir: &Path) -> PathBuf {
+    let file = dir.join("config.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "providers:\n  anthropic:\n    api_key: sk-tray\n    base_url: \"{}\"\n    timeout_seconds: 10\n",
+            fake.anthropic_url()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+fn app_command(session: &DesktopSession, data: &Path, port: u16) -> Command {
+    let mut cmd = session.command(workspace_bin("openclaw-app"));
+    cmd.env("OPENCLAW_DATA_DIR", data)
+        .env("OPENCLAW_PORT", port.to_string())
+        .env("OPENCLAW_CONFIG", data.join("config.yaml"))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    cmd
+}
+
+/// Starts the app and waits (30 s at most) until its gateway answers `/health`.
+fn start_app(session: &DesktopSession, data: &Path) -> App {
+    let port = free_port();
+    let child = app_command(session, data, port)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut app = App {
+        child: Some(child),
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        data: data.to_owned(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(app.addr, "/health", None).is_none() {
+        if let Some(status) = app.child.as_mut().unwrap().try_wait().unwrap() {
+            app.child = None;
+            panic!("the app exited before its gateway answered: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the app's gateway never answered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    app
+}
+
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut all = Vec::new();
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for c in child_pids(p) {
+            all.push(c);
+            todo.push(c);
+        }
+    }
+    all
+}
+
+fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// Polls `what` every 50 ms until it gives `Some`, for `within` at most.
+fn wait_for<T>(within: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Where libayatana-appindicator (the tray's Linux backend) exports StatusNotifierItems.
+const ITEMS: &str = "/org/ayatana/NotificationItem";
+
+/// The tray as the bus shows it: the app's bus name and its item and menu paths.
+struct Tray<'a> {
+    session: &'a DesktopSession,
+    name: String,
+    item_path: String,
+    menu_path: String,
+}
+
+impl<'a> Tray<'a> {
+    /// Finds the StatusNotifierItem the app exports (within 20 s).
+    fn find(session: &'a DesktopSession, pid: u32) -> Self {
+        wait_for(
+            Duration::from_secs(20),
+            "the app's StatusNotifierItem",
+            || {
+                for name in session.names_of(pid).ok()? {
+                    // libayatana-appindicator exports items under this path (one call, bounded
+                    // by busctl's timeout: `tree` would walk connections that never answer).
+                    let Ok(xml) = session.busctl(&[
+                        "call",
+                        "--",
+                        &name,
+                        ITEMS,
+                        "org.freedesktop.DBus.Introspectable",
+                        "Introspect",
+                    ]) else {
+                        continue;
+                    };
+                    let xml = xml["data"][0].as_str().unwrap_or("").to_owned();
+                    let children = xml
+                        .split("<node name=\"")
+                        .skip(1)
+                        .filter_map(|rest| rest.split('"').next())
+                        .map(|child| format!("{ITEMS}/{child}"));
+                    for path in children {
+                        let path = path.as_str();
+                        let Ok(menu) = session.busctl(&[
+                            "get-property",
+                            "--",
+                            &name,
+                            path,
+                            "org.kde.StatusNotifierItem",
+                            "Menu",
+                        ]) else {
+                            continue;
+                        };
+                        let menu_path = menu["data"].as_str()?.to_owned();
+                        return Some(Tray {
+                            session,
+                            name: name.clone(),
+                            item_path: path.to_owned(),
+                            menu_path,
+                        });
+                    }
+                }
+                None
+            },
+        )
+    }
+
+    fn property(&self, prop: &str) -> Value {
+        self.session
+            .busctl(&[
+                "get-property",
+                "--",
+                &self.name,
+                &self.item_path,
+                "org.kde.StatusNotifierItem",
+                prop,
+            ])
+            .unwrap()["data"]
+            .clone()
+    }
+
+    /// The icon's PNG file, as a panel would load it (`IconThemePath` + `IconName`); `None`
+    /// while the tray swaps it (the old file goes before the property names the new one).
+    fn icon_file(&self) -> Option<PathBuf> {
+        let name = self.property("IconName").as_str()?.to_owned();
+        let theme = self
+            .property("IconThemePath")
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
+        [
+            PathBuf::from(&name),
+            Path::new(&theme).join(&name),
+            Path::new(&theme).join(format!("{name}.png")),
+        ]
+        .into_iter()
+        .find(|p| p.is_absolute() && p.exists())
+    }
+
+    /// The RGBA of the icon's pixel at (x, y), read with ImageMagick.
+    fn icon_pixel(&self, x: u32, y: u32) -> Option<[u8; 4]> {
+        let file = self.icon_file()?;
+        let out = Command::new("convert")
+            .arg(&file)
+            .args(["-crop", &format!("1x1+{x}+{y}"), "-depth", "8", "rgba:-"])
+            .output()
+            .expect("ImageMagick's convert (Debian package `imagemagick`)");
+        if !out.status.success() {
+            // Swapped while reading.
+            assert!(
+                !file.exists() || out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        out.stdout.get(..4)?.try_into().ok()
+    }
+
+    /// The menu's items: (id, label, toggle-state), in order.
+    fn items(&self) -> Vec<(i64, String, Option<i64>)> {
+        let layout = self
+            .session
+            .busctl(&[
+                "call",
+                "--",
+                &self.name,
+                &self.menu_path,
+                "com.canonical.dbusmenu",
+                "GetLayout",
+                "iias",
+                "0",
+                "-1",
+                "0",
+            ])
+            .unwrap();
+        let mut items = Vec::new();
+        collect_items(&layout["data"][1], &mut items);
+        items
+    }
+
+    fn item(&self, starts_with: &str) -> (i64, String, Option<i64>) {
+        self.items()
+            .into_iter()
+            .find(|(_, label, _)| label.starts_with(starts_with))
+            .unwrap_or_else(|| panic!("no menu item {starts_with:?} in {:?}", self.items()))
+    }
+
+    fn click(&self, starts_with: &str) {
+        let (id, _, _) = self.item(starts_with);
+        self.session
+            .busctl(&[
+                "call",
+                "--",
+                &self.name,
+                &self.menu_path,
+                "com.canonical.dbusmenu",
+                "Event",
+                "isvu",
+                &id.to_string(),
+                "clicked",
+                "i",
+                "0",
+                "0",
+            ])
+            .unwrap();
+    }
+}
+
+/// dbusmenu's layout `(ia{sv}av)`: busctl's JSON gives `[id, {prop: {type, data}}, [children]]`
+/// with each child a variant `{type, data}`.
+fn collect_items(node: &Value, out: &mut Vec<(i64, String, Option<i64>)>) {
+    let Some(parts) = node.as_array() else { return };
+    let id = parts.first().and_then(Value::as_i64).unwrap_or(-1);
+    let props = &parts[1];
+    if let Some(label) = props["label"]["data"].as_str() {
+        // GTK's mnemonic marker is not part of what a user reads (`__` is a real `_`).
+        let label = label
+            .replace("__", "\u{0}")
+            .replace('_', "")
+            .replace('\u{0}', "_");
+        out.push((id, label, props["toggle-state"]["data"].as_i64()));
+    }
+    for child in parts.get(2).and_then(Value::as_array).into_iter().flatten() {
+        collect_items(&child["data"], out);
+    }
+}
+
+const GREEN: [u8; 3] = [0x16, 0xa3, 0x4a];
+const GREY: [u8; 3] = [0x6b, 0x72, 0x80];
+
+#[test]
+fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
+    let session = DesktopSession::start().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let fake = FakeLlm::start_in_thread();
+    config_with(&fake, data.path());
+    let mut app = start_app(&session, data.path());
+    let tray = Tray::find(&session, app.pid());
+
+    // This computer's node is paired and linked in-process with no code typed.
+    let nodes = wait_for(Duration::from_secs(10), "the app's own node", || {
+        let (_, body) = http_get(app.addr, "/api/nodes", Some(&app.token()))?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (v["nodes"][0]["connected"] == true).then_some(v)
+    });
+    assert_eq!(
+        nodes["nodes"][0]["detail"], "connected (in-process)",
+        "{nodes}"
+    );
+    assert_eq!(app.health()["status"], "healthy");
+
+    // The menu: a status line naming no problem, the actions, the toggles, Quit.
+    let labels: Vec<String> = tray.items().into_iter().map(|(_, l, _)| l).collect();
+    for wanted in [
+        "OpenClaw is running",
+        "Open Dashboard",
+        "Chat",
+        "Pair a device…",
+        "Pause assistant",
+        "Start at login",
+        "Quit OpenClaw",
+    ] {
+        assert!(
+            labels.iter().any(|l| l == wanted),
+            "{wanted:?} not in {labels:?}"
+        );
+    }
+    // The icon is the healthy one: a filled green disc.
+    wait_for(Duration::from_secs(5), "the healthy icon", || {
+        (tray.icon_pixel(16, 16)? == [GREEN[0], GREEN[1], GREEN[2], 255]).then_some(())
+    });
+
+    // Pause: health says so, the check is on, the icon is a grey ring.
+    tray.click("Pause assistant");
+    wait_for(Duration::from_secs(5), "health saying paused", || {
+        (app.health()["status"] == "paused").then_some(())
+    });
+    wait_for(Duration::from_secs(5), "the paused icon", || {
+        let rim = tray.icon_pixel(16, 2)?;
+        (rim[..3] == GREY && tray.icon_pixel(16, 16)?[3] == 0).then_some(())
+    });
+    assert_eq!(tray.item("Pause assistant").2, Some(1));
+    let status_line = tray.items()[0].1.clone();
+    assert_eq!(status_line, "Paused: not answering");
+    tray.click("Pause assistant");
+    wait_for(Duration::from_secs(5), "health healthy again", || {
+        (app.health()["status"] == "healthy").then_some(())
+    });
+
+    // Pair a device…: the menu shows a code with its countdown, and a node pairs by it.
+    tray.click("Pair a device…");
+    let line = wait_for(Duration::from_secs(5), "the pairing code line", || {
+        let (_, label, _) = tray.item("Pairing code");
+        Some(label)
+    });
+    let digits: String = line
+        .trim_start_matches("Pairing code ")
+        .chars()
+        .take(7)
+        .filter(char::is_ascii_digit)
+        .collect();
+    assert_eq!(digits.len(), 6, "{line}");
+    assert!(line.contains(":") && line.ends_with("left)"), "{line}");
+    let node_state = tempfile::tempdir().unwrap();
+    let paired = Command::new(workspace_bin("openclaw-node"))
+        .args(["--state-dir"])
+        .arg(node_state.path())
+        .args([
+            "--name",
+            "phone",
+            "pair",
+            "--gateway",
+            &app.addr.to_string(),
+            "--code",
+            &digits,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        paired.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&paired.stdout),
+        String::from_utf8_lossy(&paired.stderr)
+    );
+    wait_for(Duration::from_secs(5), "the code line to go", || {
+        tray.items()
+            .iter()
+            .any(|(_, l, _)| l == "Pair a device…")
+            .then_some(())
+    });
+    let (_, body) = http_get(app.addr, "/api/nodes", Some(&app.token())).unwrap();
+    assert!(body.contains("\"phone\""), "{body}");
+
+    // Start at login writes the autostart entry, and clicking again removes it.
+    let autostart = session.home().join(".config/autostart");
+    tray.click("Start at login");
+    let entry = wait_for(Duration::from_secs(5), "the autostart entry", || {
+        std::fs::read_dir(&autostart)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.extension().is_some_and(|e| e == "desktop"))
+    });
+    let text = std::fs::read_to_string(&entry).unwrap();
+    assert!(text.contains("openclaw-app"), "{text}");
+    assert_eq!(tray.item("Start at login").2, Some(1));
+    tray.click("Start at login");
+    wait_for(Duration::from_secs(5), "the autostart entry to go", || {
+        (!entry.exists()).then_some(())
+    });
+
+    // Open Dashboard: a window process of its own (the tray process loads no WebKit).
+    assert!(
+        descendants(app.pid())
+            .iter()
+            .all(|p| !comm(*p).starts_with("WebKit")),
+        "no WebKit before a window is opened"
+    );
+    tray.click("Open Dashboard");
+    let window = wait_for(Duration::from_secs(20), "the window process", || {
+        child_pids(app.pid()).into_iter().find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.contains("--dashboard-window"))
+        })
+    });
+    wait_for(
+        Duration::from_secs(20),
+        "the window's WebKit processes",
+        || {
+            descendants(window)
+                .iter()
+                .any(|p| comm(*p).starts_with("WebKitWeb"))
+                .then_some(())
+        },
+    );
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", app.pid())).unwrap();
+    assert!(!maps.contains("libLLVM"), "the tray process loaded GL");
+
+    // A second launch opens the window of the first and exits: no second gateway.
+    let second = app_command(&session, data.path(), free_port())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(
+        child_pids(app.pid())
+            .into_iter()
+            .filter(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.contains("--dashboard-window")))
+            .count(),
+        1,
+        "one window process"
+    );
+
+    // Quit drains and exits 0; the window process goes with it.
+    tray.click("Quit OpenClaw");
+    let status = app.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "{status}");
+    assert!(
+        !Path::new(&format!("/proc/{window}")).exists()
+            || std::fs::read_to_string(format!("/proc/{window}/stat"))
+                .is_ok_and(|s| s.contains(") Z")),
+        "the window process outlived the app"
+    );
+    assert!(
+        http_get(app.addr, "/health", None).is_none(),
+        "the port is closed"
+    );
+    // The data dir is free again: a server can take it.
+    let audit = std::fs::read_to_string(data.path().join("logs/audit.log")).unwrap();
+    assert_eq!(audit.matches("assistant.paused").count(), 1, "{audit}");
+}
+
+#[test]
+fn the_app_refuses_a_data_dir_a_server_is_using_and_says_why() {
+    let session = DesktopSession::start().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = base_command(data.path(), None)
+        .args(["gateway", "run"])
+        .env("OPENCLAW_PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    wait_for(Duration::from_secs(20), "the server", || {
+        http_get(addr, "/health", None)
+    });
+    let out = app_command(&session, data.path(), free_port())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another OpenClaw gateway is using")
+            && stderr.contains("OPENCLAW_DATA_DIR"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_server_build_links_no_webview_or_gui_toolkit() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(openclaw_tests::repo_root())
+        .args([
+            "tree",
+            "-p",
+            "openclaw-server",
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8_lossy(&out.stdout);
+    assert!(tree.contains("openclaw-gateway"), "{tree}");
+    for gui in ["tauri", "wry", "webkit2gtk", "gtk", "tao "] {
+        assert!(
+            !tree.lines().any(|l| l.starts_with(gui)),
+            "openclaw-server depends on {gui}:\n{tree}"
+        );
+    }
+}
