@@ -73,7 +73,19 @@ impl Node {
         name: String,
         capabilities: Capabilities,
     ) -> Result<Arc<Self>, crate::NodeError> {
-        let identity = NodeIdentity::load_or_create(&state_dir)?;
+        let keys = crate::identity::FileKeyStore::in_dir(&state_dir);
+        Self::open_with_keys(state_dir, name, capabilities, &keys)
+    }
+
+    /// Loads (or creates) the node in `state_dir`, its device key kept by `keys` (a phone's
+    /// keychain) instead of a file.
+    pub fn open_with_keys(
+        state_dir: PathBuf,
+        name: String,
+        capabilities: Capabilities,
+        keys: &dyn crate::identity::KeyStore,
+    ) -> Result<Arc<Self>, crate::NodeError> {
+        let identity = NodeIdentity::load_or_create_with(&state_dir, keys)?;
         let path = state_dir.join(PAIRED_FILE);
         let paired = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| crate::NodeError::Damaged {
@@ -145,14 +157,27 @@ impl Node {
         let mut paired = lock(&self.paired);
         paired.retain(|g| g.device_id != gateway.device_id);
         paired.push(gateway);
+        self.save(&paired)
+    }
+
+    /// Forgets the paired gateway `device_id`: it is refused from its next connection on. True
+    /// when it was paired.
+    pub fn forget(&self, device_id: &str) -> std::io::Result<bool> {
+        let mut paired = lock(&self.paired);
+        let before = paired.len();
+        paired.retain(|g| g.device_id != device_id);
+        if paired.len() == before {
+            return Ok(false);
+        }
+        self.save(&paired).map(|()| true)
+    }
+
+    fn save(&self, paired: &[PairedGateway]) -> std::io::Result<()> {
         let Some(dir) = &self.state_dir else {
             return Ok(());
         };
         let tmp = dir.join(format!("{PAIRED_FILE}.tmp"));
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(&*paired).unwrap_or_default(),
-        )?;
+        std::fs::write(&tmp, serde_json::to_vec_pretty(paired).unwrap_or_default())?;
         std::fs::rename(&tmp, dir.join(PAIRED_FILE))
     }
 
