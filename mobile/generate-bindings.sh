@@ -46,4 +46,6 @@ for lang in kotlin swift python; do
   "$target/debug/uniffi-bindgen" generate "$lib" --language "$lang" --out-dir "$out/$lang" \
     --config "$config" --no-format >/dev/null
 done
+# The Python bindings load the library from their own directory.
+cp "$lib" "$out/python/"
 echo "$lib"
