@@ -491,10 +491,46 @@ fn a_kotlin_node_pairs_by_the_gateways_code_serves_camera_and_location_and_error
         after[3] <= before[3] + 32 * 1024,
         "RSS {before:?} -> {after:?}"
     );
+    // 30 more, each with its link to the gateway up (TCP, WebSocket, auth) before the stop.
+    let started = Instant::now();
+    assert_eq!(shell.ask("cycle-linked 30", "cycled"), "cycled 30");
+    let cycled = started.elapsed();
+    let linked = resources(&shell.ask("resources", "resources "));
+    eprintln!(
+        "30 linked start/stop cycles in {:.2} s; threads {}, fds {}, RSS {} KiB",
+        cycled.as_secs_f32(),
+        linked[0],
+        linked[2],
+        linked[3]
+    );
+    assert_eq!(linked[1], 0, "node threads left after stop: {linked:?}");
+    assert!(
+        linked[0] <= before[0] + 2,
+        "threads {before:?} -> {linked:?}"
+    );
+    assert!(linked[2] <= before[2], "fds {before:?} -> {linked:?}");
+    assert!(
+        linked[3] <= before[3] + 32 * 1024,
+        "RSS {before:?} -> {linked:?}"
+    );
 
-    // And it still works after all that.
+    // And it still works after all that. After 30 links in a fraction of a second the gateway
+    // may still list a dying one as connected: a call on it fails UNAVAILABLE, retryable, and
+    // is retried as a client would.
     shell.ask("start", "started");
+    shell.expect("event connected ");
     gateway.wait_connected("phone", true);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, v) = gateway.invoke("system.notify", json!({"title": "back"}));
+        if status == 200 {
+            break;
+        }
+        assert_eq!(v["error"]["retryable"], true, "{v}");
+        assert!(Instant::now() < deadline, "{v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    shell.expect("notification [normal] back");
     let got = snap_through(&gateway);
     // The shell prints the photo's hash before it hands it over, and the event after.
     shell.expect("event invoked camera.snap ok");

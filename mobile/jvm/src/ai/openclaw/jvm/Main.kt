@@ -10,6 +10,7 @@ import ai.openclaw.node.DeviceInfo
 import ai.openclaw.node.DeviceInfoProvider
 import ai.openclaw.node.Location
 import ai.openclaw.node.LocationProvider
+import ai.openclaw.node.NodeEvent
 import ai.openclaw.node.NodeException
 import ai.openclaw.node.NotificationProvider
 import ai.openclaw.node.Photo
@@ -25,6 +26,8 @@ import java.io.File
 import java.nio.file.Files
 import java.nio.file.attribute.PosixFilePermissions
 import java.security.MessageDigest
+import java.util.concurrent.LinkedBlockingQueue
+import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicBoolean
 import java.util.concurrent.atomic.AtomicInteger
 import javax.imageio.ImageIO
@@ -123,8 +126,13 @@ fun main(args: Array<String>) {
     val caps = ShellCapabilities(DrawnCamera(faults), FixedLocation(lat, lon, faults), PrintedNotifications(), null, JvmDeviceInfo())
     val secrets = opts["--secrets"]?.let { DirSecretStore(File(it)) }
     val backoff = (opts["--min-backoff-ms"] ?: "1000").toLong()
+    // Each link that came up, for `cycle-linked`.
+    val linked = LinkedBlockingQueue<String>()
     val host = try {
-        NodeHost(state, opts["--name"] ?: "jvm", caps, secrets, backoff, 60_000) { println("event ${describe(it)}") }
+        NodeHost(state, opts["--name"] ?: "jvm", caps, secrets, backoff, 60_000) {
+            println("event ${describe(it)}")
+            if (it is NodeEvent.Connected) linked.offer(it.gateway)
+        }
     } catch (e: NodeException) {
         println("error ${e::class.simpleName} ${e.message}")
         return
@@ -153,6 +161,17 @@ fun main(args: Array<String>) {
                     }
                     // Start and stop the node `n` times in a row (the phone's app coming and going).
                     "cycle" -> { repeat(words[1].toInt()) { host.start(); host.stop() }; println("cycled ${words[1]}") }
+                    // The same, each time waiting until the gateway's link is up: every link's
+                    // socket and TLS session must go with its runtime.
+                    "cycle-linked" -> {
+                        repeat(words[1].toInt()) { i ->
+                            linked.clear()
+                            host.start()
+                            linked.poll(20, TimeUnit.SECONDS) ?: error("no link in cycle $i")
+                            host.stop()
+                        }
+                        println("cycled ${words[1]}")
+                    }
                     "resources" -> { System.gc(); println(resources()) }
                     "quit" -> break
                     else -> println("error Usage unknown command `${words[0]}`")
