@@ -367,6 +367,78 @@ mod tests {
         tokio::time::timeout(WAIT, dialing).await.unwrap().unwrap();
     }
 
+    #[tokio::test]
+    async fn no_dialing_while_the_shell_says_there_is_no_network_and_at_once_when_it_is_back() {
+        #[derive(Debug, Default)]
+        struct Seen(std::sync::Mutex<Vec<String>>);
+        impl DialEvents for Seen {
+            fn connecting(&self, g: &str) {
+                self.0.lock().unwrap().push(format!("connecting {g}"));
+            }
+            fn connected(&self, g: &str) {
+                self.0.lock().unwrap().push(format!("connected {g}"));
+            }
+            fn disconnected(&self, g: &str, _: &str) {
+                self.0.lock().unwrap().push(format!("disconnected {g}"));
+            }
+        }
+        let key = DeviceKey::generate();
+        let node = node_paired_with(&key);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (network, watching) = watch::channel(false);
+        let seen = Arc::new(Seen::default());
+        let options = DialOut {
+            network: Some(watching),
+            events: Some(seen.clone()),
+            ..quick(addr.clone())
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let dialing = tokio::spawn(run_dial_out(node.clone(), options, async {
+            let _ = stopped.await;
+        }));
+        // Offline: nothing dials, for several times the floor of the backoff.
+        let quiet = tokio::time::timeout(Duration::from_millis(600), listener.accept()).await;
+        assert!(quiet.is_err(), "the node dialed with no network");
+        assert!(seen.0.lock().unwrap().is_empty());
+        // Online again: dialed at once, not after a backoff.
+        let back = Instant::now();
+        network.send_replace(true);
+        let peer = next_link(&listener, &key, &node, true).await.unwrap();
+        assert!(
+            back.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            back.elapsed()
+        );
+        assert!(peer.call(method::DESCRIBE, Value::Null, WAIT).await.is_ok());
+        // The network goes, then the link: no new attempt until the network is back.
+        network.send_replace(false);
+        peer.close();
+        let quiet = tokio::time::timeout(Duration::from_millis(600), listener.accept()).await;
+        assert!(quiet.is_err(), "the node dialed with no network");
+        network.send_replace(true);
+        let again = next_link(&listener, &key, &node, true).await.unwrap();
+        assert!(
+            again
+                .call(method::DESCRIBE, Value::Null, WAIT)
+                .await
+                .is_ok()
+        );
+        let seen = seen.0.lock().unwrap().clone();
+        assert_eq!(
+            seen[..4],
+            [
+                format!("connecting {addr}"),
+                format!("connected {addr}"),
+                format!("disconnected {addr}"),
+                format!("connecting {addr}"),
+            ],
+            "{seen:?}"
+        );
+        let _ = stop.send(());
+        tokio::time::timeout(WAIT, dialing).await.unwrap().unwrap();
+    }
+
     #[test]
     fn the_backoff_doubles_to_its_ceiling_and_drops_back_after_a_steady_link() {
         let options = quick("x".into());

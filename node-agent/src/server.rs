@@ -54,6 +54,8 @@ pub struct Node {
     capabilities: Arc<Capabilities>,
     pending: Mutex<Option<PendingCode>>,
     paired: Mutex<Vec<PairedGateway>>,
+    /// Told to gateways in `node.describe`: see [`Node::set_wakeable`].
+    wakeable: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Node {
@@ -108,6 +110,7 @@ impl Node {
             capabilities: Arc::new(capabilities),
             pending: Mutex::new(None),
             paired: Mutex::new(paired),
+            wakeable: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -124,6 +127,7 @@ impl Node {
             capabilities: Arc::new(capabilities),
             pending: Mutex::new(None),
             paired: Mutex::new(Vec::new()),
+            wakeable: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -190,7 +194,15 @@ impl Node {
             capabilities: self.capabilities.advertised(),
             unavailable: self.capabilities.unavailable(),
             specs: self.capabilities.specs(),
+            wakeable: self.wakeable.load(std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// Says the node sleeps and comes back (a phone): gateways then hold a call for it while
+    /// it is away, up to the call's deadline, instead of failing it at once.
+    pub fn set_wakeable(&self, wakeable: bool) {
+        self.wakeable
+            .store(wakeable, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The name this node shows gateways.

@@ -453,6 +453,7 @@ fn a_kotlin_node_pairs_by_the_gateways_code_serves_camera_and_location_and_error
     );
     // ShellException.Unavailable from the camera: the guide's CAMERA_UNAVAILABLE.
     shell.ask("fail camera off", "fail ");
+    shell.ask("fail location off", "fail ");
     let (status, v) = gateway.invoke("camera.snap", json!({"index": 3}));
     assert_eq!(status, 502, "{v}");
     assert_eq!(v["error"]["code"], "CAMERA_UNAVAILABLE", "{v}");
@@ -465,6 +466,50 @@ fn a_kotlin_node_pairs_by_the_gateways_code_serves_camera_and_location_and_error
     gateway.wait_connected("phone", false);
     let status = shell.ask("status", "status ");
     assert!(status.contains("running=false"), "{status}");
+
+    // Asleep, not gone: the node said it is wakeable, so a call for it waits at the gateway and
+    // is delivered when the node comes back within the call's deadline...
+    let (addr, token) = (gateway.addr, gateway.token.clone());
+    let asked = Instant::now();
+    let call = std::thread::spawn(move || {
+        let body = json!({"command": "location.get", "params": {}, "timeoutMs": 20000});
+        let (status, text) =
+            http_post_json(addr, "/api/nodes/invoke", Some(&token), &body, WAIT).unwrap();
+        (status, text, asked.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    shell.ask("start", "started");
+    let (status, text, took) = call.join().unwrap();
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["payload"]["latitude"], LAT, "{v}");
+    assert!(
+        took >= Duration::from_millis(1500),
+        "answered before the node was back: {took:?}"
+    );
+    eprintln!(
+        "a call for the sleeping node was answered {:.2} s after it was made",
+        took.as_secs_f32()
+    );
+    // ... and fails NODE_ASLEEP when it does not come back in time.
+    shell.ask("stop", "stopped");
+    gateway.wait_connected("phone", false);
+    let asked = Instant::now();
+    let (status, v) = gateway.post(
+        "/api/nodes/invoke",
+        &json!({"command": "location.get", "params": {}, "timeoutMs": 1000}),
+    );
+    let took = asked.elapsed();
+    assert_eq!(status, 504, "{v}");
+    assert_eq!(v["error"]["code"], "NODE_ASLEEP", "{v}");
+    assert_eq!(v["error"]["retryable"], true, "{v}");
+    assert!(
+        took >= Duration::from_millis(1000) && took < Duration::from_secs(10),
+        "{took:?}"
+    );
+    // A capability the sleeping node never offered does not wait: no node offers it.
+    let (status, v) = gateway.invoke("screen.snapshot", json!({}));
+    assert_eq!(status, 503, "{v}");
 
     // 100 starts and stops: no thread, fd or memory left behind.
     shell.ask("cycle 5", "cycled");

@@ -232,6 +232,7 @@ impl MobileNode {
             )?,
             None => Node::open(state_dir.clone(), settings.name.clone(), caps)?,
         };
+        node.set_wakeable(settings.wakeable);
         let addresses = read_addresses(&state_dir)?;
         Ok(Arc::new(Self {
             node,

@@ -161,6 +161,10 @@ pub struct NodeSettings {
     /// The longest wait between attempts (default 60 s).
     #[uniffi(default = 60000)]
     pub max_backoff_ms: u64,
+    /// Tell gateways this node sleeps and comes back (default true, a phone): a call for it
+    /// while it is away waits at the gateway up to the call's deadline.
+    #[uniffi(default = true)]
+    pub wakeable: bool,
 }
 
 /// A gateway this node is paired with.

@@ -24,7 +24,7 @@ class NodeHost(
 ) : AutoCloseable {
     private val node: MobileNode = MobileNode(
         stateDir,
-        NodeSettings(name, minBackoffMs.toULong(), maxBackoffMs.toULong()),
+        NodeSettings(name, minBackoffMs.toULong(), maxBackoffMs.toULong(), wakeable = true),
         capabilities,
         secrets,
         object : NodeEventListener {
