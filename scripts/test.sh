@@ -18,6 +18,7 @@ echo "== cargo build -p openclaw-node --no-default-features --lib (the node core
 cargo build -p openclaw-node --no-default-features --lib --locked
 echo "== cargo build -p openclaw-node --no-default-features --features ffi --lib (its uniffi library, for the mobile bindings)"
 cargo build -p openclaw-node --no-default-features --features ffi --lib --locked
+cargo clippy -p openclaw-node --no-default-features --features ffi --all-targets --locked -- -D warnings
 echo "== cargo test"
 log="$(mktemp)"
 status=0

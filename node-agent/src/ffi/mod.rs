@@ -476,3 +476,6 @@ fn write_addresses(
             reason: format!("cannot write {}: {e}", path.display()),
         })
 }
+
+#[cfg(test)]
+mod tests;
