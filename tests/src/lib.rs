@@ -5,6 +5,8 @@
 //! Nothing here is shipped; it depends on the binaries being built first
 //! (`cargo build --workspace --bins`, which `scripts/test.sh` does).
 
+pub mod mobile;
+
 use anyhow::{Context, Result, anyhow, bail};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -89,7 +89,7 @@ class JvmDeviceInfo : DeviceInfoProvider {
 
 class PrintedNotifications : NotificationProvider {
     override fun notify(title: String, body: String, urgency: String) =
-        println("notification [$urgency] $title: $body")
+        println("notification [$urgency] $title (${body.length} characters)")
 }
 
 /** Secrets as owner-only files in a directory: what a desktop without a keychain can do. */
