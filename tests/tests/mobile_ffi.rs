@@ -341,3 +341,66 @@ fn the_swift_bindings_are_generated_with_the_names_the_ios_shell_uses() {
     assert!(header.contains("uniffi_openclaw_node_fn_constructor_mobilenode_new"));
     assert!(swift_dir.join("OpenClawNodeFFI.modulemap").exists());
 }
+
+#[test]
+fn a_call_goes_to_an_online_node_before_it_waits_for_a_sleeping_preferred_one() {
+    let data = tempfile::tempdir().unwrap();
+    let gateway = Gateway::start(data.path());
+    let at = gateway.addr.to_string();
+    // The tablet (Python) is preferred (priority 1), the phone (Kotlin) second (2).
+    let pair = |shell: &mut Shell, name: &str, priority: i64| {
+        let (status, v) = gateway.post(
+            "/api/nodes/pairing-code",
+            &json!({"name": name, "priority": priority}),
+        );
+        assert_eq!(status, 200, "{v}");
+        let said = shell.ask(
+            &format!("pair {at} {}", v["code"].as_str().unwrap()),
+            "paired ",
+        );
+        assert!(said.starts_with("paired "), "{said}");
+        shell.ask("start", "started");
+        gateway.wait_connected(name, true);
+    };
+    let (tablet_state, phone_state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut tablet = Shell::python(built(), tablet_state.path(), "tablet");
+    let mut phone = Shell::jvm(built(), phone_state.path(), "phone", None);
+    pair(&mut tablet, "tablet", 1);
+    pair(&mut phone, "phone", 2);
+    let served_by = |wait_ms: u64| {
+        let t = Instant::now();
+        let (status, v) = gateway.post(
+            "/api/nodes/invoke",
+            &json!({"command": "camera.snap", "params": {}, "timeoutMs": wait_ms}),
+        );
+        assert_eq!(status, 200, "{v}");
+        (v["node"].as_str().unwrap().to_owned(), t.elapsed())
+    };
+    assert_eq!(served_by(10_000).0, "tablet");
+    // The preferred node sleeps: the online one serves at once, nothing waits for the tablet.
+    tablet.ask("stop", "stopped");
+    gateway.wait_connected("tablet", false);
+    let (node, took) = served_by(10_000);
+    assert_eq!(node, "phone");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // Both asleep: the call waits, and the first to come back (the phone) gets it.
+    phone.ask("stop", "stopped");
+    gateway.wait_connected("phone", false);
+    let (addr, token) = (gateway.addr, gateway.token.clone());
+    let call = std::thread::spawn(move || {
+        let body = json!({"command": "camera.snap", "params": {}, "timeoutMs": 20000});
+        http_post_json(addr, "/api/nodes/invoke", Some(&token), &body, WAIT).unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(800));
+    phone.ask("start", "started");
+    let (status, text) = call.join().unwrap();
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["node"], "phone", "{v}");
+    // The preferred one back: it is preferred again.
+    tablet.ask("start", "started");
+    gateway.wait_connected("tablet", true);
+    assert_eq!(served_by(10_000).0, "tablet");
+    tablet.ask("quit", "bye");
+    phone.ask("quit", "bye");
+}
