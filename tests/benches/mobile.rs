@@ -10,6 +10,11 @@
 //!    loopback connection, routed by the gateway over the link the node dialed, answered by the
 //!    Kotlin notifier (it prints one short line) or an in-memory Rust one.
 //!
+//! Measured 2026-12-01 (2 cores, the other one busy at times): release cdylib 3.07 MB (2.25 MB
+//! fully stripped); pairing p50 2.60 ms through the JVM against 0.92 ms from Rust (the FFI
+//! call also makes a runtime per pairing); a 1 KB call p50 0.64 ms against 0.20 ms, p99 5.5 ms
+//! against 0.27 ms (JNA's callback into the JVM and the shell's stdout line).
+//!
 //! Run: `cargo build --release -p openclaw-server --bin openclaw && cargo bench -p openclaw-tests --bench mobile`
 //! Knobs: BENCH_ROUNDS (default 300 calls; pairing uses a tenth).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
