@@ -830,3 +830,124 @@ pub fn tool_for_spec(
         parameters: spec.parameters.clone(),
     }))
 }
+
+#[cfg(test)]
+mod sleeping_tests {
+    //! Calls for a sleeping node without sockets: the router's waiting and its bound. A node
+    //! coming back and being served is `tests/tests/mobile_ffi.rs` (a real phone shell).
+    use super::*;
+
+    fn router_with_sleeping(method: &str) -> Arc<NodeRouter> {
+        let router = Arc::new(NodeRouter::new(
+            Arc::new(Metrics::new(0.0, &[], &[])),
+            Tasks::new(),
+            Events::new(),
+        ));
+        let record = NodeRecord {
+            id: "ab".repeat(32),
+            name: "phone".into(),
+            address: String::new(),
+            public_key: String::new(),
+            cert_fingerprint: String::new(),
+            priority: 1,
+            capabilities: vec![method.to_owned()],
+            paired_at: 0,
+        };
+        let link = Arc::new(Link {
+            status: RwLock::new(NodeStatus {
+                name: record.name.clone(),
+                address: String::new(),
+                priority: 1,
+                connected: false,
+                capabilities: vec![method.to_owned()],
+                detail: "away".into(),
+            }),
+            record,
+            conn: RwLock::new(None),
+            removed: CancellationToken::new(),
+            wakeable: AtomicBool::new(true),
+        });
+        router.links.write().unwrap().push(link);
+        router
+    }
+
+    #[tokio::test]
+    async fn a_call_for_a_sleeping_node_waits_its_deadline_then_fails_node_asleep() {
+        let router = router_with_sleeping("camera.snap");
+        let t = tokio::time::Instant::now();
+        let err = router
+            .invoke_within("camera.snap", Value::Null, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(t.elapsed() >= Duration::from_millis(300));
+        assert!(
+            matches!(&err, RouteError::Node { code: openclaw_protocol::ErrorCode::NodeAsleep, node, .. } if node == "phone"),
+            "{err}"
+        );
+        // Nothing sleeping offers this one: no wait at all.
+        let t = tokio::time::Instant::now();
+        let err = router
+            .invoke_within("screen.snapshot", Value::Null, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RouteError::NoNode(_)), "{err}");
+        assert!(t.elapsed() < Duration::from_secs(1));
+        // A desktop node (not wakeable) that is away is gone, not asleep.
+        router.links.read().unwrap()[0]
+            .wakeable
+            .store(false, Ordering::Relaxed);
+        let err = router
+            .invoke_within("camera.snap", Value::Null, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RouteError::NoNode(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn at_most_max_waiting_calls_wait_and_the_next_is_refused_at_once() {
+        let router = router_with_sleeping("location.get");
+        let mut waiting = Vec::new();
+        for _ in 0..MAX_WAITING {
+            let router = router.clone();
+            waiting.push(tokio::spawn(async move {
+                router
+                    .invoke_within("location.get", Value::Null, Duration::from_secs(2))
+                    .await
+            }));
+        }
+        while router.waiting.load(Ordering::Acquire) < MAX_WAITING {
+            tokio::task::yield_now().await;
+        }
+        let t = tokio::time::Instant::now();
+        let err = router
+            .invoke_within("location.get", Value::Null, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert!(t.elapsed() < Duration::from_millis(500));
+        assert!(
+            matches!(
+                &err,
+                RouteError::Node {
+                    code: openclaw_protocol::ErrorCode::Unavailable,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        for w in waiting {
+            let err = w.await.unwrap().unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    RouteError::Node {
+                        code: openclaw_protocol::ErrorCode::NodeAsleep,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        // Every place was given back.
+        assert_eq!(router.waiting.load(Ordering::Acquire), 0);
+    }
+}
