@@ -184,6 +184,23 @@ fn a_kotlin_node_pairs_by_the_gateways_code_serves_camera_and_location_and_error
         took >= Duration::from_millis(1000) && took < Duration::from_secs(10),
         "{took:?}"
     );
+    // The CLI says so too.
+    let out = openclaw_tests::base_command(data.path(), None)
+        .args([
+            "nodes",
+            "invoke",
+            "--command",
+            "location.get",
+            "--timeout-ms",
+            "300",
+        ])
+        .env("OPENCLAW_PORT", gateway.addr.port().to_string())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("phone refused (NODE_ASLEEP)"), "{said}");
     // A capability the sleeping node never offered does not wait: no node offers it.
     let (status, v) = gateway.invoke("screen.snapshot", json!({}));
     assert_eq!(status, 503, "{v}");
