@@ -10,7 +10,7 @@
 #                      exception only when it can unwind; the workspace's release profile aborts)
 #   --android          Kotlin with android=true (mobile/android/uniffi.toml) instead of the JVM
 #                      config (android=false, mobile/jvm/uniffi.toml)
-# Prints the library's path on its last line.
+# Prints the path of the library's copy beside the bindings on its last line (load that one).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -46,6 +46,10 @@ for lang in kotlin swift python; do
   "$target/debug/uniffi-bindgen" generate "$lib" --language "$lang" --out-dir "$out/$lang" \
     --config "$config" --no-format >/dev/null
 done
-# The Python bindings load the library from their own directory.
+# A copy of the library beside its bindings: cargo's target/<profile>/libopenclaw_node.so is
+# replaced by any later build of the crate with other features (the desktop build has no FFI).
+# The Python bindings load it from their own directory.
+mkdir -p "$out/lib"
+cp "$lib" "$out/lib/"
 cp "$lib" "$out/python/"
-echo "$lib"
+echo "$out/lib/libopenclaw_node.so"
