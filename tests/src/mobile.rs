@@ -188,6 +188,15 @@ impl Gateway {
         )
     }
 
+    /// `GET path` with the token: the status and the JSON body.
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let (status, text) = http_get(self.addr, path, Some(&self.token)).unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
     /// A fresh pairing code for a node called `name`.
     pub fn code(&self, name: &str) -> String {
         let (status, v) = self.post("/api/nodes/pairing-code", &json!({"name": name}));

@@ -275,6 +275,20 @@ fn a_kotlin_node_pairs_by_the_gateways_code_serves_camera_and_location_and_error
     shell.expect("event invoked camera.snap ok");
     assert_eq!(shell.snaps().last(), Some(&got));
 
+    // The OS says there is no network: a started node does not dial until it is back.
+    shell.ask("stop", "stopped");
+    gateway.wait_connected("phone", false);
+    shell.ask("network off", "network");
+    shell.ask("start", "started");
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = shell.ask("status", "status ");
+    assert!(status.contains("network=false"), "{status}");
+    assert!(!status.contains("=CONNECTED"), "{status}");
+    let (_, nodes) = gateway.get("/api/nodes");
+    assert_eq!(nodes["nodes"][0]["connected"], false, "{nodes}");
+    shell.ask("network on", "network");
+    gateway.wait_connected("phone", true);
+
     // Forgetting the gateway ends the link and drops it from the node's list.
     let paired = shell.ask("paired", "paired-list ");
     let id = paired
