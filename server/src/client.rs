@@ -168,7 +168,8 @@ pub fn health(global: &Global, json: bool, allow_degraded: bool) -> u8 {
         print_health(&report, &addr);
     }
     match report.status {
-        CheckStatus::Healthy => exit::OK,
+        // Paused is the owner's choice, not a fault: a health probe must not restart it.
+        CheckStatus::Healthy | CheckStatus::Paused => exit::OK,
         CheckStatus::Degraded if allow_degraded => exit::OK,
         CheckStatus::Degraded => exit::FAILURE,
         CheckStatus::Unhealthy => exit::UNHEALTHY,

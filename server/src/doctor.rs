@@ -717,7 +717,8 @@ fn backups(global: &Global, config: &Config, asked: &Live) -> Vec<Item> {
                 "backup_schedule",
                 title,
                 match check.status {
-                    openclaw_protocol::CheckStatus::Healthy => Status::Pass,
+                    openclaw_protocol::CheckStatus::Healthy
+                    | openclaw_protocol::CheckStatus::Paused => Status::Pass,
                     openclaw_protocol::CheckStatus::Degraded => Status::Warn,
                     openclaw_protocol::CheckStatus::Unhealthy => Status::Fail,
                 },

@@ -33,6 +33,7 @@ impl Style {
     pub fn status(&self, status: CheckStatus) -> String {
         let code = match status {
             CheckStatus::Healthy => "32",
+            CheckStatus::Paused => "34",
             CheckStatus::Degraded => "33",
             CheckStatus::Unhealthy => "31",
         };
@@ -43,6 +44,7 @@ impl Style {
     pub fn dot(&self, status: CheckStatus) -> String {
         let code = match status {
             CheckStatus::Healthy => "32",
+            CheckStatus::Paused => "34",
             CheckStatus::Degraded => "33",
             CheckStatus::Unhealthy => "31",
         };

@@ -10,7 +10,7 @@
 //! types and these errors to its own shapes.
 
 use crate::GatewayState;
-use crate::events::MessageOutcome;
+use crate::events::{GatewayEvent, MessageOutcome};
 use futures_util::future::BoxFuture;
 use openclaw_agent::{AgentError, AgentEvent, Inbound, Reply, ReplyKind, Trust, Turn};
 use std::collections::HashMap;
@@ -71,6 +71,8 @@ pub enum Refusal {
     Busy,
     #[error("the gateway is shutting down")]
     ShuttingDown,
+    #[error("{}", crate::pause::PAUSED_MESSAGE)]
+    Paused,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -214,6 +216,9 @@ impl GatewayState {
         if self.is_draining() {
             return Err(Refusal::ShuttingDown);
         }
+        if self.pause.is_paused() {
+            return Err(Refusal::Paused);
+        }
         self.chat_slot().map(TurnSlot).ok_or(Refusal::Busy)
     }
 
@@ -318,7 +323,8 @@ struct InFlight<'a> {
 
 impl<'a> InFlight<'a> {
     fn new(state: &'a GatewayState, channel: &'a str) -> Self {
-        state.queued_messages.fetch_add(1, Ordering::Relaxed);
+        let turns = state.queued_messages.fetch_add(1, Ordering::Relaxed) + 1;
+        state.events.send(GatewayEvent::Working { turns });
         Self {
             state,
             channel,
@@ -329,15 +335,24 @@ impl<'a> InFlight<'a> {
 
     fn finish(&mut self) -> Instant {
         self.done = true;
-        self.state.queued_messages.fetch_sub(1, Ordering::Relaxed);
+        self.one_less();
         self.started
+    }
+
+    fn one_less(&self) {
+        let turns = self
+            .state
+            .queued_messages
+            .fetch_sub(1, Ordering::Relaxed)
+            .saturating_sub(1);
+        self.state.events.send(GatewayEvent::Working { turns });
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.state.queued_messages.fetch_sub(1, Ordering::Relaxed);
+            self.one_less();
             self.state.metrics.message_processed(
                 self.channel,
                 MessageOutcome::Cancelled.as_str(),

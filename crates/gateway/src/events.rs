@@ -64,6 +64,14 @@ pub enum GatewayEvent {
         channel: String,
         outcome: MessageOutcome,
     },
+    /// The number of turns the agent is answering now changed (the tray's "working" icon).
+    Working {
+        turns: u64,
+    },
+    /// The owner paused or resumed the assistant.
+    Paused {
+        paused: bool,
+    },
 }
 
 /// The sending side, shared by everything in the gateway that has news.

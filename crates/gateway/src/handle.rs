@@ -232,6 +232,16 @@ impl GatewayHandle {
         self.state().conversations.add_outlet(channel, outlet);
     }
 
+    /// Pauses the assistant (`true`: no message is answered on any way in, no device node is
+    /// called, health says `paused`) or resumes it; `true` when that changed it.
+    pub fn set_paused(&self, paused: bool) -> bool {
+        self.state().set_paused(paused)
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.state().pause.is_paused()
+    }
+
     /// Tasks the gateway runs now (connections, node links, schedules): zero once stopped.
     pub fn running_tasks(&self) -> usize {
         self.state().tasks.len()
@@ -262,6 +272,27 @@ impl GatewayHandle {
 }
 
 impl GatewayState {
+    /// [`GatewayHandle::set_paused`]: the switch, the audit line and the embedder's events.
+    pub(crate) fn set_paused(&self, paused: bool) -> bool {
+        let changed = self.pause.set(paused);
+        if changed {
+            let what = if paused {
+                "assistant.paused"
+            } else {
+                "assistant.resumed"
+            };
+            self.audit.record(what, json!({}));
+            tracing::info!(
+                paused,
+                "the owner {} the assistant",
+                if paused { "paused" } else { "resumed" }
+            );
+            self.events.send(GatewayEvent::Paused { paused });
+            self.events.health_may_have_changed();
+        }
+        changed
+    }
+
     /// Pairs, keeps and connects a node (the control API and [`GatewayHandle::pair_node`]).
     pub(crate) async fn pair_node(&self, req: &PairRequest) -> Result<NodeRecord, HandleError> {
         if self.is_draining() {

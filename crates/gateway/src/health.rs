@@ -105,7 +105,7 @@ pub async fn build_report(state: &GatewayState, detail: Detail) -> HealthReport 
     };
     let checks = Checks {
         gateway: gateway_check(state, &view),
-        agent: agent_check(state, &locals, &view),
+        agent: paused_or(state, agent_check(state, &locals, &view)),
         channels: channels_check(&channels),
         memory: memory_check(state, &facts, rss, &view),
         disk: disk_check(state, &view),
@@ -190,6 +190,22 @@ fn gateway_check(state: &GatewayState, view: &View<'_>) -> CheckResult {
         ))
     } else {
         CheckResult::healthy(detail)
+    }
+}
+
+/// The agent check while the owner has paused the assistant: `paused`, unless the agent has a
+/// real problem too, which outranks it (the detail names both).
+fn paused_or(state: &GatewayState, check: CheckResult) -> CheckResult {
+    if !state.pause.is_paused() {
+        return check;
+    }
+    let status = check.status.max(openclaw_protocol::CheckStatus::Paused);
+    CheckResult {
+        status,
+        detail: format!(
+            "paused by the owner: answering no messages, calling no device nodes; {}",
+            check.detail
+        ),
     }
 }
 

@@ -23,6 +23,7 @@ pub mod node_router;
 pub mod node_tls;
 pub mod nodes;
 mod openai_api;
+pub mod pause;
 mod routes;
 mod status;
 pub mod sys;
@@ -145,6 +146,8 @@ pub struct GatewayState {
     pub(crate) tasks: tasks::Tasks,
     /// News for the embedder.
     pub(crate) events: events::Events,
+    /// The owner's pause switch (shared with the node router).
+    pub(crate) pause: pause::Pause,
     /// Ways out to each channel's peers.
     pub(crate) conversations: conversation::Conversations,
     /// WebChat's way out: its open sockets.
@@ -323,10 +326,12 @@ fn new_state(
         tasks: tasks.clone(),
         events: events.clone(),
     });
+    let pause = pause::Pause::default();
     let nodes = Arc::new(node_router::NodeRouter::new(
         metrics.clone(),
         tasks.clone(),
         events.clone(),
+        pause.clone(),
     ));
     let agent = Agent::with_models_dir(
         options.config.clone(),
@@ -390,6 +395,7 @@ fn new_state(
         access,
         tasks,
         events,
+        pause,
         conversations,
         webchat,
         node_pre_auth: Arc::new(tokio::sync::Semaphore::new(node_route::PRE_AUTH_NODES)),

@@ -109,6 +109,8 @@ pub struct NodeRouter {
     woke: watch::Sender<u64>,
     /// Calls waiting for a sleeping node now (at most [`MAX_WAITING`]).
     waiting: Arc<AtomicUsize>,
+    /// While the owner has paused the assistant, no node is called.
+    pause: crate::pause::Pause,
 }
 
 /// One of the [`MAX_WAITING`] places of a waiting call, given back when dropped.
@@ -142,10 +144,18 @@ pub enum RouteError {
     /// Every node offering the method timed out or dropped the connection.
     #[error("{0}")]
     Failed(String),
+    /// The owner paused the assistant: no node is called until it is resumed.
+    #[error("{}", crate::pause::PAUSED_MESSAGE)]
+    Paused,
 }
 
 impl NodeRouter {
-    pub fn new(metrics: Arc<Metrics>, tasks: Tasks, events: Events) -> Self {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        tasks: Tasks,
+        events: Events,
+        pause: crate::pause::Pause,
+    ) -> Self {
         Self {
             on_specs: RwLock::new(None),
             links: RwLock::new(Vec::new()),
@@ -155,6 +165,7 @@ impl NodeRouter {
             events,
             woke: watch::Sender::new(0),
             waiting: Arc::new(AtomicUsize::new(0)),
+            pause,
         }
     }
 
@@ -588,6 +599,9 @@ impl NodeRouter {
         method: &str,
         params: Value,
     ) -> Result<(String, Value), RouteError> {
+        if self.pause.is_paused() {
+            return Err(RouteError::Paused);
+        }
         let links = self.links.read().map(|l| l.clone()).unwrap_or_default();
         let candidates: Vec<Arc<Link>> = links
             .into_iter()
@@ -750,6 +764,7 @@ fn tool_error(e: RouteError) -> ToolError {
             _ => ToolErrorCode::Failed,
         },
         RouteError::Failed(_) => ToolErrorCode::Failed,
+        RouteError::Paused => ToolErrorCode::Unavailable,
     };
     ToolError::new(code, e.to_string())
 }
@@ -842,6 +857,7 @@ mod sleeping_tests {
             Arc::new(Metrics::new(0.0, &[], &[])),
             Tasks::new(),
             Events::new(),
+            crate::pause::Pause::default(),
         ));
         let record = NodeRecord {
             id: "ab".repeat(32),

@@ -197,6 +197,14 @@ pub async fn chat_completions(
                 "the gateway is shutting down; retry against its replacement",
             );
         }
+        Err(e @ Refusal::Paused) => {
+            return oai_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                Some("paused"),
+                &e.to_string(),
+            );
+        }
         Err(_) => {
             return oai_error(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -23,6 +23,8 @@ pub const MAX_INVOKE_BODY: usize = 64 * 1024;
 pub const MAX_MESSAGE_BODY: usize = 64 * 1024;
 /// Largest `/api/nodes/pair` body: an address, a code, a name.
 pub const MAX_PAIR_BODY: usize = 4 * 1024;
+/// Largest `/api/pause` body: `{"paused": true}`.
+const MAX_PAUSE_BODY: usize = 1024;
 
 pub fn router(state: Arc<GatewayState>, extra: Option<axum::Router>) -> axum::Router {
     let api = axum::Router::new()
@@ -44,6 +46,12 @@ pub fn router(state: Arc<GatewayState>, extra: Option<axum::Router>) -> axum::Ro
         .route(
             "/api/messages",
             axum::routing::post(send_message).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY)),
+        )
+        .route(
+            "/api/pause",
+            get(pause_state)
+                .post(set_pause)
+                .layer(DefaultBodyLimit::max(MAX_PAUSE_BODY)),
         )
         .route("/v1/models", get(crate::openai_api::models))
         .route(
@@ -281,6 +289,11 @@ async fn invoke_node(State(state): State<Arc<GatewayState>>, req: Request) -> Re
             ErrorCode::Unavailable,
             e.to_string(),
         ),
+        Err(e @ RouteError::Paused) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Paused,
+            e.to_string(),
+        ),
     }
 }
 
@@ -451,6 +464,34 @@ async fn send_message(State(state): State<Arc<GatewayState>>, req: Request) -> R
             e.to_string(),
         ),
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseBody {
+    paused: bool,
+}
+
+/// `GET /api/pause`: `{paused}`.
+async fn pause_state(State(state): State<Arc<GatewayState>>) -> Response {
+    Json(json!({"paused": state.pause.is_paused()})).into_response()
+}
+
+/// `POST /api/pause {paused}`: pauses the assistant (no message answered, no node called,
+/// health says `paused`) or resumes it; answers `{paused, changed}`.
+async fn set_pause(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
+    let body: PauseBody = match read_json(
+        req,
+        MAX_PAUSE_BODY,
+        "the body must be {\"paused\": true} or {\"paused\": false}",
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
+    let changed = state.set_paused(body.paused);
+    Json(json!({"paused": body.paused, "changed": changed})).into_response()
 }
 
 /// A route's JSON body as `T`, or the answer saying why not: the body errors of

@@ -1863,3 +1863,125 @@ fn a_page_of_another_site_can_use_none_of_the_new_routes() {
         }
     }
 }
+
+#[test]
+fn pausing_stops_answers_and_node_calls_says_paused_in_health_and_resuming_answers_again() {
+    let fake = FakeLlm::start_in_thread();
+    fake.push(Script::text(["Back"]));
+    let gw = TestGateway::start(with_fake(&fake));
+    let node_state = tempfile::tempdir().unwrap();
+    let mut caps = openclaw_node::Capabilities::none("test");
+    caps.register(Arc::new(Weather)).unwrap();
+    let node =
+        openclaw_node::Node::open(node_state.path().to_owned(), "this mac".into(), caps).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut events = gw.handle.subscribe();
+    rt.block_on(async {
+        let (name, device_id, public_key) = gw.handle.identity().await.unwrap();
+        node.trust_gateway(openclaw_node::PairedGateway {
+            device_id,
+            name,
+            public_key,
+            paired_at: 0,
+        })
+        .unwrap();
+        let node_key = node.identity().key().public_key();
+        gw.handle
+            .trust_local_node("this mac", &node_key, Vec::new(), 0)
+            .await
+            .unwrap();
+        let (gateway_end, node_end) = openclaw_node_link::duplex::pair(
+            openclaw_node_link::dial_out::gateway_websocket_config(),
+            openclaw_node_link::dial_out::node_websocket_config(),
+        )
+        .await;
+        tokio::spawn(openclaw_node::serve_stream(
+            node_end,
+            node.clone(),
+            openclaw_node::Limits::default(),
+        ));
+        gw.handle
+            .attach_in_process_node(gateway_end, &node_key)
+            .await
+            .unwrap();
+    });
+    let chat = json!({"model": "claw", "messages": [{"role":"user","content":"Hi?"}]});
+    let invoke = json!({"command": "weather.now", "params": {}});
+
+    let (status, body) = post_raw(&gw, "/api/pause", r#"{"paused": true}"#);
+    assert_eq!(
+        (status, body),
+        (200, json!({"paused": true, "changed": true}))
+    );
+    assert!(gw.handle.is_paused());
+    let (status, body) = post_raw(&gw, "/api/pause", r#"{"paused": true}"#);
+    assert_eq!(
+        (status, body["changed"].clone()),
+        (200, json!(false)),
+        "pausing twice changes nothing"
+    );
+    let (status, body) = post_raw(&gw, "/api/pause", r#"{"paused": "yes"}"#);
+    assert_eq!(status, 400, "{body}");
+    assert!(gw.handle.is_paused(), "a bad body changes nothing");
+
+    let health: Value = serde_json::from_str(&gw.get_with("/health", Some(&gw.token())).1).unwrap();
+    assert_eq!(health["status"], "paused", "{health}");
+    assert_eq!(health["checks"]["agent"]["status"], "paused");
+    assert!(
+        health["checks"]["agent"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("paused by the owner"),
+        "{health}"
+    );
+    let (status, _, body) = post_json(&gw, "/v1/chat/completions", chat.clone());
+    assert_eq!(status, 503, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["code"], "paused", "{v}");
+    let (status, body) = post_raw(&gw, "/api/nodes/invoke", &invoke.to_string());
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (503, json!("PAUSED")),
+        "{body}"
+    );
+    assert!(fake.requests().is_empty(), "no provider was asked");
+
+    let (status, body) = post_raw(&gw, "/api/pause", r#"{"paused": false}"#);
+    assert_eq!((status, body["changed"].clone()), (200, json!(true)));
+    let (status, _, body) = post_json(&gw, "/v1/chat/completions", chat);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_raw(&gw, "/api/nodes/invoke", &invoke.to_string());
+    assert_eq!(
+        (status, body["payload"].clone()),
+        (200, json!({"sky": "clear"})),
+        "{body}"
+    );
+    let health: Value = serde_json::from_str(&gw.get("/health").1).unwrap();
+    assert_eq!(health["status"], "healthy", "{health}");
+
+    // The embedder heard each change once, and the turn's working count went up and down.
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        match e {
+            GatewayEvent::Paused { .. } | GatewayEvent::Working { .. } => seen.push(e),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            GatewayEvent::Paused { paused: true },
+            GatewayEvent::Paused { paused: false },
+            GatewayEvent::Working { turns: 1 },
+            GatewayEvent::Working { turns: 0 },
+        ]
+    );
+    let audit = gw.audit_text();
+    assert_eq!(audit.matches("assistant.paused").count(), 1, "{audit}");
+    assert_eq!(audit.matches("assistant.resumed").count(), 1, "{audit}");
+    drop(rt);
+}

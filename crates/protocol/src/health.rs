@@ -5,8 +5,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckStatus {
-    // Order matters: the worst check decides the report's status.
+    // Order matters: the worst check decides the report's status. Paused is the owner's
+    // choice, not a fault: any real problem outranks it.
     Healthy,
+    /// The owner paused the assistant: it answers no messages and calls no device nodes.
+    Paused,
     Degraded,
     Unhealthy,
 }
@@ -15,6 +18,7 @@ impl CheckStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Healthy => "healthy",
+            Self::Paused => "paused",
             Self::Degraded => "degraded",
             Self::Unhealthy => "unhealthy",
         }

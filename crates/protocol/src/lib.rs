@@ -169,6 +169,8 @@ pub enum ErrorCode {
     /// The call waited for a sleeping (wakeable) node that did not come back before the
     /// call's deadline.
     NodeAsleep,
+    /// The owner paused the assistant (the tray app's Pause, `POST /api/pause`).
+    Paused,
 }
 
 impl ErrorCode {
@@ -190,6 +192,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Self::CapabilityFailed => "CAPABILITY_FAILED",
             Self::NodeAsleep => "NODE_ASLEEP",
+            Self::Paused => "PAUSED",
         }
     }
 

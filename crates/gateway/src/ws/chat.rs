@@ -131,6 +131,7 @@ fn refusal_shape(refused: &Refusal) -> ErrorShape {
             ErrorCode::InvalidRequest
         }
         Refusal::Busy | Refusal::ShuttingDown => ErrorCode::Unavailable,
+        Refusal::Paused => ErrorCode::Paused,
     };
     ErrorShape::new(code, refused.to_string())
 }
