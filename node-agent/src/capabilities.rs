@@ -41,6 +41,10 @@ pub enum CapabilityError {
     },
     #[error("{0}")]
     Failed(String),
+    /// The platform's implementation failed (a phone app's handler threw, the OS refused):
+    /// `CAPABILITY_FAILED`, so a gateway tells it from a fault of the node itself.
+    #[error("{capability} failed on the device: {reason}")]
+    Platform { capability: String, reason: String },
 }
 
 impl CapabilityError {
@@ -56,6 +60,7 @@ impl CapabilityError {
             Self::TooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::InvalidParams(_) => ErrorCode::InvalidRequest,
             Self::Failed(_) => ErrorCode::Internal,
+            Self::Platform { .. } => ErrorCode::CapabilityFailed,
         }
     }
 }

@@ -5,7 +5,13 @@
 //! the same handler, the same limits. When the link ends or cannot be made, the node tries
 //! again after a backoff that doubles up to a ceiling while attempts keep failing, and drops
 //! back to the floor once a link has stayed up for a while (a gateway that accepts and
-//! drops at once does not get a tight loop).
+//! drops at once does not get a tight loop). Each wait has up to a quarter added at random, so
+//! nodes that lost the same gateway do not all come back in the same instant.
+//!
+//! A phone's shell says when the OS has no network ([`DialOut::network`]): then the node does
+//! not dial at all (each try would fail and wake the radio), and it dials at once, from the
+//! floor of its backoff, when the network is back. [`DialEvents`] tells the shell what the
+//! link is doing.
 
 use crate::gate::Limits;
 use crate::server::{Node, Serving};
@@ -14,7 +20,19 @@ use openclaw_node_link::{HandshakeError, LinkEnd, PeerConfig, Role, connect_to};
 use openclaw_protocol::node::MAX_REQUEST_BYTES;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
+
+/// What a dial-out loop tells its owner (a phone's shell shows it): each call is quick and must
+/// not block, it runs on the loop's task.
+pub trait DialEvents: Send + Sync + std::fmt::Debug {
+    /// An attempt to reach `gateway` starts.
+    fn connecting(&self, gateway: &str);
+    /// The link to `gateway` is authenticated and served.
+    fn connected(&self, gateway: &str);
+    /// The link (or the attempt) ended; `reason` says why, for a person.
+    fn disconnected(&self, gateway: &str, reason: &str);
+}
 
 /// Where and how to dial.
 #[derive(Debug, Clone)]
@@ -28,6 +46,12 @@ pub struct DialOut {
     pub steady: Duration,
     /// The session's limits (handshake, auth deadline, idle, send, calls in flight).
     pub limits: Limits,
+    /// Whether the OS says there is a network (`None`: always assumed). While it is `false`
+    /// the loop does not dial; a link already up is left to end by itself (its keep-alive sees
+    /// a dead path), so a short flap does not drop a working link.
+    pub network: Option<watch::Receiver<bool>>,
+    /// Told of each attempt, link and end.
+    pub events: Option<Arc<dyn DialEvents>>,
 }
 
 impl DialOut {
@@ -40,6 +64,8 @@ impl DialOut {
             max_backoff: Duration::from_secs(60),
             steady: Duration::from_secs(30),
             limits: Limits::default(),
+            network: None,
+            events: None,
         }
     }
 }
@@ -106,6 +132,9 @@ pub async fn link_once(node: &Arc<Node>, options: &DialOut) -> Attempt {
     };
     let up = Instant::now();
     tracing::info!("linked to the gateway at {addr}");
+    if let Some(e) = &options.events {
+        e.connected(&addr);
+    }
     let end = peer.ended().await;
     Attempt::Linked {
         lasted: up.elapsed(),
@@ -121,6 +150,15 @@ pub fn next_backoff(previous: Duration, attempt: &Attempt, options: &DialOut) ->
     }
 }
 
+/// Waits until `network` says the network is up; at once when there is no such signal. False
+/// when its sender is gone (the shell stopped the node): the loop ends.
+async fn network_up(network: &mut Option<watch::Receiver<bool>>) -> bool {
+    match network {
+        None => true,
+        Some(rx) => rx.wait_for(|up| *up).await.is_ok(),
+    }
+}
+
 /// Keeps a link to the gateway until `shutdown` completes: dial, serve, wait, again.
 pub async fn run_dial_out(
     node: Arc<Node>,
@@ -128,9 +166,19 @@ pub async fn run_dial_out(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let mut network = options.network.clone();
+    let events = options.events.clone();
+    let gateway = options.gateway.as_str();
     // Half the floor, so that the first failure waits the floor itself.
     let mut backoff = options.min_backoff / 2;
     loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            up = network_up(&mut network) => if !up { return },
+        }
+        if let Some(e) = &events {
+            e.connecting(gateway);
+        }
         let attempt = tokio::select! {
             () = &mut shutdown => return,
             attempt = link_once(&node, &options) => attempt,
@@ -139,19 +187,31 @@ pub async fn run_dial_out(
         // Up to a quarter more, at random: nodes that lost the same gateway do not all come
         // back in the same instant.
         let wait = backoff + backoff.mul_f64(rand::random::<f64>() / 4.0);
-        match &attempt {
-            Attempt::Linked { end, .. } => tracing::warn!(
-                "the link to the gateway at {} ended ({end}); dialing again in {:.1} s",
-                options.gateway,
-                wait.as_secs_f32()
-            ),
-            Attempt::Failed(e) => {
-                tracing::warn!("{e}; dialing again in {:.1} s", wait.as_secs_f32())
-            }
+        let reason = match &attempt {
+            Attempt::Linked { end, .. } => format!("the link ended ({end})"),
+            Attempt::Failed(e) => e.to_string(),
+        };
+        tracing::warn!(
+            "{gateway}: {reason}; dialing again in {:.1} s",
+            wait.as_secs_f32()
+        );
+        if let Some(e) = &events {
+            e.disconnected(gateway, &reason);
         }
+        let offline = async {
+            match &mut network {
+                Some(rx) => {
+                    let _ = rx.wait_for(|up| !*up).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = &mut shutdown => return,
             () = tokio::time::sleep(wait) => {}
+            // The network went away during the wait: the next attempt waits for it, and is made
+            // from the floor, since the failures so far were likely the lost network's.
+            () = offline => backoff = options.min_backoff / 2,
         }
     }
 }
@@ -303,6 +363,78 @@ mod tests {
         // Once known, it gets in on its next try.
         let peer = next_link(&listener, &key, &node, true).await.unwrap();
         assert!(peer.call(method::DESCRIBE, Value::Null, WAIT).await.is_ok());
+        let _ = stop.send(());
+        tokio::time::timeout(WAIT, dialing).await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn no_dialing_while_the_shell_says_there_is_no_network_and_at_once_when_it_is_back() {
+        #[derive(Debug, Default)]
+        struct Seen(std::sync::Mutex<Vec<String>>);
+        impl DialEvents for Seen {
+            fn connecting(&self, g: &str) {
+                self.0.lock().unwrap().push(format!("connecting {g}"));
+            }
+            fn connected(&self, g: &str) {
+                self.0.lock().unwrap().push(format!("connected {g}"));
+            }
+            fn disconnected(&self, g: &str, _: &str) {
+                self.0.lock().unwrap().push(format!("disconnected {g}"));
+            }
+        }
+        let key = DeviceKey::generate();
+        let node = node_paired_with(&key);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (network, watching) = watch::channel(false);
+        let seen = Arc::new(Seen::default());
+        let options = DialOut {
+            network: Some(watching),
+            events: Some(seen.clone()),
+            ..quick(addr.clone())
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let dialing = tokio::spawn(run_dial_out(node.clone(), options, async {
+            let _ = stopped.await;
+        }));
+        // Offline: nothing dials, for several times the floor of the backoff.
+        let quiet = tokio::time::timeout(Duration::from_millis(600), listener.accept()).await;
+        assert!(quiet.is_err(), "the node dialed with no network");
+        assert!(seen.0.lock().unwrap().is_empty());
+        // Online again: dialed at once, not after a backoff.
+        let back = Instant::now();
+        network.send_replace(true);
+        let peer = next_link(&listener, &key, &node, true).await.unwrap();
+        assert!(
+            back.elapsed() < Duration::from_millis(500),
+            "{:?}",
+            back.elapsed()
+        );
+        assert!(peer.call(method::DESCRIBE, Value::Null, WAIT).await.is_ok());
+        // The network goes, then the link: no new attempt until the network is back.
+        network.send_replace(false);
+        peer.close();
+        let quiet = tokio::time::timeout(Duration::from_millis(600), listener.accept()).await;
+        assert!(quiet.is_err(), "the node dialed with no network");
+        network.send_replace(true);
+        let again = next_link(&listener, &key, &node, true).await.unwrap();
+        assert!(
+            again
+                .call(method::DESCRIBE, Value::Null, WAIT)
+                .await
+                .is_ok()
+        );
+        let seen = seen.0.lock().unwrap().clone();
+        assert_eq!(
+            seen[..4],
+            [
+                format!("connecting {addr}"),
+                format!("connected {addr}"),
+                format!("disconnected {addr}"),
+                format!("connecting {addr}"),
+            ],
+            "{seen:?}"
+        );
         let _ = stop.send(());
         tokio::time::timeout(WAIT, dialing).await.unwrap().unwrap();
     }

@@ -2,6 +2,9 @@
 //! self-signed certificate made on first run with rcgen). Secrets are written with mode 0600,
 //! and a damaged file is an error that says how to recover, never silently replaced: replacing
 //! it would unpair every gateway.
+//!
+//! The device key's seed goes through a [`KeyStore`]: a file in the state dir by default
+//! ([`FileKeyStore`]), the platform's keychain when a phone's shell brings one (`crate::ffi`).
 
 use openclaw_pairing::identity::DeviceKey;
 use rustls::pki_types::pem::PemObject;
@@ -28,6 +31,41 @@ pub enum NodeError {
     Damaged { path: PathBuf, reason: String },
     #[error("cannot make the TLS certificate: {0}")]
     Certificate(String),
+    #[error("the secret store could not {what} the device key: {reason}")]
+    KeyStore { what: &'static str, reason: String },
+}
+
+/// Where the device key's seed (32 bytes, the node's whole identity to its gateways) is kept.
+pub trait KeyStore: Send + Sync {
+    /// The seed, or `None` on first run.
+    fn load(&self) -> Result<Option<Vec<u8>>, NodeError>;
+    /// Keeps a new seed (first run only: a seed is never replaced, that would unpair every
+    /// gateway).
+    fn store(&self, seed: &[u8]) -> Result<(), NodeError>;
+}
+
+/// The seed in `<state dir>/device.key`, mode 0600, created once and never overwritten.
+#[derive(Debug, Clone)]
+pub struct FileKeyStore {
+    path: PathBuf,
+}
+
+impl FileKeyStore {
+    pub fn in_dir(state_dir: &Path) -> Self {
+        Self {
+            path: state_dir.join(KEY_FILE),
+        }
+    }
+}
+
+impl KeyStore for FileKeyStore {
+    fn load(&self) -> Result<Option<Vec<u8>>, NodeError> {
+        read(&self.path)
+    }
+
+    fn store(&self, seed: &[u8]) -> Result<(), NodeError> {
+        write_secret(&self.path, seed)
+    }
 }
 
 /// Everything that identifies this node to gateways.
@@ -79,20 +117,25 @@ fn pem_der(pem: &str) -> Option<Vec<u8>> {
 impl NodeIdentity {
     /// Loads the identity from `state_dir`, creating it on first run.
     pub fn load_or_create(state_dir: &Path) -> Result<Self, NodeError> {
+        Self::load_or_create_with(state_dir, &FileKeyStore::in_dir(state_dir))
+    }
+
+    /// Loads the identity, its device key from `keys` and its certificate from `state_dir`,
+    /// creating either on first run.
+    pub fn load_or_create_with(state_dir: &Path, keys: &dyn KeyStore) -> Result<Self, NodeError> {
         std::fs::create_dir_all(state_dir).map_err(|source| NodeError::Io {
             what: "cannot create",
             path: state_dir.to_owned(),
             source,
         })?;
-        let key_path = state_dir.join(KEY_FILE);
-        let key = match read(&key_path)? {
+        let key = match keys.load()? {
             Some(seed) => DeviceKey::from_seed(&seed).map_err(|e| NodeError::Damaged {
-                path: key_path.clone(),
+                path: state_dir.join(KEY_FILE),
                 reason: e.to_string(),
             })?,
             None => {
                 let key = DeviceKey::generate();
-                write_secret(&key_path, &key.seed())?;
+                keys.store(&key.seed())?;
                 key
             }
         };

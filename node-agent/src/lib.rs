@@ -9,12 +9,15 @@
 //! session itself (codec, concurrent calls, the signed-nonce proof) is `openclaw-node-link`'s,
 //! shared with the gateway. The desktop backends, the binary's argument parsing and logging, and
 //! the Tailscale client are cargo features, off in a phone's build; the library logs through
-//! `tracing`.
+//! `tracing`. With feature `ffi`, [`ffi`] is the uniffi interface the iOS and Android shells
+//! drive (and the JVM and Python tests); without it nothing of uniffi is built.
 
 pub mod bind;
 pub mod capabilities;
 pub mod desktop;
 pub mod dial_out;
+#[cfg(feature = "ffi")]
+pub mod ffi;
 pub mod gate;
 pub mod identity;
 pub mod pair_out;
@@ -28,3 +31,7 @@ pub use identity::{NodeError, NodeIdentity};
 pub use pair_out::{PairOutError, pair_with_gateway};
 pub use server::{Node, PairedGateway, serve, serve_guarded, serve_stream, serve_with_limits};
 pub use tailnet::PeerGuard;
+
+// The uniffi scaffolding (the C ABI and the metadata `uniffi-bindgen` reads out of the library).
+#[cfg(feature = "ffi")]
+uniffi::setup_scaffolding!();

@@ -54,6 +54,8 @@ pub struct Node {
     capabilities: Arc<Capabilities>,
     pending: Mutex<Option<PendingCode>>,
     paired: Mutex<Vec<PairedGateway>>,
+    /// Told to gateways in `node.describe`: see [`Node::set_wakeable`].
+    wakeable: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Node {
@@ -73,7 +75,19 @@ impl Node {
         name: String,
         capabilities: Capabilities,
     ) -> Result<Arc<Self>, crate::NodeError> {
-        let identity = NodeIdentity::load_or_create(&state_dir)?;
+        let keys = crate::identity::FileKeyStore::in_dir(&state_dir);
+        Self::open_with_keys(state_dir, name, capabilities, &keys)
+    }
+
+    /// Loads (or creates) the node in `state_dir`, its device key kept by `keys` (a phone's
+    /// keychain) instead of a file.
+    pub fn open_with_keys(
+        state_dir: PathBuf,
+        name: String,
+        capabilities: Capabilities,
+        keys: &dyn crate::identity::KeyStore,
+    ) -> Result<Arc<Self>, crate::NodeError> {
+        let identity = NodeIdentity::load_or_create_with(&state_dir, keys)?;
         let path = state_dir.join(PAIRED_FILE);
         let paired = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| crate::NodeError::Damaged {
@@ -96,6 +110,7 @@ impl Node {
             capabilities: Arc::new(capabilities),
             pending: Mutex::new(None),
             paired: Mutex::new(paired),
+            wakeable: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -112,6 +127,7 @@ impl Node {
             capabilities: Arc::new(capabilities),
             pending: Mutex::new(None),
             paired: Mutex::new(Vec::new()),
+            wakeable: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
@@ -145,14 +161,27 @@ impl Node {
         let mut paired = lock(&self.paired);
         paired.retain(|g| g.device_id != gateway.device_id);
         paired.push(gateway);
+        self.save(&paired)
+    }
+
+    /// Forgets the paired gateway `device_id`: it is refused from its next connection on. True
+    /// when it was paired.
+    pub fn forget(&self, device_id: &str) -> std::io::Result<bool> {
+        let mut paired = lock(&self.paired);
+        let before = paired.len();
+        paired.retain(|g| g.device_id != device_id);
+        if paired.len() == before {
+            return Ok(false);
+        }
+        self.save(&paired).map(|()| true)
+    }
+
+    fn save(&self, paired: &[PairedGateway]) -> std::io::Result<()> {
         let Some(dir) = &self.state_dir else {
             return Ok(());
         };
         let tmp = dir.join(format!("{PAIRED_FILE}.tmp"));
-        std::fs::write(
-            &tmp,
-            serde_json::to_vec_pretty(&*paired).unwrap_or_default(),
-        )?;
+        std::fs::write(&tmp, serde_json::to_vec_pretty(paired).unwrap_or_default())?;
         std::fs::rename(&tmp, dir.join(PAIRED_FILE))
     }
 
@@ -165,7 +194,15 @@ impl Node {
             capabilities: self.capabilities.advertised(),
             unavailable: self.capabilities.unavailable(),
             specs: self.capabilities.specs(),
+            wakeable: self.wakeable.load(std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// Says the node sleeps and comes back (a phone): gateways then hold a call for it while
+    /// it is away, up to the call's deadline, instead of failing it at once.
+    pub fn set_wakeable(&self, wakeable: bool) {
+        self.wakeable
+            .store(wakeable, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The name this node shows gateways.

@@ -152,6 +152,10 @@ pub enum NodesCommand {
         /// JSON params, e.g. '{"title":"Hi","body":"from the gateway"}'
         #[arg(long)]
         params: Option<String>,
+        /// Through the gateway: how long the call may wait for a sleeping phone (a wakeable
+        /// node that is away) to come back; the gateway's default (20 s) when absent
+        #[arg(long, value_name = "MS", conflicts_with = "node")]
+        timeout_ms: Option<u64>,
     },
     /// List tailnet peers that answer as openclaw nodes (needs tailscaled)
     Discover {
@@ -356,7 +360,14 @@ fn main() -> ExitCode {
             node,
             command,
             params,
-        }) => nodes_cmd::invoke(&cli.global, node.as_deref(), &command, params.as_deref()),
+            timeout_ms,
+        }) => nodes_cmd::invoke(
+            &cli.global,
+            node.as_deref(),
+            &command,
+            params.as_deref(),
+            timeout_ms,
+        ),
         Command::Nodes(NodesCommand::Discover {
             tailscale_socket,
             port,

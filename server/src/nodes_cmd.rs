@@ -292,13 +292,19 @@ fn call(
 }
 
 /// `nodes invoke`: prints the node's answer as JSON.
-pub fn invoke(global: &Global, name: Option<&str>, command: &str, params: Option<&str>) -> u8 {
+pub fn invoke(
+    global: &Global,
+    name: Option<&str>,
+    command: &str,
+    params: Option<&str>,
+    timeout_ms: Option<u64>,
+) -> u8 {
     let params: Value = match params.map(serde_json::from_str).transpose() {
         Ok(p) => p.unwrap_or(Value::Null),
         Err(e) => return fail(false, format!("--params is not JSON: {e}")),
     };
     let Some(name) = name else {
-        return invoke_via_gateway(global, command, params);
+        return invoke_via_gateway(global, command, params, timeout_ms);
     };
     match call(global, name, command, params, false) {
         Ok((_, payload)) => {
@@ -310,15 +316,25 @@ pub fn invoke(global: &Global, name: Option<&str>, command: &str, params: Option
 }
 
 /// `nodes invoke` without `--node`: the running gateway routes the call.
-fn invoke_via_gateway(global: &Global, command: &str, params: Value) -> u8 {
+fn invoke_via_gateway(
+    global: &Global,
+    command: &str,
+    params: Value,
+    timeout_ms: Option<u64>,
+) -> u8 {
     let config = match crate::client::client_config(global) {
         Ok(c) => c,
         Err(code) => return code,
     };
     let addr = crate::paths::gateway_addr(&config);
-    let body = serde_json::json!({"command": command, "params": params});
-    // Longer than the gateway's own per-node timeout, so its fallback to the next node is seen.
-    let timeout = std::time::Duration::from_secs(120);
+    let mut body = serde_json::json!({"command": command, "params": params});
+    if let Some(ms) = timeout_ms {
+        body["timeoutMs"] = ms.into();
+    }
+    // Longer than the gateway's own per-node timeout, so its fallback to the next node is seen,
+    // and than the wait for a sleeping node that was asked for.
+    let timeout = std::time::Duration::from_secs(120)
+        + std::time::Duration::from_millis(timeout_ms.unwrap_or(0));
     let token = crate::client::token(global, &config);
     match crate::client::post(&addr, "/api/nodes/invoke", token.as_deref(), &body, timeout) {
         crate::client::Reply::NotRunning(why) => {

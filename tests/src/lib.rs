@@ -6,6 +6,7 @@
 //! (`cargo build --workspace --bins`, which `scripts/test.sh` does).
 
 pub mod desktop;
+pub mod mobile;
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::io::{Read, Write};

@@ -3,6 +3,11 @@
 //! connected node with the lowest `priority` that advertises it, falling back to the next one on
 //! a timeout or a dropped connection. Each capability is also an agent tool. Calls to one node
 //! share its link and run concurrently (the keep-alive too): no call waits for another.
+//!
+//! A node that says it is wakeable (a phone, in `node.describe`) and is away is asleep, not
+//! gone: a call that no connected node can serve waits for it, in a bounded set of waiting
+//! calls, until it dials back in (the call is then delivered) or the call's deadline passes
+//! (`NODE_ASLEEP`). A connected node that can serve the call is always tried first.
 
 use crate::events::{Events, GatewayEvent};
 use crate::metrics::Metrics;
@@ -18,6 +23,7 @@ use openclaw_pairing::identity::DeviceKey;
 use openclaw_protocol::node::method;
 use openclaw_store::NodeRecord;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -26,6 +32,13 @@ use tokio_util::sync::CancellationToken;
 const KEEPALIVE: Duration = Duration::from_secs(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a call waits for a sleeping node when it names no deadline of its own.
+pub const SLEEPING_WAIT: Duration = CALL_TIMEOUT;
+/// The longest a call may ask to wait for a sleeping node: longer asks are cut to it.
+pub const MAX_SLEEPING_WAIT: Duration = Duration::from_secs(300);
+/// Calls that may wait for sleeping nodes at once; more are refused (`UNAVAILABLE`,
+/// retryable) rather than queued without end.
+pub const MAX_WAITING: usize = 64;
 
 /// A node's state, as `/health` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +59,8 @@ struct Link {
     status: RwLock<NodeStatus>,
     /// Cancelled when the node is removed (or paired again) while the gateway runs.
     removed: CancellationToken,
+    /// What the node said in its last `node.describe`: it sleeps and comes back.
+    wakeable: AtomicBool,
 }
 
 impl Link {
@@ -90,8 +105,21 @@ pub struct NodeRouter {
     metrics: Arc<Metrics>,
     tasks: Tasks,
     events: Events,
+    /// Counts nodes coming online: calls waiting for a sleeping node watch it.
+    woke: watch::Sender<u64>,
+    /// Calls waiting for a sleeping node now (at most [`MAX_WAITING`]).
+    waiting: Arc<AtomicUsize>,
     /// While the owner has paused the assistant, no node is called.
     pause: crate::pause::Pause,
+}
+
+/// One of the [`MAX_WAITING`] places of a waiting call, given back when dropped.
+struct WaitSlot(Arc<AtomicUsize>);
+
+impl Drop for WaitSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for NodeRouter {
@@ -135,6 +163,8 @@ impl NodeRouter {
             metrics,
             tasks,
             events,
+            woke: watch::Sender::new(0),
+            waiting: Arc::new(AtomicUsize::new(0)),
             pause,
         }
     }
@@ -203,6 +233,8 @@ impl NodeRouter {
         if let Some(old) = link.peer() {
             link.forget(&old);
         }
+        link.wakeable
+            .store(description["wakeable"] == true, Ordering::Relaxed);
         link.attach(peer);
         self.set(
             &link,
@@ -297,6 +329,7 @@ impl NodeRouter {
             conn: RwLock::new(None),
             status: RwLock::new(status),
             removed: CancellationToken::new(),
+            wakeable: AtomicBool::new(false),
         });
         if let Ok(mut links) = self.links.write() {
             links.retain(|l| {
@@ -368,6 +401,10 @@ impl NodeRouter {
         self.metrics.node_connected(&link.record.name, connected);
         if changed {
             self.events.health_may_have_changed();
+            if connected {
+                // Wakes the calls waiting for a sleeping node.
+                self.woke.send_modify(|n| *n = n.wrapping_add(1));
+            }
         }
     }
 
@@ -429,6 +466,8 @@ impl NodeRouter {
                         Ok(_) if link.peer().is_some_and(|p| !p.is_closed()) => continue,
                         Ok((conn, d)) => {
                             let peer = conn.peer().clone();
+                            link.wakeable
+                                .store(d["wakeable"] == true, Ordering::Relaxed);
                             link.attach(peer.clone());
                             self.set(link, true, Some(capabilities_of(&d)), "connected".into());
                             self.announce_specs(&d);
@@ -478,8 +517,88 @@ impl NodeRouter {
         }
     }
 
-    /// Calls `method` on the preferred connected node that offers it, then on the next ones.
+    /// Calls `method` on the preferred connected node that offers it, then on the next ones;
+    /// when none can, waits up to [`SLEEPING_WAIT`] for a sleeping one.
     pub async fn invoke(&self, method: &str, params: Value) -> Result<(String, Value), RouteError> {
+        self.invoke_within(method, params, SLEEPING_WAIT).await
+    }
+
+    /// [`Self::invoke`], waiting up to `wait` for a sleeping (wakeable, disconnected) node that
+    /// offers `method` when no connected one can serve it: the call is delivered when such a
+    /// node dials back in, or fails `NODE_ASLEEP` at the deadline.
+    pub async fn invoke_within(
+        &self,
+        method: &str,
+        params: Value,
+        wait: Duration,
+    ) -> Result<(String, Value), RouteError> {
+        let wait = wait.min(MAX_SLEEPING_WAIT);
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut woke = self.woke.subscribe();
+        let mut slot: Option<WaitSlot> = None;
+        loop {
+            // Marked before trying, so a node that comes online during the try wakes the wait.
+            woke.borrow_and_update();
+            let refused = match self.invoke_connected(method, params.clone()).await {
+                Err(e @ (RouteError::NoNode(_) | RouteError::Failed(_))) => e,
+                answered => return answered,
+            };
+            let sleeping = self.sleeping_for(method);
+            if sleeping.is_empty() {
+                return Err(refused);
+            }
+            let names = sleeping.join(", ");
+            if slot.is_none() {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(RouteError::Node {
+                        node: names,
+                        code: openclaw_protocol::ErrorCode::Unavailable,
+                        message: format!(
+                            "{MAX_WAITING} calls are already waiting for sleeping nodes; try again later"
+                        ),
+                    });
+                }
+                slot = Some(WaitSlot(self.waiting.clone()));
+            }
+            tokio::select! {
+                changed = woke.changed() => if changed.is_err() { return Err(refused) },
+                () = tokio::time::sleep_until(deadline) => {
+                    return Err(RouteError::Node {
+                        node: names.clone(),
+                        code: openclaw_protocol::ErrorCode::NodeAsleep,
+                        message: format!(
+                            "{names} is asleep (a wakeable node, not connected) and did not come back within {} ms; {method} was not delivered",
+                            wait.as_millis()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Names of the wakeable nodes that are away and last offered `method`.
+    fn sleeping_for(&self, method: &str) -> Vec<String> {
+        let links = self.links.read().map(|l| l.clone()).unwrap_or_default();
+        links
+            .iter()
+            .filter(|l| l.wakeable.load(Ordering::Relaxed))
+            .filter(|l| {
+                l.status
+                    .read()
+                    .map(|s| !s.connected && s.capabilities.iter().any(|c| c == method))
+                    .unwrap_or(false)
+            })
+            .map(|l| l.record.name.clone())
+            .collect()
+    }
+
+    /// Calls `method` on the preferred connected node that offers it, then on the next ones.
+    async fn invoke_connected(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<(String, Value), RouteError> {
         if self.pause.is_paused() {
             return Err(RouteError::Paused);
         }
@@ -637,7 +756,8 @@ fn tool_error(e: RouteError) -> ToolError {
             }
             ErrorCode::Unavailable
             | ErrorCode::CameraUnavailable
-            | ErrorCode::CapabilityUnavailable => ToolErrorCode::Unavailable,
+            | ErrorCode::CapabilityUnavailable
+            | ErrorCode::NodeAsleep => ToolErrorCode::Unavailable,
             ErrorCode::Forbidden | ErrorCode::Unauthorized | ErrorCode::NotPaired => {
                 ToolErrorCode::Denied
             }
@@ -724,4 +844,126 @@ pub fn tool_for_spec(
         description: format!("{} (on the user's device)", spec.description.trim()),
         parameters: spec.parameters.clone(),
     }))
+}
+
+#[cfg(test)]
+mod sleeping_tests {
+    //! Calls for a sleeping node without sockets: the router's waiting and its bound. A node
+    //! coming back and being served is `tests/tests/mobile_ffi.rs` (a real phone shell).
+    use super::*;
+
+    fn router_with_sleeping(method: &str) -> Arc<NodeRouter> {
+        let router = Arc::new(NodeRouter::new(
+            Arc::new(Metrics::new(0.0, &[], &[])),
+            Tasks::new(),
+            Events::new(),
+            crate::pause::Pause::default(),
+        ));
+        let record = NodeRecord {
+            id: "ab".repeat(32),
+            name: "phone".into(),
+            address: String::new(),
+            public_key: String::new(),
+            cert_fingerprint: String::new(),
+            priority: 1,
+            capabilities: vec![method.to_owned()],
+            paired_at: 0,
+        };
+        let link = Arc::new(Link {
+            status: RwLock::new(NodeStatus {
+                name: record.name.clone(),
+                address: String::new(),
+                priority: 1,
+                connected: false,
+                capabilities: vec![method.to_owned()],
+                detail: "away".into(),
+            }),
+            record,
+            conn: RwLock::new(None),
+            removed: CancellationToken::new(),
+            wakeable: AtomicBool::new(true),
+        });
+        router.links.write().unwrap().push(link);
+        router
+    }
+
+    #[tokio::test]
+    async fn a_call_for_a_sleeping_node_waits_its_deadline_then_fails_node_asleep() {
+        let router = router_with_sleeping("camera.snap");
+        let t = tokio::time::Instant::now();
+        let err = router
+            .invoke_within("camera.snap", Value::Null, Duration::from_millis(300))
+            .await
+            .unwrap_err();
+        assert!(t.elapsed() >= Duration::from_millis(300));
+        assert!(
+            matches!(&err, RouteError::Node { code: openclaw_protocol::ErrorCode::NodeAsleep, node, .. } if node == "phone"),
+            "{err}"
+        );
+        // Nothing sleeping offers this one: no wait at all.
+        let t = tokio::time::Instant::now();
+        let err = router
+            .invoke_within("screen.snapshot", Value::Null, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RouteError::NoNode(_)), "{err}");
+        assert!(t.elapsed() < Duration::from_secs(1));
+        // A desktop node (not wakeable) that is away is gone, not asleep.
+        router.links.read().unwrap()[0]
+            .wakeable
+            .store(false, Ordering::Relaxed);
+        let err = router
+            .invoke_within("camera.snap", Value::Null, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, RouteError::NoNode(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn at_most_max_waiting_calls_wait_and_the_next_is_refused_at_once() {
+        let router = router_with_sleeping("location.get");
+        let mut waiting = Vec::new();
+        for _ in 0..MAX_WAITING {
+            let router = router.clone();
+            waiting.push(tokio::spawn(async move {
+                router
+                    .invoke_within("location.get", Value::Null, Duration::from_secs(2))
+                    .await
+            }));
+        }
+        while router.waiting.load(Ordering::Acquire) < MAX_WAITING {
+            tokio::task::yield_now().await;
+        }
+        let t = tokio::time::Instant::now();
+        let err = router
+            .invoke_within("location.get", Value::Null, Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert!(t.elapsed() < Duration::from_millis(500));
+        assert!(
+            matches!(
+                &err,
+                RouteError::Node {
+                    code: openclaw_protocol::ErrorCode::Unavailable,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        for w in waiting {
+            let err = w.await.unwrap().unwrap_err();
+            assert!(
+                matches!(
+                    &err,
+                    RouteError::Node {
+                        code: openclaw_protocol::ErrorCode::NodeAsleep,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        }
+        // Every place was given back.
+        assert_eq!(router.waiting.load(Ordering::Acquire), 0);
+    }
 }

@@ -234,6 +234,10 @@ struct InvokeBody {
     command: String,
     #[serde(default)]
     params: serde_json::Value,
+    /// How long the call may wait for a sleeping (wakeable) node that is away; the router's
+    /// default when absent.
+    #[serde(default, rename = "timeoutMs", alias = "timeout_ms")]
+    timeout_ms: Option<u64>,
 }
 
 /// `POST /api/nodes/invoke {command, params}`: runs a node capability the way the agent's tools
@@ -251,7 +255,15 @@ async fn invoke_node(State(state): State<Arc<GatewayState>>, req: Request) -> Re
         Err(refused) => return refused,
     };
     use crate::node_router::RouteError;
-    match state.nodes.invoke(&body.command, body.params).await {
+    let wait = body.timeout_ms.map_or(
+        crate::node_router::SLEEPING_WAIT,
+        std::time::Duration::from_millis,
+    );
+    match state
+        .nodes
+        .invoke_within(&body.command, body.params, wait)
+        .await
+    {
         Ok((node, payload)) => Json(json!({"node": node, "payload": payload})).into_response(),
         Err(e @ RouteError::NoNode(_)) => error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -263,7 +275,12 @@ async fn invoke_node(State(state): State<Arc<GatewayState>>, req: Request) -> Re
             code,
             message,
         }) => (
-            StatusCode::BAD_GATEWAY,
+            // A sleeping node that did not come back by the deadline: a time-out, not a fault.
+            if code == ErrorCode::NodeAsleep {
+                StatusCode::GATEWAY_TIMEOUT
+            } else {
+                StatusCode::BAD_GATEWAY
+            },
             Json(json!({"error": ErrorShape::new(code, message), "node": node})),
         )
             .into_response(),

@@ -163,6 +163,12 @@ pub enum ErrorCode {
     MisdirectedRequest,
     /// The body is not of the media type the route takes (JSON routes take JSON only).
     UnsupportedMediaType,
+    /// The device's own implementation of a capability failed: a phone app's handler threw,
+    /// the OS refused. Not the node's protocol, not the gateway.
+    CapabilityFailed,
+    /// The call waited for a sleeping (wakeable) node that did not come back before the
+    /// call's deadline.
+    NodeAsleep,
     /// The owner paused the assistant (the tray app's Pause, `POST /api/pause`).
     Paused,
 }
@@ -184,12 +190,17 @@ impl ErrorCode {
             Self::Forbidden => "FORBIDDEN",
             Self::MisdirectedRequest => "MISDIRECTED_REQUEST",
             Self::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            Self::CapabilityFailed => "CAPABILITY_FAILED",
+            Self::NodeAsleep => "NODE_ASLEEP",
             Self::Paused => "PAUSED",
         }
     }
 
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::RateLimited | Self::Unavailable)
+        matches!(
+            self,
+            Self::RateLimited | Self::Unavailable | Self::NodeAsleep
+        )
     }
 }
 

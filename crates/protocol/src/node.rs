@@ -133,4 +133,8 @@ pub struct NodeDescription {
     /// send none: a gateway then knows only the four built-in methods).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub specs: Vec<CapabilitySpec>,
+    /// The node sleeps and comes back (a phone's app in the background): while it is away a
+    /// call for it may wait at the gateway, up to the call's deadline, instead of failing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wakeable: bool,
 }
