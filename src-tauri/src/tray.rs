@@ -123,18 +123,15 @@ pub fn run() -> ExitCode {
         }
     };
     let for_exit = app.clone();
-    tauri_app.run(move |handle, event| match event {
-        // The tray app has no window of its own to close: only Quit (or a signal) ends it.
-        RunEvent::ExitRequested { api, code, .. }
-            if code.is_none() && !for_exit.quitting.load(Ordering::Relaxed) =>
+    tauri_app.run(move |_, event| {
+        // The tray app has no window of its own to close: only Quit (or a signal) ends it,
+        // after `quit` drained the gateway.
+        if let RunEvent::ExitRequested { api, code, .. } = event
+            && code.is_none()
+            && !for_exit.quitting.load(Ordering::Relaxed)
         {
             api.prevent_exit();
         }
-        RunEvent::Exit => {
-            // Tauri exits the process after this; the gateway drained in `quit` already.
-            let _ = handle;
-        }
-        _ => {}
     });
     ExitCode::SUCCESS
 }

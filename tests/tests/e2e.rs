@@ -136,3 +136,94 @@ fn official_openai_client_talks_to_the_gateway() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
 }
+
+/// Where page screenshots go for review: `<target dir>/ui-screenshots/`.
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| openclaw_tests::repo_root().join("target"));
+    let dir = target.join("ui-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn dashboard_and_devices_pages_in_chromium_show_health_pause_and_pair_a_device() {
+    use std::io::BufRead;
+    let fake = FakeLlm::start_in_thread();
+    let mut gw = GatewayProcess::start(Some(&config(&fake, None)), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let shots = screenshot_dir();
+    let mut page = Command::new("node")
+        .current_dir(e2e_dir())
+        .arg("dashboard.mjs")
+        .arg(format!("http://{}/", gw.addr))
+        .arg(&shots)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(page.stdout.take().unwrap()).lines();
+    let Some(Ok(first)) = lines.next() else {
+        let _ = page.wait();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut page.stderr.take().unwrap(), &mut stderr).unwrap();
+        panic!(
+            "dashboard.mjs showed no code:\n{stderr}\ngateway:\n{}",
+            gw.stderr()
+        );
+    };
+    let first: Value = serde_json::from_str(&first).unwrap();
+    let code = first["code"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 6, "{first}");
+    // A node pairs by the code the page shows.
+    let node_state = tempfile::tempdir().unwrap();
+    let paired = Command::new(openclaw_tests::workspace_bin("openclaw-node"))
+        .arg("--state-dir")
+        .arg(node_state.path())
+        .args([
+            "--name",
+            "phone",
+            "pair",
+            "--gateway",
+            &gw.addr.to_string(),
+            "--code",
+            &code,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        paired.status.success(),
+        "{}",
+        String::from_utf8_lossy(&paired.stderr)
+    );
+    let summary = lines.next().map(|l| l.unwrap()).unwrap_or_default();
+    let status = page.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut page.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        status.success(),
+        "dashboard.mjs failed:\n{summary}\n{stderr}\ngateway:\n{}",
+        gw.stderr()
+    );
+    let v: Value = serde_json::from_str(&summary).unwrap();
+    let checks: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for check in ["gateway", "agent", "channels", "memory", "disk"] {
+        assert!(checks.contains(&check), "{v}");
+    }
+    assert_eq!(v["current"], "page", "the nav marks the page it shows: {v}");
+    assert_eq!(v["pressed"], "true", "the pause button says it is on: {v}");
+    assert!(v["row"].as_str().unwrap().contains("phone"), "{v}");
+    assert_eq!(v["errors"], serde_json::json!([]), "no script errors: {v}");
+    for shot in ["dashboard.png", "devices.png", "chat.png"] {
+        assert!(
+            std::fs::metadata(shots.join(shot)).unwrap().len() > 1000,
+            "{shot}"
+        );
+    }
+}

@@ -532,6 +532,18 @@ impl NodeRouter {
         params: Value,
         wait: Duration,
     ) -> Result<(String, Value), RouteError> {
+        self.invoke_on(None, method, params, wait).await
+    }
+
+    /// [`Self::invoke_within`] on the node named `node` only (the dashboard's "Screenshot" of
+    /// one device), or on any when `None`.
+    pub async fn invoke_on(
+        &self,
+        node: Option<&str>,
+        method: &str,
+        params: Value,
+        wait: Duration,
+    ) -> Result<(String, Value), RouteError> {
         let wait = wait.min(MAX_SLEEPING_WAIT);
         let deadline = tokio::time::Instant::now() + wait;
         let mut woke = self.woke.subscribe();
@@ -539,11 +551,11 @@ impl NodeRouter {
         loop {
             // Marked before trying, so a node that comes online during the try wakes the wait.
             woke.borrow_and_update();
-            let refused = match self.invoke_connected(method, params.clone()).await {
+            let refused = match self.invoke_connected(node, method, params.clone()).await {
                 Err(e @ (RouteError::NoNode(_) | RouteError::Failed(_))) => e,
                 answered => return answered,
             };
-            let sleeping = self.sleeping_for(method);
+            let sleeping = self.sleeping_for(node, method);
             if sleeping.is_empty() {
                 return Err(refused);
             }
@@ -577,11 +589,13 @@ impl NodeRouter {
         }
     }
 
-    /// Names of the wakeable nodes that are away and last offered `method`.
-    fn sleeping_for(&self, method: &str) -> Vec<String> {
+    /// Names of the wakeable nodes that are away and last offered `method` (only `node`, if
+    /// named).
+    fn sleeping_for(&self, node: Option<&str>, method: &str) -> Vec<String> {
         let links = self.links.read().map(|l| l.clone()).unwrap_or_default();
         links
             .iter()
+            .filter(|l| node.is_none_or(|n| l.record.name == n))
             .filter(|l| l.wakeable.load(Ordering::Relaxed))
             .filter(|l| {
                 l.status
@@ -596,6 +610,7 @@ impl NodeRouter {
     /// Calls `method` on the preferred connected node that offers it, then on the next ones.
     async fn invoke_connected(
         &self,
+        node: Option<&str>,
         method: &str,
         params: Value,
     ) -> Result<(String, Value), RouteError> {
@@ -605,6 +620,7 @@ impl NodeRouter {
         let links = self.links.read().map(|l| l.clone()).unwrap_or_default();
         let candidates: Vec<Arc<Link>> = links
             .into_iter()
+            .filter(|l| node.is_none_or(|n| l.record.name == n))
             .filter(|l| {
                 l.status
                     .read()
@@ -613,7 +629,10 @@ impl NodeRouter {
             })
             .collect();
         if candidates.is_empty() {
-            return Err(RouteError::NoNode(method.to_owned()));
+            return Err(RouteError::NoNode(match node {
+                Some(n) => format!("{method} by the name `{n}`"),
+                None => method.to_owned(),
+            }));
         }
         let mut last = String::new();
         for link in candidates {

@@ -238,11 +238,14 @@ struct InvokeBody {
     /// default when absent.
     #[serde(default, rename = "timeoutMs", alias = "timeout_ms")]
     timeout_ms: Option<u64>,
+    /// Only this node (by name); the preferred one that offers `command` when absent.
+    #[serde(default)]
+    node: Option<String>,
 }
 
-/// `POST /api/nodes/invoke {command, params}`: runs a node capability the way the agent's tools
-/// do (the connected node with the lowest priority number, falling back on timeout or
-/// disconnect) and answers `{node, payload}`.
+/// `POST /api/nodes/invoke {command, params, node?, timeoutMs?}`: runs a node capability the way
+/// the agent's tools do (the connected node with the lowest priority number, falling back on
+/// timeout or disconnect; only `node` when named) and answers `{node, payload}`.
 async fn invoke_node(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
     let body: InvokeBody = match read_json(
         req,
@@ -261,7 +264,7 @@ async fn invoke_node(State(state): State<Arc<GatewayState>>, req: Request) -> Re
     );
     match state
         .nodes
-        .invoke_within(&body.command, body.params, wait)
+        .invoke_on(body.node.as_deref(), &body.command, body.params, wait)
         .await
     {
         Ok((node, payload)) => Json(json!({"node": node, "payload": payload})).into_response(),

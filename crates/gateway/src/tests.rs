@@ -816,6 +816,8 @@ fn webchat_page_and_modules_are_served() {
         ("/ui/app.js", "chat.send"),
         ("/ui/client.js", "connect.challenge"),
         ("/ui/style.css", ".msg"),
+        ("/ui/pages.js", "refreshDashboard"),
+        ("/ui/api.js", "metricTotals"),
     ] {
         let (status, body) = gw.get(path);
         assert_eq!(status, 200, "{path}");
@@ -1967,6 +1969,30 @@ fn pausing_stops_answers_and_node_calls_says_paused_in_health_and_resuming_answe
     assert_eq!(
         (status, body["payload"].clone()),
         (200, json!({"sky": "clear"})),
+        "{body}"
+    );
+    // A call for one node by name (the dashboard's Screenshot button), and for one not there.
+    let (status, body) = post_raw(
+        &gw,
+        "/api/nodes/invoke",
+        r#"{"command": "weather.now", "params": {}, "node": "this mac"}"#,
+    );
+    assert_eq!(
+        (status, body["node"].clone()),
+        (200, json!("this mac")),
+        "{body}"
+    );
+    let (status, body) = post_raw(
+        &gw,
+        "/api/nodes/invoke",
+        r#"{"command": "weather.now", "params": {}, "node": "nope", "timeoutMs": 0}"#,
+    );
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("weather.now by the name `nope`"),
         "{body}"
     );
     let health: Value = serde_json::from_str(&gw.get("/health").1).unwrap();

@@ -8,6 +8,8 @@ const INDEX: &str = include_str!("../../../ui/index.html");
 const APP: &str = include_str!("../../../ui/app.js");
 const CLIENT: &str = include_str!("../../../ui/client.js");
 const STYLE: &str = include_str!("../../../ui/style.css");
+const PAGES: &str = include_str!("../../../ui/pages.js");
+const API: &str = include_str!("../../../ui/api.js");
 
 /// The page may load only its own scripts and talk only to its own gateway.
 const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
@@ -62,6 +64,8 @@ pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Re
     match name.as_str() {
         "app.js" => file("text/javascript; charset=utf-8", APP),
         "client.js" => file("text/javascript; charset=utf-8", CLIENT),
+        "pages.js" => file("text/javascript; charset=utf-8", PAGES),
+        "api.js" => file("text/javascript; charset=utf-8", API),
         "style.css" => file("text/css; charset=utf-8", STYLE),
         _ => crate::http::error(
             StatusCode::NOT_FOUND,
