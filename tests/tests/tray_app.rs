@@ -17,6 +17,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// A helper process (the window manager), killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The app, killed when dropped (a failed assertion must not leave it running).
 struct App {
     child: Option<Child>,
@@ -345,6 +355,15 @@ const GREY: [u8; 3] = [0x6b, 0x72, 0x80];
 #[test]
 fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
     let session = DesktopSession::start().unwrap();
+    // A window manager, to deliver the close button's request to the dashboard window.
+    let _wm = Killed(
+        session
+            .command("openbox")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openbox (Debian package `openbox`)"),
+    );
     let data = tempfile::tempdir().unwrap();
     let fake = FakeLlm::start_in_thread();
     config_with(&fake, data.path());
@@ -489,6 +508,54 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
     );
     let maps = std::fs::read_to_string(format!("/proc/{}/maps", app.pid())).unwrap();
     assert!(!maps.contains("libLLVM"), "the tray process loaded GL");
+
+    // Closing the window (as the window manager's close button does) ends its process and
+    // WebKit's with it; the app stays in the tray, its gateway answering; Open Dashboard shows
+    // a new window.
+    let webkit: Vec<u32> = descendants(window)
+        .into_iter()
+        .filter(|p| comm(*p).starts_with("WebKit"))
+        .collect();
+    wait_for(Duration::from_secs(10), "the window to be managed", || {
+        let list = session.command("wmctrl").arg("-l").output().ok()?;
+        String::from_utf8_lossy(&list.stdout)
+            .contains("OpenClaw")
+            .then_some(())
+    });
+    let closed = session
+        .command("wmctrl")
+        .args(["-c", "OpenClaw"])
+        .status()
+        .unwrap();
+    assert!(closed.success());
+    wait_for(
+        Duration::from_secs(10),
+        "the window process to exit",
+        || (!child_pids(app.pid()).contains(&window)).then_some(()),
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "WebKit's processes to exit",
+        || {
+            webkit
+                .iter()
+                .all(|p| !Path::new(&format!("/proc/{p}")).exists())
+                .then_some(())
+        },
+    );
+    assert!(
+        app.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "the app quit"
+    );
+    // (Degraded overall by now: the phone paired above is offline.)
+    assert_eq!(app.health()["checks"]["gateway"]["status"], "healthy");
+    tray.click("Open Dashboard");
+    let window = wait_for(Duration::from_secs(20), "a new window process", || {
+        child_pids(app.pid()).into_iter().find(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.contains("--dashboard-window"))
+        })
+    });
 
     // A second launch opens the window of the first and exits: no second gateway.
     let second = app_command(&session, data.path(), free_port())
