@@ -139,24 +139,6 @@ impl DesktopSession {
         })
     }
 
-    /// `busctl ARGS` on the session bus as text (for verbs with no JSON output, like `tree`).
-    pub fn busctl_text(&self, args: &[&str]) -> Result<String> {
-        let out = Command::new("busctl")
-            .arg(format!("--address={}", self.bus_address))
-            .arg("--timeout=3")
-            .args(args)
-            .output()
-            .context("cannot run busctl (Debian package `systemd`)")?;
-        if !out.status.success() {
-            bail!(
-                "busctl {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
     /// The bus names (unique and well-known) owned by process `pid`.
     pub fn names_of(&self, pid: u32) -> Result<Vec<String>> {
         let names = self.busctl(&["list"])?;

@@ -490,3 +490,29 @@ impl Drop for NodeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// `openclaw-node pair --gateway ADDR --code CODE` for a node named `name` kept in `state`:
+/// the node dials the gateway's pairing route with the code the gateway shows. Panics, with
+/// the node's output, when pairing fails.
+pub fn pair_node_by_code(gateway: SocketAddr, code: &str, name: &str, state: &Path) {
+    let out = Command::new(workspace_bin("openclaw-node"))
+        .arg("--state-dir")
+        .arg(state)
+        .args([
+            "--name",
+            name,
+            "pair",
+            "--gateway",
+            &gateway.to_string(),
+            "--code",
+            code,
+        ])
+        .output()
+        .expect("run openclaw-node");
+    assert!(
+        out.status.success(),
+        "openclaw-node pair failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

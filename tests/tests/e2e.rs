@@ -178,25 +178,7 @@ fn dashboard_and_devices_pages_in_chromium_show_health_pause_and_pair_a_device()
     assert_eq!(code.len(), 6, "{first}");
     // A node pairs by the code the page shows.
     let node_state = tempfile::tempdir().unwrap();
-    let paired = Command::new(openclaw_tests::workspace_bin("openclaw-node"))
-        .arg("--state-dir")
-        .arg(node_state.path())
-        .args([
-            "--name",
-            "phone",
-            "pair",
-            "--gateway",
-            &gw.addr.to_string(),
-            "--code",
-            &code,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        paired.status.success(),
-        "{}",
-        String::from_utf8_lossy(&paired.stderr)
-    );
+    openclaw_tests::pair_node_by_code(gw.addr, &code, "phone", node_state.path());
     let summary = lines.next().map(|l| l.unwrap()).unwrap_or_default();
     let status = page.wait().unwrap();
     let mut stderr = String::new();

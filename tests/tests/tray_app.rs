@@ -10,7 +10,7 @@
 
 use openclaw_testkit::FakeLlm;
 use openclaw_tests::desktop::DesktopSession;
-use openclaw_tests::{base_command, child_pids, free_port, http_get, workspace_bin};
+use openclaw_tests::{GatewayProcess, child_pids, free_port, http_get, workspace_bin};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -144,6 +144,17 @@ fn descendants(pid: u32) -> Vec<u32> {
         }
     }
     all
+}
+
+/// The app's dashboard window processes (children run with `--dashboard-window`).
+fn window_processes(app: u32) -> Vec<u32> {
+    child_pids(app)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
+                .is_ok_and(|c| c.contains("--dashboard-window"))
+        })
+        .collect()
 }
 
 fn comm(pid: u32) -> String {
@@ -435,26 +446,7 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
     assert_eq!(digits.len(), 6, "{line}");
     assert!(line.contains(":") && line.ends_with("left)"), "{line}");
     let node_state = tempfile::tempdir().unwrap();
-    let paired = Command::new(workspace_bin("openclaw-node"))
-        .args(["--state-dir"])
-        .arg(node_state.path())
-        .args([
-            "--name",
-            "phone",
-            "pair",
-            "--gateway",
-            &app.addr.to_string(),
-            "--code",
-            &digits,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        paired.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&paired.stdout),
-        String::from_utf8_lossy(&paired.stderr)
-    );
+    openclaw_tests::pair_node_by_code(app.addr, &digits, "phone", node_state.path());
     wait_for(Duration::from_secs(5), "the code line to go", || {
         tray.items()
             .iter()
@@ -491,10 +483,7 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
     );
     tray.click("Open Dashboard");
     let window = wait_for(Duration::from_secs(20), "the window process", || {
-        child_pids(app.pid()).into_iter().find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
-                .is_ok_and(|c| c.contains("--dashboard-window"))
-        })
+        window_processes(app.pid()).first().copied()
     });
     wait_for(
         Duration::from_secs(20),
@@ -551,10 +540,7 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
     assert_eq!(app.health()["checks"]["gateway"]["status"], "healthy");
     tray.click("Open Dashboard");
     let window = wait_for(Duration::from_secs(20), "a new window process", || {
-        child_pids(app.pid()).into_iter().find(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/cmdline"))
-                .is_ok_and(|c| c.contains("--dashboard-window"))
-        })
+        window_processes(app.pid()).first().copied()
     });
 
     // A second launch opens the window of the first and exits: no second gateway.
@@ -567,15 +553,7 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
         "{}",
         String::from_utf8_lossy(&second.stderr)
     );
-    assert_eq!(
-        child_pids(app.pid())
-            .into_iter()
-            .filter(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline"))
-                .is_ok_and(|c| c.contains("--dashboard-window")))
-            .count(),
-        1,
-        "one window process"
-    );
+    assert_eq!(window_processes(app.pid()).len(), 1, "one window process");
 
     // Quit drains and exits 0; the window process goes with it.
     tray.click("Quit OpenClaw");
@@ -599,25 +577,12 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
 #[test]
 fn the_app_refuses_a_data_dir_a_server_is_using_and_says_why() {
     let session = DesktopSession::start().unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut server = base_command(data.path(), None)
-        .args(["gateway", "run"])
-        .env("OPENCLAW_PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    wait_for(Duration::from_secs(20), "the server", || {
-        http_get(addr, "/health", None)
-    });
-    let out = app_command(&session, data.path(), free_port())
+    let mut server = GatewayProcess::start(None, &[]).unwrap();
+    server.wait_ready(Duration::from_secs(20)).unwrap();
+    let out = app_command(&session, server.data_dir(), free_port())
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -625,6 +590,7 @@ fn the_app_refuses_a_data_dir_a_server_is_using_and_says_why() {
             && stderr.contains("OPENCLAW_DATA_DIR"),
         "{stderr}"
     );
+    assert!(server.get("/health").is_some(), "the server still runs");
 }
 
 #[test]

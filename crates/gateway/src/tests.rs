@@ -1722,48 +1722,62 @@ fn a_node_pairs_by_the_code_the_gateway_shows_and_is_served_once_it_dials_in() {
     thread.join().unwrap();
 }
 
+/// A runtime of one worker, for the tests that drive the handle themselves.
+fn small_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// "this mac", a node offering `weather.now`, linked to `gw` in-process the way the tray app
+/// links its own: the program holds both keys, so each side trusts the other with no code.
+/// Returns the node's key and the task serving its end.
+async fn link_weather_node_in_process(
+    gw: &TestGateway,
+    state: &std::path::Path,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let mut caps = openclaw_node::Capabilities::none("test");
+    caps.register(Arc::new(Weather)).unwrap();
+    let node = openclaw_node::Node::open(state.to_owned(), "this mac".into(), caps).unwrap();
+    let (name, device_id, public_key) = gw.handle.identity().await.unwrap();
+    node.trust_gateway(openclaw_node::PairedGateway {
+        device_id,
+        name,
+        public_key,
+        paired_at: 0,
+    })
+    .unwrap();
+    let node_key = node.identity().key().public_key();
+    gw.handle
+        .trust_local_node("this mac", &node_key, Vec::new(), 0)
+        .await
+        .unwrap();
+    let (gateway_end, node_end) = openclaw_node_link::duplex::pair(
+        openclaw_node_link::dial_out::gateway_websocket_config(),
+        openclaw_node_link::dial_out::node_websocket_config(),
+    )
+    .await;
+    let serving = tokio::spawn(openclaw_node::serve_stream(
+        node_end,
+        node,
+        openclaw_node::Limits::default(),
+    ));
+    gw.handle
+        .attach_in_process_node(gateway_end, &node_key)
+        .await
+        .unwrap();
+    (node_key, serving)
+}
+
 #[test]
 fn a_node_in_the_same_program_is_linked_in_process_and_routed_like_any_node() {
     let gw = TestGateway::start(|_| {});
     let node_state = tempfile::tempdir().unwrap();
-    let mut caps = openclaw_node::Capabilities::none("test");
-    caps.register(Arc::new(Weather)).unwrap();
-    let node =
-        openclaw_node::Node::open(node_state.path().to_owned(), "this mac".into(), caps).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = small_runtime();
     rt.block_on(async {
-        // The program holds both keys: each side trusts the other, no code.
-        let (name, device_id, public_key) = gw.handle.identity().await.unwrap();
-        node.trust_gateway(openclaw_node::PairedGateway {
-            device_id,
-            name,
-            public_key,
-            paired_at: 0,
-        })
-        .unwrap();
-        let node_key = node.identity().key().public_key();
-        gw.handle
-            .trust_local_node("this mac", &node_key, Vec::new(), 0)
-            .await
-            .unwrap();
-        let (gateway_end, node_end) = openclaw_node_link::duplex::pair(
-            openclaw_node_link::dial_out::gateway_websocket_config(),
-            openclaw_node_link::dial_out::node_websocket_config(),
-        )
-        .await;
-        let serving = tokio::spawn(openclaw_node::serve_stream(
-            node_end,
-            node.clone(),
-            openclaw_node::Limits::default(),
-        ));
-        gw.handle
-            .attach_in_process_node(gateway_end, &node_key)
-            .await
-            .unwrap();
+        let (node_key, serving) = link_weather_node_in_process(&gw, node_state.path()).await;
         let status = gw.handle.nodes().remove(0);
         assert_eq!(
             (status.connected, status.detail.as_str()),
@@ -1881,45 +1895,9 @@ fn pausing_stops_answers_and_node_calls_says_paused_in_health_and_resuming_answe
     fake.push(Script::text(["Back"]));
     let gw = TestGateway::start(with_fake(&fake));
     let node_state = tempfile::tempdir().unwrap();
-    let mut caps = openclaw_node::Capabilities::none("test");
-    caps.register(Arc::new(Weather)).unwrap();
-    let node =
-        openclaw_node::Node::open(node_state.path().to_owned(), "this mac".into(), caps).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = small_runtime();
     let mut events = gw.handle.subscribe();
-    rt.block_on(async {
-        let (name, device_id, public_key) = gw.handle.identity().await.unwrap();
-        node.trust_gateway(openclaw_node::PairedGateway {
-            device_id,
-            name,
-            public_key,
-            paired_at: 0,
-        })
-        .unwrap();
-        let node_key = node.identity().key().public_key();
-        gw.handle
-            .trust_local_node("this mac", &node_key, Vec::new(), 0)
-            .await
-            .unwrap();
-        let (gateway_end, node_end) = openclaw_node_link::duplex::pair(
-            openclaw_node_link::dial_out::gateway_websocket_config(),
-            openclaw_node_link::dial_out::node_websocket_config(),
-        )
-        .await;
-        tokio::spawn(openclaw_node::serve_stream(
-            node_end,
-            node.clone(),
-            openclaw_node::Limits::default(),
-        ));
-        gw.handle
-            .attach_in_process_node(gateway_end, &node_key)
-            .await
-            .unwrap();
-    });
+    rt.block_on(link_weather_node_in_process(&gw, node_state.path()));
     let chat = json!({"model": "claw", "messages": [{"role":"user","content":"Hi?"}]});
     let invoke = json!({"command": "weather.now", "params": {}});
 
