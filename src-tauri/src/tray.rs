@@ -425,6 +425,15 @@ fn quit(app: Arc<App>, handle: AppHandle) {
 }
 
 /// SIGTERM (logout, `systemctl --user stop`, `kill`) and SIGINT quit the same way.
+#[cfg(not(unix))]
+async fn quit_on_signal(app: Arc<App>, handle: AppHandle) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        quit(app, handle);
+    }
+}
+
+/// SIGTERM (logout, `systemctl --user stop`, `kill`) and SIGINT quit the same way.
+#[cfg(unix)]
 async fn quit_on_signal(app: Arc<App>, handle: AppHandle) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (

@@ -624,3 +624,24 @@ fn the_server_build_links_no_webview_or_gui_toolkit() {
         );
     }
 }
+
+#[test]
+fn sigterm_quits_the_app_like_quit_does() {
+    let session = DesktopSession::start().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let fake = FakeLlm::start_in_thread();
+    config_with(&fake, data.path());
+    let mut app = start_app(&session, data.path());
+    // Its own node is linked once the app is up; a signal then drains and exits 0.
+    wait_for(Duration::from_secs(10), "the app's own node", || {
+        let (_, body) = http_get(app.addr, "/api/nodes", Some(&app.token()))?;
+        body.contains("\"connected\":true").then_some(())
+    });
+    openclaw_tests::signal(app.pid(), "TERM").unwrap();
+    let status = app.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "{status}");
+    assert!(
+        http_get(app.addr, "/health", None).is_none(),
+        "the port is closed"
+    );
+}
