@@ -390,28 +390,40 @@ where
         };
         let ((node, confirm_reply), name, priority) =
             confirmed.map_err(|e| (confirm_req.id.clone(), pair_refusal(&e)))?;
-        let payload = serde_json::to_value(&confirm_reply).unwrap_or(Value::Null);
-        let _ = reply(&mut ws, Response::ok(&confirm_req.id, payload), deadline).await;
-        Ok::<_, (String, openclaw_protocol::ErrorShape)>((node, name, priority))
+        // Kept before the node hears it is paired: a node that dials in at once must find
+        // itself known (answering first let it be refused NOT_PAIRED once), and a node the
+        // gateway could not keep must not believe it is paired.
+        let response = match state.keep_dialing_in_node(node, name, priority).await {
+            Ok(_) => Response::ok(
+                &confirm_req.id,
+                serde_json::to_value(&confirm_reply).unwrap_or(Value::Null),
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "a node paired, but it could not be kept");
+                refuse(
+                    &confirm_req.id,
+                    openclaw_protocol::ErrorShape::new(
+                        openclaw_protocol::ErrorCode::Internal,
+                        format!("the gateway could not keep this node: {e}"),
+                    ),
+                )
+            }
+        };
+        let _ = reply(&mut ws, response, deadline).await;
+        Ok::<_, (String, openclaw_protocol::ErrorShape)>(())
     }
     .await;
     if let Some(shown) = lock_code(state).as_mut() {
         shown.pending.abandon(&attempt);
     }
-    let (node, name, priority) = match outcome {
-        Ok(ok) => ok,
-        Err((id, shape)) => {
-            state.refused(
-                remote,
-                PAIR_PATH,
-                Refusal::NodeNotProved(shape.message.clone()),
-            );
-            let _ = reply(&mut ws, refuse(&id, shape), deadline).await;
-            return;
-        }
-    };
-    let _ = ws.close(None).await;
-    if let Err(e) = state.keep_dialing_in_node(node, name, priority).await {
-        tracing::error!(error = %e, "a node paired, but it could not be kept");
+    if let Err((id, shape)) = outcome {
+        state.refused(
+            remote,
+            PAIR_PATH,
+            Refusal::NodeNotProved(shape.message.clone()),
+        );
+        let _ = reply(&mut ws, refuse(&id, shape), deadline).await;
+        return;
     }
+    let _ = ws.close(None).await;
 }
