@@ -1846,6 +1846,7 @@ fn a_page_of_another_site_can_use_none_of_the_new_routes() {
             "/api/messages",
             json!({"channel": "webchat", "peer": "p", "text": "hi"}),
         ),
+        ("/api/pause", json!({"paused": true})),
     ] {
         let resp = agent
             .post(&gw.url(path))
@@ -1865,6 +1866,40 @@ fn a_page_of_another_site_can_use_none_of_the_new_routes() {
         .call()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 403);
+    // The pause's state is not for other sites to read, nor for a rebinding name to reach.
+    let resp = agent
+        .get(&gw.url("/api/pause"))
+        .header("Origin", evil)
+        .header("Authorization", &format!("Bearer {}", gw.token()))
+        .call()
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        403,
+        "GET /api/pause from another site"
+    );
+    // A rebinding page has no token (a valid one vouches for the name the client used).
+    let read = agent
+        .get(&gw.url("/api/pause"))
+        .header("Host", "evil.example")
+        .call()
+        .unwrap();
+    assert_eq!(
+        read.status().as_u16(),
+        421,
+        "GET /api/pause under another Host"
+    );
+    let write = agent
+        .post(&gw.url("/api/pause"))
+        .header("Host", "evil.example")
+        .send_json(json!({"paused": true}))
+        .unwrap();
+    assert_eq!(
+        write.status().as_u16(),
+        421,
+        "POST /api/pause under another Host"
+    );
+    assert!(!gw.handle.is_paused(), "no refused request paused it");
     // An embedder's hook is a state-changing route like the others.
     let resp = agent
         .post(&gw.url("/hooks/ping"))
