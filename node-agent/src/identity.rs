@@ -240,6 +240,15 @@ impl NodeIdentity {
     }
 }
 
+/// This computer's name (`/etc/hostname`), what a node is called unless told otherwise;
+/// `None` where there is none.
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,7 @@ pub mod tailnet;
 pub use capabilities::{Backend, Capabilities, Capability, CapabilityError, RegisterError};
 pub use dial_out::{DialOut, run_dial_out};
 pub use gate::Limits;
-pub use identity::{NodeError, NodeIdentity};
+pub use identity::{NodeError, NodeIdentity, host_name};
 pub use pair_out::{PairOutError, pair_with_gateway};
 pub use server::{Node, PairedGateway, serve, serve_guarded, serve_stream, serve_with_limits};
 pub use tailnet::PeerGuard;

@@ -73,11 +73,7 @@ fn default_state_dir() -> Option<PathBuf> {
 }
 
 fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "openclaw-node".into())
+    openclaw_node::host_name().unwrap_or_else(|| "openclaw-node".into())
 }
 
 fn main() -> ExitCode {

@@ -127,8 +127,8 @@ enum Command {
 
 impl DashboardProcess {
     /// Shows `url` in the window, starting the window process if it is not running. Call on
-    /// the app's runtime or beside it (it spawns onto `rt`).
-    pub fn show(&mut self, rt: &tokio::runtime::Handle, url: &str) -> std::io::Result<()> {
+    /// the app's runtime (its watcher is a task there).
+    pub fn show(&mut self, url: &str) -> std::io::Result<()> {
         if let Some(running) = &self.running
             && running.commands.send(Command::Show(url.to_owned())).is_ok()
         {
@@ -146,14 +146,13 @@ impl DashboardProcess {
         if crate::tray::we_disabled_gl() {
             cmd.env_remove("GDK_GL");
         }
-        let _entered = rt.enter();
         let mut child = cmd.spawn()?;
         let stdin = child
             .stdin
             .take()
             .ok_or_else(|| std::io::Error::other("the window process has no stdin"))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        rt.spawn(watch(child, stdin, rx));
+        tokio::spawn(watch(child, stdin, rx));
         self.running = Some(Running { commands: tx });
         Ok(())
     }

@@ -77,9 +77,5 @@ pub async fn link(gateway: &GatewayHandle, data_dir: &Path) -> Result<LocalNode>
 
 /// The computer's name, as the node binary names itself.
 fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "this computer".into())
+    openclaw_node::host_name().unwrap_or_else(|| "this computer".into())
 }

@@ -61,6 +61,8 @@ struct App {
     pairing: Mutex<Option<(String, Instant)>>,
     items: OnceLock<Items>,
     tray: OnceLock<TrayIcon<Wry>>,
+    /// For redrawing from the runtime ([`redraw`]).
+    handle: OnceLock<AppHandle>,
     /// The last icon drawn, so an unchanged state is not redrawn (each draw writes a file).
     shown: Mutex<Option<IconState>>,
     quitting: AtomicBool,
@@ -98,6 +100,7 @@ pub fn run() -> ExitCode {
         pairing: Mutex::new(None),
         items: OnceLock::new(),
         tray: OnceLock::new(),
+        handle: OnceLock::new(),
         shown: Mutex::new(None),
         quitting: AtomicBool::new(false),
     });
@@ -154,6 +157,7 @@ fn setup(tauri_app: &mut tauri::App, app: Arc<App>) -> Result<(), Box<dyn std::e
     #[cfg(target_os = "macos")]
     tauri_app.set_activation_policy(tauri::ActivationPolicy::Accessory);
     let handle = tauri_app.handle().clone();
+    let _ = app.handle.set(handle.clone());
     let status = MenuItem::with_id(&handle, id::STATUS, "Starting…", false, None::<&str>)?;
     let open = MenuItem::with_id(&handle, id::OPEN, "Open Dashboard", true, None::<&str>)?;
     let chat = MenuItem::with_id(&handle, id::CHAT, "Chat", true, None::<&str>)?;
@@ -247,25 +251,18 @@ async fn follow_gateway(
         .map(|e| e.node_name().to_owned());
     refresh_health(&app, &gateway).await;
     loop {
-        let event = match events.recv().await {
-            Ok(e) => e,
-            // Missed some: the state is read afresh below.
-            Err(RecvError::Lagged(_)) => GatewayEvent::Health {
-                status: gateway.health().await.status,
-            },
-            Err(RecvError::Closed) => break,
-        };
-        match event {
-            GatewayEvent::Health { .. } => refresh_health(&app, &gateway).await,
-            GatewayEvent::Paused { paused } => {
-                lock(&app.model).paused = paused;
+        match events.recv().await {
+            // Missed some: everything the events carry is read afresh.
+            Err(RecvError::Lagged(_))
+            | Ok(GatewayEvent::Health { .. } | GatewayEvent::Paused { .. }) => {
                 refresh_health(&app, &gateway).await;
             }
-            GatewayEvent::Working { turns } => {
+            Err(RecvError::Closed) => break,
+            Ok(GatewayEvent::Working { turns }) => {
                 lock(&app.model).turns = turns;
-                apply(&app);
+                redraw(&app);
             }
-            GatewayEvent::NodePaired { name, .. } if Some(&name) != own_node.as_ref() => {
+            Ok(GatewayEvent::NodePaired { name, .. }) if Some(&name) != own_node.as_ref() => {
                 notify(
                     &handle,
                     "Device paired",
@@ -273,9 +270,9 @@ async fn follow_gateway(
                 );
                 // The code shown for it is used up.
                 *lock(&app.pairing) = None;
-                apply(&app);
+                redraw(&app);
             }
-            _ => {}
+            Ok(_) => {}
         }
         if gateway.is_stopping() {
             break;
@@ -283,17 +280,32 @@ async fn follow_gateway(
     }
 }
 
-async fn refresh_health(app: &App, gateway: &openclaw_host::GatewayHandle) {
+/// The report, the pause and the turns running, as the gateway has them now.
+async fn refresh_health(app: &Arc<App>, gateway: &openclaw_host::GatewayHandle) {
     let report = gateway.health().await;
     {
         let mut model = lock(&app.model);
         model.set_report(&report);
         model.paused = gateway.is_paused();
+        model.turns = report.metrics.queued_messages;
     }
-    apply(app);
+    redraw(app);
+}
+
+/// [`apply`] on the main thread, from anywhere without waiting: Tauri's tray and menu setters
+/// block their caller until the main thread has run them, which must not hold the runtime's
+/// one worker.
+fn redraw(app: &Arc<App>) {
+    if let Some(handle) = app.handle.get() {
+        let app = app.clone();
+        if let Err(e) = handle.run_on_main_thread(move || apply(&app)) {
+            tracing::debug!(error = %e, "the tray is gone: nothing to redraw");
+        }
+    }
 }
 
 /// Draws the model: icon (only when its state changed), status line, pause check, pairing line.
+/// On the main thread (see [`redraw`]).
 fn apply(app: &App) {
     let model = lock(&app.model).clone();
     let state = model.icon();
@@ -355,7 +367,7 @@ fn open_page(app: &Arc<App>, page: &str) {
     let app2 = app.clone();
     app.runtime.spawn(async move {
         let mut dashboard = app2.dashboard.lock().await;
-        if let Err(e) = dashboard.show(&app2.runtime, &url) {
+        if let Err(e) = dashboard.show(&url) {
             tracing::error!(error = %e, "cannot open the dashboard window");
         }
     });
@@ -380,10 +392,10 @@ fn show_pairing_code(app: &Arc<App>) {
             }
             if Instant::now() >= until {
                 *lock(&app2.pairing) = None;
-                apply(&app2);
+                redraw(&app2);
                 return;
             }
-            apply(&app2);
+            redraw(&app2);
         }
     });
 }
