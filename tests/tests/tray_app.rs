@@ -550,7 +550,8 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
         .unwrap();
     assert!(
         second.status.success(),
-        "{}",
+        "the second launch: {}: {}",
+        second.status,
         String::from_utf8_lossy(&second.stderr)
     );
     assert_eq!(window_processes(app.pid()).len(), 1, "one window process");
