@@ -23,7 +23,8 @@ fi
 # llama.cpp for the embedded `local` provider (llama-cpp-sys-2). The tray app (src-tauri)
 # builds against WebKitGTK, GTK 3, Ayatana AppIndicator and librsvg; its test
 # (tests/tests/tray_app.rs) reads the tray icon's pixels with ImageMagick and speaks D-Bus with
-# busctl (systemd), and closes its window under openbox with wmctrl. A JDK and JNA run the
+# busctl (systemd), and closes its window under openbox with wmctrl; its desktop session has an
+# unlocked GNOME Keyring (gnome-keyring) that secret-tool (libsecret-tools) reads. A JDK and JNA run the
 # node core's Kotlin bindings on the JVM, and python3 its Python bindings
 # (tests/tests/mobile_ffi.rs).
 need=()
@@ -32,7 +33,8 @@ for pkg in chromium prometheus nginx docker-compose systemd openssl xvfb xauth d
   openjdk-17-jdk-headless libjna-java python3 \
   pkg-config cmake g++ clang libclang-dev libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev \
   libxcb1-dev libxcb-randr0-dev libspeechd-dev \
-  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev imagemagick openbox wmctrl; do
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev imagemagick openbox wmctrl \
+  gnome-keyring libsecret-tools; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

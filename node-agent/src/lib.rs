@@ -15,6 +15,7 @@
 pub mod bind;
 pub mod capabilities;
 pub mod desktop;
+pub mod device_keys;
 pub mod dial_out;
 #[cfg(feature = "ffi")]
 pub mod ffi;

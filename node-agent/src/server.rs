@@ -69,13 +69,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Node {
-    /// Loads (or creates) the node in `state_dir`.
+    /// Loads (or creates) the node in `state_dir`, its device key in the OS keyring or in the
+    /// state dir as `OPENCLAW_KEY_STORE` chooses ([`crate::device_keys`]). The keyring is only
+    /// asked when there is no `device.key`, with a bounded wait: call it off an async runtime's
+    /// worker.
     pub fn open(
         state_dir: PathBuf,
         name: String,
         capabilities: Capabilities,
     ) -> Result<Arc<Self>, crate::NodeError> {
-        let keys = crate::identity::FileKeyStore::in_dir(&state_dir);
+        let keys = crate::device_keys::DesktopKeyStore::new(
+            &state_dir,
+            crate::device_keys::KeyStoreChoice::from_env()?,
+            openclaw_secrets::OsKeyring::default(),
+        );
         Self::open_with_keys(state_dir, name, capabilities, &keys)
     }
 

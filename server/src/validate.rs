@@ -3,6 +3,7 @@
 use crate::output::Style;
 use crate::{Global, exit, paths};
 use openclaw_config::{ConfigError, ProcessEnv};
+use openclaw_host::config_file::HostEnv;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -35,7 +36,7 @@ pub fn config_validate(global: &Global, file: Option<PathBuf>, as_json: bool) ->
     };
     let origin = path.display().to_string();
     let mut problems = Vec::new();
-    let parsed = openclaw_config::parse(&text, &origin, &ProcessEnv);
+    let parsed = openclaw_config::parse(&text, &origin, &HostEnv::default());
     let config = match parsed {
         Ok(mut c) => {
             if let Err(e) = openclaw_config::apply_env_overrides(&mut c, &ProcessEnv) {

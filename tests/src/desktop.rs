@@ -2,7 +2,8 @@
 //! chosen by Xvfb itself, `-displayfd`), its own session D-Bus (`dbus-daemon --session`), and
 //! its own `HOME`, so the app's tray, menu, single-instance name, autostart entry and temp
 //! icons are the test's alone. `busctl --json` speaks to the bus (the StatusNotifierItem and
-//! `com.canonical.dbusmenu` interfaces the tray exports).
+//! `com.canonical.dbusmenu` interfaces the tray exports). Like a desktop after login, it has an
+//! unlocked login keyring: GNOME Keyring's Secret Service on that bus, its files under `HOME`.
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::io::{BufRead, BufReader};
@@ -12,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 pub struct DesktopSession {
     xvfb: Child,
     bus: Child,
+    keyring: Option<Child>,
     pub display: String,
     pub bus_address: String,
     home: tempfile::TempDir,
@@ -78,13 +80,106 @@ impl DesktopSession {
             let _ = xvfb.kill();
             bail!("dbus-daemon did not print its address");
         }
-        Ok(Self {
+        let mut session = Self {
             xvfb,
             bus,
+            keyring: None,
             display,
             bus_address,
             home,
-        })
+        };
+        session.start_keyring()?;
+        Ok(session)
+    }
+
+    /// GNOME Keyring's secrets component, its login keyring made and unlocked with a password
+    /// on stdin (as PAM does at login); waits until it owns `org.freedesktop.secrets`.
+    fn start_keyring(&mut self) -> Result<()> {
+        use std::io::Write;
+        let mut daemon = self
+            .command("gnome-keyring-daemon")
+            .args(["--foreground", "--unlock", "--components=secrets"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start gnome-keyring-daemon (Debian package `gnome-keyring`; scripts/install-deps.sh installs it)")?;
+        let written = daemon
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("no gnome-keyring-daemon stdin"))?
+            .write_all(b"test-login-password");
+        self.keyring = Some(daemon);
+        written.context("cannot give gnome-keyring-daemon its password")?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let names = self.busctl(&["list"])?;
+            let owned = names
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|n| n["name"] == "org.freedesktop.secrets" && n["pid"].is_u64());
+            if owned {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("gnome-keyring-daemon did not take org.freedesktop.secrets within 10 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// `secret-tool lookup` of the Secret Service item with these attributes: its secret, or
+    /// `None` when there is no such item.
+    pub fn keyring_lookup(&self, attributes: &[(&str, &str)]) -> Result<Option<Vec<u8>>> {
+        let mut cmd = self.command("secret-tool");
+        cmd.arg("lookup");
+        for (k, v) in attributes {
+            cmd.args([k, v]);
+        }
+        let out = cmd
+            .output()
+            .context("cannot run secret-tool (Debian package `libsecret-tools`)")?;
+        Ok(out.status.success().then_some(out.stdout))
+    }
+
+    /// `secret-tool store`: keeps `secret` in the login keyring under these attributes.
+    pub fn keyring_store(&self, attributes: &[(&str, &str)], secret: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let mut cmd = self.command("secret-tool");
+        cmd.args(["store", "--label=test"]);
+        for (k, v) in attributes {
+            cmd.args([k, v]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .spawn()
+            .context("cannot run secret-tool (Debian package `libsecret-tools`)")?;
+        child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow!("no secret-tool stdin"))?
+            .write_all(secret)?;
+        let status = child.wait()?;
+        if !status.success() {
+            bail!("secret-tool store failed: {status}");
+        }
+        Ok(())
+    }
+
+    /// The attributes of every Secret Service item under `service`, as `secret-tool search
+    /// --all` prints them (`attribute.NAME = VALUE` lines).
+    pub fn keyring_items(&self, service: &str) -> Result<String> {
+        let out = self
+            .command("secret-tool")
+            .args(["search", "--all", "service", service])
+            .output()
+            .context("cannot run secret-tool (Debian package `libsecret-tools`)")?;
+        Ok(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 
     pub fn home(&self) -> &Path {
@@ -159,6 +254,10 @@ impl DesktopSession {
 
 impl Drop for DesktopSession {
     fn drop(&mut self) {
+        if let Some(mut keyring) = self.keyring.take() {
+            let _ = keyring.kill();
+            let _ = keyring.wait();
+        }
         let _ = self.bus.kill();
         let _ = self.bus.wait();
         let _ = self.xvfb.kill();

@@ -291,7 +291,11 @@ impl Shell {
 
     /// The Python shell over `b`'s Python bindings, as node `name`.
     pub fn python(b: &Built, state: &Path, name: &str) -> Self {
-        let mut cmd = Command::new("python3");
+        Self::python_in(Command::new("python3"), b, state, name)
+    }
+
+    /// The same, run by `cmd` (`python3` with the environment of the caller's choosing).
+    pub fn python_in(mut cmd: Command, b: &Built, state: &Path, name: &str) -> Self {
         cmd.env("PYTHONPATH", b.generated.join("python"))
             .arg(repo_root().join("mobile/python/node_shell.py"))
             .arg(state)

@@ -342,6 +342,43 @@ fn a_python_node_pairs_and_serves_through_the_generated_python_bindings() {
 }
 
 #[test]
+fn a_shell_with_no_store_of_its_own_keeps_the_device_key_in_the_desktop_keyring() {
+    // A desktop session with an unlocked GNOME Keyring, as after login.
+    let session = openclaw_tests::desktop::DesktopSession::start().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut shell = Shell::python_in(session.command("python3"), built(), state.path(), "laptop");
+    let ready = |shell: &Shell| shell.seen.iter().find(|l| l.starts_with("ready ")).cloned();
+    let id = ready(&shell).unwrap();
+    shell.ask("quit", "bye");
+    drop(shell);
+    let items = session.keyring_items("openclaw").unwrap();
+    assert!(
+        items.contains("attribute.username = node.device-key."),
+        "no device key in the keyring: {items}"
+    );
+    assert!(!state.path().join("device.key").exists());
+    // The same node again: the same identity, read back from the keyring.
+    let mut again = Shell::python_in(session.command("python3"), built(), state.path(), "laptop");
+    assert_eq!(ready(&again).unwrap(), id);
+    again.ask("quit", "bye");
+    // Where there is no keyring (no session bus at all), the key is a 0600 file instead; the
+    // other tests here run so.
+    let bare = tempfile::tempdir().unwrap();
+    let mut no_bus = std::process::Command::new("python3");
+    no_bus
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("XDG_RUNTIME_DIR", bare.path());
+    let mut shell = Shell::python_in(no_bus, built(), bare.path(), "server");
+    shell.ask("quit", "bye");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(bare.path().join("device.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
 fn the_swift_bindings_are_generated_with_the_names_the_ios_shell_uses() {
     let swift_dir = built().generated.join("swift");
     let swift = std::fs::read_to_string(swift_dir.join("OpenClawNode.swift")).unwrap();

@@ -392,6 +392,14 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
         "{nodes}"
     );
     assert_eq!(app.health()["status"], "healthy");
+    // Its device key went to the desktop's keyring (GNOME Keyring here), not to a file.
+    let items = session.keyring_items("openclaw").unwrap();
+    assert!(
+        items.contains("attribute.username = node.device-key."),
+        "no device key in the keyring: {items}"
+    );
+    assert!(!data.path().join("node/device.key").exists());
+    assert!(data.path().join("node/tls.crt").exists());
 
     // The menu: a status line naming no problem, the actions, the toggles, Quit.
     let labels: Vec<String> = tray.items().into_iter().map(|(_, l, _)| l).collect();

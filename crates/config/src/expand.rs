@@ -3,6 +3,10 @@
 //! Forms: `${NAME}` (must be set), `${NAME:-default}` (default when unset or empty),
 //! `${NAME-default}` (default when unset), and `$$` for a literal `$`. A lone `$` not followed by
 //! `{` or `$` is kept as it is, so prices and regexes survive.
+//!
+//! `${keyring:NAME}` is the secret NAME from the OS keyring (the tray app's Settings keep API keys
+//! and tokens there), looked up through [`Env::secret`]; it has no default form, since a missing
+//! key should say so rather than run with an empty one.
 
 use crate::Env;
 
@@ -10,6 +14,13 @@ use crate::Env;
 pub enum ExpandError {
     Missing(String),
     Malformed(String),
+    /// `${keyring:NAME}` where the keyring has no NAME.
+    MissingSecret(String),
+    /// `${keyring:NAME}` where the keyring could not be read.
+    Secret {
+        name: String,
+        reason: String,
+    },
 }
 
 pub fn expand(text: &str, env: &dyn Env) -> Result<String, ExpandError> {
@@ -40,6 +51,16 @@ pub fn expand(text: &str, env: &dyn Env) -> Result<String, ExpandError> {
 }
 
 fn resolve(reference: &str, env: &dyn Env) -> Result<String, ExpandError> {
+    if let Some(name) = reference.strip_prefix("keyring:") {
+        return match env.secret(name) {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) => Err(ExpandError::MissingSecret(name.to_owned())),
+            Err(reason) => Err(ExpandError::Secret {
+                name: name.to_owned(),
+                reason,
+            }),
+        };
+    }
     let (name, default) = if let Some((n, d)) = reference.split_once(":-") {
         (n, Some((d, true)))
     } else if let Some((n, d)) = reference.split_once('-') {
@@ -73,6 +94,47 @@ mod tests {
             "EMPTY" => Some(String::new()),
             _ => None,
         }
+    }
+
+    struct WithKeyring;
+
+    impl Env for WithKeyring {
+        fn var(&self, name: &str) -> Option<String> {
+            env(name)
+        }
+
+        fn secret(&self, name: &str) -> Result<Option<String>, String> {
+            match name {
+                "anthropic" => Ok(Some("sk-ant-1".into())),
+                "locked" => Err("it did not answer".into()),
+                _ => Ok(None),
+            }
+        }
+    }
+
+    #[test]
+    fn keyring_references() {
+        assert_eq!(
+            expand("${keyring:anthropic}", &WithKeyring).unwrap(),
+            "sk-ant-1"
+        );
+        assert_eq!(
+            expand("Bearer ${keyring:anthropic} ${KEY}", &WithKeyring).unwrap(),
+            "Bearer sk-ant-1 sk-1"
+        );
+        assert_eq!(
+            expand("${keyring:slack}", &WithKeyring),
+            Err(ExpandError::MissingSecret("slack".into()))
+        );
+        assert!(matches!(
+            expand("${keyring:locked}", &WithKeyring),
+            Err(ExpandError::Secret { name, reason }) if name == "locked" && reason.contains("answer")
+        ));
+        // A program that reads no keyring (a plain environment) says so.
+        assert!(matches!(
+            expand("${keyring:anthropic}", &env),
+            Err(ExpandError::Secret { .. })
+        ));
     }
 
     #[test]

@@ -17,6 +17,13 @@ pub use validate::{MIN_TOKEN_CHARS, parse_schedule};
 /// Environment lookup used for `${VAR}` expansion and overrides.
 pub trait Env {
     fn var(&self, name: &str) -> Option<String>;
+
+    /// The secret `name` for `${keyring:NAME}`: `Ok(None)` when there is none, `Err` with the
+    /// reason when the keyring cannot be read (or, by default, is not consulted at all).
+    fn secret(&self, name: &str) -> Result<Option<String>, String> {
+        let _ = name;
+        Err("this program reads no OS keyring; use ${VAR} with an environment variable".into())
+    }
 }
 
 impl<F: Fn(&str) -> Option<String>> Env for F {

@@ -344,6 +344,12 @@ fn to_value(
                             "environment variable {var} is not set (set it, or write ${{{var}:-}} to allow it to be empty)"
                         ),
                         ExpandError::Malformed(m) => m,
+                        ExpandError::MissingSecret(name) => format!(
+                            "the OS keyring has no secret `{name}` (save it in the app's Settings, or `secret-tool store --label={name} service openclaw username {name}`)"
+                        ),
+                        ExpandError::Secret { name, reason } => {
+                            format!("cannot read `{name}` from the OS keyring: {reason}")
+                        }
                     },
                 });
                 // Dropped below, so that the typed pass falls back to the default.

@@ -1,8 +1,32 @@
 //! Loading the configuration: the file (or the defaults), then the `OPENCLAW_*` environment
 //! overrides, keeping the text for the change audit.
 
-use openclaw_config::{Config, ConfigError, ProcessEnv};
+use openclaw_config::{Config, ConfigError, Env, ProcessEnv};
+use openclaw_secrets::{OsKeyring, SecretStore};
 use std::path::{Path, PathBuf};
+
+/// What config is expanded with: the process environment for `${VAR}`, and the OS keyring for
+/// `${keyring:NAME}` (reached only when the file has such a reference).
+#[derive(Default)]
+pub struct HostEnv {
+    keyring: OsKeyring,
+}
+
+impl Env for HostEnv {
+    fn var(&self, name: &str) -> Option<String> {
+        ProcessEnv.var(name)
+    }
+
+    fn secret(&self, name: &str) -> Result<Option<String>, String> {
+        match self.keyring.get(name) {
+            Ok(None) => Ok(None),
+            Ok(Some(bytes)) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| format!("the keyring's `{name}` is not text")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
 
 /// A loaded configuration and where it came from.
 #[derive(Debug, Clone)]
@@ -47,8 +71,9 @@ pub fn load(file: Option<&Path>) -> Result<Loaded, LoadError> {
         None => (Config::default(), None),
         Some(path) => {
             let text = read(path)?;
-            let config = openclaw_config::parse(&text, &path.display().to_string(), &ProcessEnv)
-                .map_err(LoadError::Invalid)?;
+            let config =
+                openclaw_config::parse(&text, &path.display().to_string(), &HostEnv::default())
+                    .map_err(LoadError::Invalid)?;
             (config, Some(text))
         }
     };

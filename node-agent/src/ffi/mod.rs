@@ -189,7 +189,8 @@ fn not_on_a_runtime(what: &str) -> Result<(), NodeError> {
 #[uniffi::export]
 impl MobileNode {
     /// Opens (or creates on first run) the node kept in `state_dir`. Its device key is kept
-    /// by `secrets` when given, else in `state_dir/device.key` (mode 0600).
+    /// by `secrets` when given; else, on a desktop, in the OS keyring (the `keyring` crates),
+    /// and where there is none in `state_dir/device.key` (mode 0600).
     #[uniffi::constructor]
     pub fn new(
         state_dir: String,

@@ -1,6 +1,7 @@
 //! The device key in the phone's keychain: a [`SecretStore`] the shell implements (iOS Keychain,
 //! Android Keystore-backed storage) behind the library's [`KeyStore`]. A shell that passes
-//! none gets the library's own file (`device.key`, mode 0600, in the state dir).
+//! none gets the desktop's store (`crate::device_keys`: the OS keyring, else `device.key`, mode
+//! 0600, in the state dir).
 
 use super::types::ShellError;
 use crate::identity::{KeyStore, NodeError};
