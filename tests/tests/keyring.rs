@@ -97,9 +97,7 @@ fn config_takes_api_keys_from_the_os_keyring_and_names_what_is_missing() {
         .find(|r| r.path.ends_with("/messages"))
         .expect("the provider was called");
     assert_eq!(
-        call.headers
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok()),
+        call.headers.get("x-api-key").and_then(|v| v.to_str().ok()),
         Some("sk-ant-from-keyring")
     );
     // And no file under the data dir holds it.

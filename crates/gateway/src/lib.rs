@@ -25,6 +25,7 @@ pub mod nodes;
 mod openai_api;
 pub mod pause;
 mod routes;
+mod settings;
 mod status;
 pub mod sys;
 pub mod tasks;
@@ -100,6 +101,9 @@ pub struct Options {
     /// Host and Origin rules hold for them; the token rule does not (a platform calling a
     /// webhook has no gateway token: the route checks its own secret).
     pub routes: Option<axum::Router>,
+    /// Where `PUT /api/secrets/{name}` keeps API keys and tokens (the OS keyring, from the
+    /// host); `None` refuses those routes with a message saying to use the environment.
+    pub secrets: Option<Arc<dyn openclaw_secrets::SecretStore>>,
 }
 
 /// An embedder's routes (axum's router, so the host and the apps need no axum of their own).
@@ -148,6 +152,8 @@ pub struct GatewayState {
     pub(crate) events: events::Events,
     /// The owner's pause switch (shared with the node router).
     pub(crate) pause: pause::Pause,
+    /// Where the Settings page keeps keys and tokens.
+    pub(crate) secrets: Option<Arc<dyn openclaw_secrets::SecretStore>>,
     /// Ways out to each channel's peers.
     pub(crate) conversations: conversation::Conversations,
     /// WebChat's way out: its open sockets.
@@ -396,6 +402,7 @@ fn new_state(
         tasks,
         events,
         pause,
+        secrets: options.secrets,
         conversations,
         webchat,
         node_pre_auth: Arc::new(tokio::sync::Semaphore::new(node_route::PRE_AUTH_NODES)),

@@ -47,6 +47,13 @@ pub fn router(state: Arc<GatewayState>, extra: Option<axum::Router>) -> axum::Ro
             "/api/messages",
             axum::routing::post(send_message).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY)),
         )
+        .route("/api/settings", get(crate::settings::settings))
+        .route(
+            "/api/secrets/{name}",
+            axum::routing::put(crate::settings::put_secret)
+                .delete(crate::settings::delete_secret)
+                .layer(DefaultBodyLimit::max(crate::settings::MAX_SECRET_BODY)),
+        )
         .route(
             "/api/pause",
             get(pause_state)
@@ -500,7 +507,7 @@ async fn set_pause(State(state): State<Arc<GatewayState>>, req: Request) -> Resp
 /// A route's JSON body as `T`, or the answer saying why not: the body errors of
 /// [`read_json_body`], or 400 naming the shape the route takes (`shape`, with the parser's
 /// reason).
-async fn read_json<T: serde::de::DeserializeOwned>(
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
     req: Request,
     limit: usize,
     shape: &str,

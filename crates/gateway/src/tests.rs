@@ -43,6 +43,9 @@ impl TestGateway {
             config_digest: None,
             backup: None,
             routes,
+            secrets: Some(Arc::new(openclaw_secrets::FileSecrets::in_dir(
+                dir.path().join("test-secrets"),
+            ))),
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();

@@ -254,6 +254,9 @@ pub fn prepare(opts: HostOptions) -> Result<Prepared, HostError> {
         audit,
         config_digest: loaded.digest(),
         routes: opts.routes,
+        // Reached on the first Settings call only (a headless server has none: the routes
+        // then say to use environment variables).
+        secrets: Some(Arc::new(openclaw_secrets::OsKeyring::default())),
     };
     Ok(Prepared {
         claim,

@@ -5,6 +5,7 @@ use crate::{SecretError, SecretStore, check_name};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+#[derive(Debug)]
 pub struct FileSecrets {
     dir: PathBuf,
 }

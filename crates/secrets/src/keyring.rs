@@ -24,6 +24,15 @@ pub struct OsKeyring {
     stuck: Arc<AtomicUsize>,
 }
 
+impl std::fmt::Debug for OsKeyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OsKeyring")
+            .field("service", &self.service)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for OsKeyring {
     fn default() -> Self {
         Self::new(SERVICE)

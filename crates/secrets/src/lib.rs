@@ -49,7 +49,7 @@ pub enum SecretError {
 }
 
 /// Where secrets are kept, by name.
-pub trait SecretStore: Send + Sync {
+pub trait SecretStore: Send + Sync + std::fmt::Debug {
     /// The secret called `name`, or `None` when there is none.
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, SecretError>;
     /// Keeps `value` as `name`, replacing what was there.

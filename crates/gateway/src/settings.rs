@@ -1,0 +1,282 @@
+//! What the Settings page shows and changes: `GET /api/settings` (providers, the local model,
+//! channels, rate limits and backups as configured, and which secrets the keyring holds), and
+//! `PUT` / `DELETE /api/secrets/{name}`, which keep API keys and bot tokens in the embedder's
+//! secret store (the OS keyring) and never in a file. Config refers to them as
+//! `${keyring:NAME}`.
+//!
+//! Secret values never leave the store through here: the page learns only whether one is set.
+
+use crate::http::error;
+use crate::{GatewayState, routes::read_json};
+use axum::Json;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use openclaw_config::{Config, ProviderKind};
+use openclaw_protocol::ErrorCode;
+use openclaw_secrets::{SecretError, SecretStore};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// Largest `PUT /api/secrets/{name}` body: a key or a token with room to spare.
+pub const MAX_SECRET_BODY: usize = 16 * 1024;
+
+/// A secret the Settings page offers a field for.
+struct Known {
+    name: String,
+    label: String,
+    /// Where config uses it.
+    used_by: String,
+}
+
+/// The provider keys (one per configured Anthropic or OpenAI-compatible provider, and the two
+/// usual ones when none is configured) and the channels' tokens.
+fn known_secrets(config: &Config) -> Vec<Known> {
+    let mut known: Vec<Known> = Vec::new();
+    let mut add = |name: &str, label: String, used_by: String| {
+        if !known.iter().any(|k| k.name == name) {
+            known.push(Known {
+                name: name.to_owned(),
+                label,
+                used_by,
+            });
+        }
+    };
+    for provider in config.providers() {
+        let what = match provider.kind {
+            ProviderKind::Anthropic => "Anthropic API key",
+            ProviderKind::Openai => "OpenAI-compatible API key",
+            ProviderKind::Local => continue,
+        };
+        add(
+            &provider.name,
+            format!("{what} ({})", provider.name),
+            format!("providers.{}.api_key", provider.name),
+        );
+    }
+    add(
+        "anthropic",
+        "Anthropic API key".into(),
+        "providers.anthropic.api_key".into(),
+    );
+    add(
+        "openai",
+        "OpenAI API key".into(),
+        "providers.openai.api_key".into(),
+    );
+    for (name, label, used_by) in [
+        ("telegram", "Telegram bot token", "channels.telegram.token"),
+        ("slack_bot", "Slack bot token", "channels.slack.bot_token"),
+        ("slack_app", "Slack app token", "channels.slack.app_token"),
+        ("discord", "Discord bot token", "channels.discord.bot_token"),
+        (
+            "whatsapp",
+            "WhatsApp access token",
+            "channels.whatsapp.access_token",
+        ),
+    ] {
+        add(name, label.into(), used_by.into());
+    }
+    known
+}
+
+fn store_of(state: &GatewayState) -> Result<Arc<dyn SecretStore>, Response> {
+    state.secrets.clone().ok_or_else(|| {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "this gateway keeps no secrets (it was started without a secret store): put keys in environment variables and refer to them as ${VAR}",
+        )
+    })
+}
+
+/// A store failure as the answer to send: a bad name is the caller's, the rest the machine's.
+fn secret_failure(e: SecretError) -> Response {
+    let (status, code) = match e {
+        SecretError::BadName(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
+        SecretError::TimedOut { .. } => (StatusCode::GATEWAY_TIMEOUT, ErrorCode::Unavailable),
+        SecretError::NoKeyring { .. } => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable),
+        SecretError::Keyring { .. } | SecretError::File { .. } => {
+            (StatusCode::BAD_GATEWAY, ErrorCode::Unavailable)
+        }
+    };
+    error(status, code, e)
+}
+
+/// Runs a store call off the async workers: keyring calls block, up to their time limit.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SecretError> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(secret_failure(e)),
+        Err(e) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            format!("the secret store's task failed: {e}"),
+        )),
+    }
+}
+
+/// `GET /api/settings`.
+pub async fn settings(State(state): State<Arc<GatewayState>>) -> Response {
+    let config = state.config.clone();
+    let known = known_secrets(&config);
+    let (place, presence) = match &state.secrets {
+        None => (None, Err("this gateway keeps no secrets".to_owned())),
+        Some(store) => {
+            let store = store.clone();
+            let names: Vec<String> = known.iter().map(|k| k.name.clone()).collect();
+            let place = store.place();
+            let presence = tokio::task::spawn_blocking(move || {
+                names
+                    .iter()
+                    .map(|n| store.get(n).map(|v| v.is_some()))
+                    .collect::<Result<Vec<bool>, SecretError>>()
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+            (Some(place), presence)
+        }
+    };
+    let items: Vec<Value> = known
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            json!({
+                "name": k.name,
+                "label": k.label,
+                "used_by": k.used_by,
+                "reference": format!("${{keyring:{}}}", k.name),
+                "present": presence.as_ref().ok().map(|p| p[i]),
+            })
+        })
+        .collect();
+    let providers: Vec<Value> = config
+        .providers()
+        .into_iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "kind": p.kind.as_str(),
+                "model": p.config.model,
+                "base_url": p.config.base_url,
+                "model_path": p.config.model_path,
+                "key_configured": p.config.api_key.is_some(),
+            })
+        })
+        .collect();
+    let channels = &config.channels;
+    let rate = &config.security.rate_limiting;
+    let backup = &config.backup;
+    Json(json!({
+        "secrets": {
+            "store": place,
+            "error": presence.as_ref().err(),
+            "items": items,
+        },
+        "providers": providers,
+        "channels": [
+            {"name": "telegram", "enabled": channels.telegram.enabled},
+            {"name": "slack", "enabled": channels.slack.enabled},
+            {"name": "discord", "enabled": channels.discord.enabled},
+            {"name": "whatsapp", "enabled": channels.whatsapp.enabled},
+            {"name": "webchat", "enabled": channels.webchat.enabled},
+        ],
+        "rate_limiting": {
+            "enabled": rate.enabled,
+            "messages_per_minute": rate.default_messages_per_minute,
+            "tool_calls_per_minute": rate.default_tool_calls_per_minute,
+        },
+        "backup": {
+            "enabled": backup.enabled,
+            "schedule": backup.schedule,
+            "max_backups": backup.max_backups,
+            "path": backup.path,
+        },
+    }))
+    .into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecretBody {
+    value: String,
+}
+
+/// `PUT /api/secrets/{name} {value}`: keeps the secret (replacing one of that name) and answers
+/// `{name, stored, store, reference}`.
+pub async fn put_secret(
+    State(state): State<Arc<GatewayState>>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Response {
+    let store = match store_of(&state) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
+    if let Err(e) = openclaw_secrets::check_name(&name) {
+        return secret_failure(e);
+    }
+    let body: SecretBody = match read_json(
+        req,
+        MAX_SECRET_BODY,
+        "the body must be {\"value\": \"the key or token\"}",
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
+    let value = body.value.trim().to_owned();
+    if value.is_empty() || value.chars().any(char::is_control) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "the value must be a key or token: not empty, on one line",
+        );
+    }
+    let place = store.place();
+    let kept = {
+        let (store, name) = (store.clone(), name.clone());
+        blocking(move || store.set(&name, value.as_bytes())).await
+    };
+    if let Err(refused) = kept {
+        return refused;
+    }
+    state
+        .audit
+        .record("secret.saved", json!({"name": name, "store": place}));
+    Json(json!({
+        "name": name,
+        "stored": true,
+        "store": place,
+        "reference": format!("${{keyring:{name}}}"),
+    }))
+    .into_response()
+}
+
+/// `DELETE /api/secrets/{name}`: `{name, removed}`.
+pub async fn delete_secret(
+    State(state): State<Arc<GatewayState>>,
+    Path(name): Path<String>,
+) -> Response {
+    let store = match store_of(&state) {
+        Ok(s) => s,
+        Err(refused) => return refused,
+    };
+    let removed = {
+        let name = name.clone();
+        blocking(move || store.delete(&name)).await
+    };
+    match removed {
+        Ok(removed) => {
+            if removed {
+                state.audit.record("secret.removed", json!({"name": name}));
+            }
+            Json(json!({"name": name, "removed": removed})).into_response()
+        }
+        Err(refused) => refused,
+    }
+}
