@@ -117,7 +117,9 @@ impl GatewayState {
             .map_err(ApprovalError::from)
     }
 
-    /// Tells subscribers the number of pending codes when it differs from the last told.
+    /// Tells subscribers the number of pending codes when it differs from the last told. Two
+    /// calls racing may tell their counts out of order; the next count (at the latest the
+    /// minute's re-count) puts it right, and the event only prompts a re-read anyway.
     pub(crate) fn note_pending(&self, pending: usize) {
         let before = self.approvals_seen.0.swap(pending, Ordering::Relaxed);
         if before != pending {
@@ -168,11 +170,17 @@ impl GatewayState {
         let (outcome, pending) = self
             .with_store(move |s| {
                 let outcome = s.request_access(&channel, &sender, name.as_deref(), policy, now)?;
-                let pending = s.pending_codes(now)?.len();
+                // An approved sender changes no code: no count to take.
+                let pending = match outcome {
+                    AccessOutcome::Approved(_) => None,
+                    _ => Some(s.pending_codes(now)?.len()),
+                };
                 Ok((outcome, pending))
             })
             .await?;
-        self.note_pending(pending);
+        if let Some(pending) = pending {
+            self.note_pending(pending);
+        }
         Ok(match outcome {
             AccessOutcome::Approved(_) => SenderAccess::Allowed,
             AccessOutcome::Pending { code, issued } => {

@@ -222,9 +222,24 @@ impl Store {
             .ok_or_else(|| bad("code expiry", "it must be at least one second"))?;
         let name = clean_name(name);
         let mut conn = self.conn();
+        // Most messages come from approved senders: they are answered from a read, without
+        // the write lock below.
+        if let Some(approved) = conn
+            .query_row(
+                &format!(
+                    "SELECT {SENDER_COLUMNS} FROM paired_senders WHERE channel = ?1 AND sender = ?2"
+                ),
+                params![channel, sender],
+                sender_from_row,
+            )
+            .optional()?
+        {
+            return Ok(AccessOutcome::Approved(approved));
+        }
         // Immediate: the count, the check for a live code and the insert are one decision,
         // and another process (the CLI) may write the same tables.
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Looked at again under the lock: the owner may have approved the sender meanwhile.
         if let Some(approved) = tx
             .query_row(
                 &format!(
