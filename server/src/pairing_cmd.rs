@@ -131,7 +131,10 @@ pub fn list(global: &Global, json_out: bool) -> u8 {
     if approved.is_empty() {
         println!("  none");
     } else {
-        println!("  {:<10} {:<20} {:<20} APPROVED", "CHANNEL", "SENDER", "NAME");
+        println!(
+            "  {:<10} {:<20} {:<20} APPROVED",
+            "CHANNEL", "SENDER", "NAME"
+        );
         for a in approved {
             let when = a["approved_at"]
                 .as_i64()
