@@ -1,11 +1,12 @@
-// The pages beside the chat: which one shows (the URL's #hash: #dashboard, #chat, #devices),
-// the Dashboard (health checks and figures, uptime, response times from /metrics, the pause)
-// and Devices (paired nodes; pair by a code either way; remove; a screenshot). Everything
-// goes through the gateway's control API with its token (./api.js).
+// The pages beside the chat: which one shows (the URL's #hash: #dashboard, #chat, #devices,
+// #approvals), the Dashboard (health checks and figures, uptime, response times from /metrics,
+// the pause), Devices (paired nodes; pair by a code either way; remove; a screenshot) and
+// Approvals (DM pairing codes chat senders were given: approve or reject; approved senders:
+// remove). Everything goes through the gateway's control API with its token (./api.js).
 import { api, ApiError, metricTotals } from './api.js';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['dashboard', 'chat', 'devices'];
+const VIEWS = ['dashboard', 'chat', 'devices', 'approvals'];
 let timer = null;
 
 function show() {
@@ -20,6 +21,7 @@ function show() {
   timer = null;
   if (view === 'dashboard') { refreshDashboard(); timer = setInterval(refreshDashboard, 5000); }
   if (view === 'devices') { refreshDevices(); timer = setInterval(refreshDevices, 5000); }
+  if (view === 'approvals') { refreshApprovals(); timer = setInterval(refreshApprovals, 5000); }
   const heading = document.querySelector(`#view-${view} h2`);
   if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
 }
@@ -208,6 +210,79 @@ async function pairByCode(ev) {
     $('pair-form').reset();
   } catch (e) { say(e.message, true); }
   refreshDevices();
+}
+
+function sayApprovals(text, isError = false) {
+  const p = $('approvals-message');
+  p.textContent = text;
+  p.className = isError ? 'error-text' : '';
+}
+
+/** How a sender is named to the owner: the platform's name with its id, or the id. */
+function senderLabel(s) {
+  return s.name ? `${s.name} (${s.sender})` : s.sender;
+}
+
+function button(text, label, onClick) {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  b.setAttribute('aria-label', label);
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+async function refreshApprovals() {
+  let list;
+  try { list = await api('GET', '/api/approvals'); } catch (e) { sayApprovals(e.message, true); return; }
+  const pending = $('pending').tBodies[0];
+  pending.replaceChildren();
+  $('no-pending').hidden = list.pending.length > 0;
+  for (const p of list.pending) {
+    const row = pending.insertRow();
+    row.dataset.channel = p.channel;
+    row.dataset.code = p.code;
+    cell(row, p.channel);
+    cell(row, senderLabel(p));
+    cell(row, p.code).className = 'code';
+    const left = p.expires_in_seconds;
+    cell(row, `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`);
+    const actions = cell(row, '');
+    actions.append(
+      button('Approve', `Approve ${senderLabel(p)} on ${p.channel}`, () => decide('approve', p)),
+      ' ',
+      button('Reject', `Reject ${senderLabel(p)} on ${p.channel}`, () => decide('reject', p)),
+    );
+  }
+  const approved = $('approved').tBodies[0];
+  approved.replaceChildren();
+  $('no-approved').hidden = list.approved.length > 0;
+  for (const a of list.approved) {
+    const row = approved.insertRow();
+    row.dataset.channel = a.channel;
+    row.dataset.sender = a.sender;
+    cell(row, a.channel);
+    cell(row, senderLabel(a));
+    cell(row, new Date(a.approved_at * 1000).toLocaleString());
+    cell(row, '').append(button('Remove', `Remove ${senderLabel(a)} on ${a.channel}`, () => revoke(a)));
+  }
+}
+
+async function decide(how, p) {
+  try {
+    await api('POST', `/api/approvals/${how}`, { channel: p.channel, code: p.code });
+    sayApprovals(how === 'approve' ? `${senderLabel(p)} may talk to the assistant on ${p.channel} now` : `${senderLabel(p)} was turned down`);
+  } catch (e) { sayApprovals(e.message, true); }
+  refreshApprovals();
+}
+
+async function revoke(a) {
+  if (!confirm(`Remove ${senderLabel(a)}? They must be approved again to talk to the assistant.`)) return;
+  try {
+    await api('POST', '/api/approvals/revoke', { channel: a.channel, sender: a.sender });
+    sayApprovals(`${senderLabel(a)} removed`);
+  } catch (e) { sayApprovals(e.message, true); }
+  refreshApprovals();
 }
 
 $('pause-toggle').addEventListener('click', togglePause);

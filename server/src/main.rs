@@ -9,6 +9,7 @@ mod doctor;
 mod models_cmd;
 mod nodes_cmd;
 mod output;
+mod pairing_cmd;
 mod paths;
 mod run;
 mod update;
@@ -90,6 +91,10 @@ pub enum Command {
     /// Pair and manage device nodes (screen, camera, notifications, speech on your devices)
     #[command(subcommand)]
     Nodes(NodesCommand),
+    /// Approve who may talk to the assistant on chat channels (DM pairing codes); needs the
+    /// running gateway
+    #[command(subcommand)]
+    Pairing(PairingCommand),
     /// Local GGUF chat models in <data dir>/models (the `local` provider runs them with the built-in llama.cpp)
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -169,6 +174,38 @@ pub enum NodesCommand {
     /// Forget a paired node
     Remove {
         name: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PairingCommand {
+    /// Codes waiting for approval (channel, sender, name, code, time left) and approved senders
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let the sender who was given CODE on CHANNEL talk to the assistant
+    Approve {
+        /// e.g. telegram, slack, discord, whatsapp
+        channel: String,
+        /// The code the sender was given (spaces are ignored)
+        code: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Turn down the sender who was given CODE on CHANNEL (the code is dropped)
+    Reject {
+        channel: String,
+        code: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget an approved sender (by its id, as `pairing list` shows it)
+    Revoke {
+        channel: String,
+        sender: String,
         #[arg(long)]
         json: bool,
     },
@@ -322,6 +359,22 @@ fn main() -> ExitCode {
             eprintln!("openclaw: this build has no local model support (feature `local-model`)");
             exit::USAGE
         }
+        Command::Pairing(PairingCommand::List { json }) => pairing_cmd::list(&cli.global, json),
+        Command::Pairing(PairingCommand::Approve {
+            channel,
+            code,
+            json,
+        }) => pairing_cmd::approve(&cli.global, &channel, &code, json),
+        Command::Pairing(PairingCommand::Reject {
+            channel,
+            code,
+            json,
+        }) => pairing_cmd::reject(&cli.global, &channel, &code, json),
+        Command::Pairing(PairingCommand::Revoke {
+            channel,
+            sender,
+            json,
+        }) => pairing_cmd::revoke(&cli.global, &channel, &sender, json),
         Command::Models(ModelsCommand::List { json }) => models_cmd::list(&cli.global, json),
         Command::Models(ModelsCommand::Add {
             file,

@@ -209,3 +209,77 @@ fn dashboard_and_devices_pages_in_chromium_show_health_pause_and_pair_a_device()
         );
     }
 }
+
+#[test]
+fn approvals_page_in_chromium_approves_a_code_seeded_in_the_store_rejects_another_and_removes_a_sender()
+ {
+    let fake = FakeLlm::start_in_thread();
+    let mut gw = GatewayProcess::start(Some(&config(&fake, None)), &[]).unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    // What a channel driver will do when strangers write: codes in the gateway's database,
+    // written here from another process (WAL) while the gateway runs.
+    let store = openclaw_store::Store::open_in_dir(gw.data_dir()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let seed = |sender: &str, name: Option<&str>| match store
+        .request_access(
+            "telegram",
+            sender,
+            name,
+            openclaw_store::CodePolicy::default(),
+            now,
+        )
+        .unwrap()
+    {
+        openclaw_store::AccessOutcome::Pending { code, .. } => code.code,
+        other => panic!("expected a code, got {other:?}"),
+    };
+    let (approve, reject) = (seed("42", Some("Ada")), seed("77", None));
+    let shots = screenshot_dir();
+    let v = node(
+        "approvals.mjs",
+        &[
+            &format!("http://{}/", gw.addr),
+            shots.to_str().unwrap(),
+            &approve,
+            &reject,
+        ],
+    );
+    assert_eq!(v["current"], "page", "the nav marks the page: {v}");
+    assert_eq!(
+        v["focused"], "approvals-title",
+        "focus goes to the heading: {v}"
+    );
+    let pending = v["pendingText"].as_str().unwrap();
+    assert!(
+        pending.contains("Ada (42)") && pending.contains(&approve),
+        "{v}"
+    );
+    assert_eq!(v["noApprovedShown"], true, "empty state before: {v}");
+    assert!(
+        v["approvedText"].as_str().unwrap().contains("Ada (42)"),
+        "{v}"
+    );
+    assert!(v["message"].as_str().unwrap().contains("may talk"), "{v}");
+    assert_eq!(v["emptyText"], "No one is waiting for approval.", "{v}");
+    assert_eq!(v["errors"], serde_json::json!([]), "no script errors: {v}");
+    assert_eq!(v["removedMessage"], "Ada (42) removed", "{v}");
+    // The page's decisions reached the store the drivers read: the code approved was used
+    // up, the one rejected is gone, and the sender approved then removed is unknown again.
+    assert!(store.pending_codes(now).unwrap().is_empty());
+    assert!(store.paired_senders().unwrap().is_empty());
+    assert!(!store.is_approved("telegram", "42").unwrap());
+    assert!(!store.is_approved("telegram", "77").unwrap());
+    for shot in [
+        "approvals-pending.png",
+        "approvals.png",
+        "approvals-dark.png",
+    ] {
+        assert!(
+            std::fs::metadata(shots.join(shot)).unwrap().len() > 1000,
+            "{shot}"
+        );
+    }
+}

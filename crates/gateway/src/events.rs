@@ -1,7 +1,7 @@
 //! What a running gateway tells its embedder (the tray app's icon and menu, a test): health
-//! changes, device nodes coming and going, chat activity. Sent on a broadcast channel; a
-//! subscriber that falls behind misses the oldest events and is told how many (tokio's
-//! `Lagged`), it never slows the gateway.
+//! changes, device nodes coming and going, chat activity, pending approvals. Sent on a
+//! broadcast channel; a subscriber that falls behind misses the oldest events and is told how
+//! many (tokio's `Lagged`), it never slows the gateway.
 
 use openclaw_protocol::CheckStatus;
 use std::sync::Arc;
@@ -71,6 +71,11 @@ pub enum GatewayEvent {
     /// The owner paused or resumed the assistant.
     Paused {
         paused: bool,
+    },
+    /// The number of DM pairing codes waiting for the owner changed (a code was handed out,
+    /// approved, rejected or expired); ask [`crate::GatewayHandle::approvals`] for the list.
+    Approvals {
+        pending: usize,
     },
 }
 

@@ -250,6 +250,52 @@ impl GatewayHandle {
         self.state().pause.is_paused()
     }
 
+    /// Whether a chat channel may answer `sender` (its platform id) on `channel`, under
+    /// `security.pairing`: `open` (or pairing off) allows everyone; `allowlist` allows
+    /// approved senders and refuses the rest without a code; `challenge` allows approved
+    /// senders and hands anyone else a code for the owner to approve (the same code while it
+    /// lives; none when the channel has 3 waiting). `name` is the platform's display name.
+    pub async fn sender_access(
+        &self,
+        channel: &str,
+        sender: &str,
+        name: Option<&str>,
+    ) -> Result<crate::SenderAccess, crate::ApprovalError> {
+        self.state().sender_access(channel, sender, name).await
+    }
+
+    /// Codes waiting for the owner (expired ones are gone) and the approved senders.
+    pub async fn approvals(&self) -> Result<crate::Approvals, crate::ApprovalError> {
+        self.state().approvals().await
+    }
+
+    /// Approves the sender holding `code` on `channel`; it may talk from now on.
+    pub async fn approve_sender(
+        &self,
+        channel: &str,
+        code: &str,
+    ) -> Result<openclaw_store::PairedSender, crate::ApprovalError> {
+        self.state().approve_code(channel, code).await
+    }
+
+    /// Rejects `code` on `channel`: the code goes, its sender stays unknown.
+    pub async fn reject_sender(
+        &self,
+        channel: &str,
+        code: &str,
+    ) -> Result<openclaw_store::PendingCode, crate::ApprovalError> {
+        self.state().reject_code(channel, code).await
+    }
+
+    /// Forgets an approved sender: it is unknown again.
+    pub async fn revoke_sender(
+        &self,
+        channel: &str,
+        sender: &str,
+    ) -> Result<openclaw_store::PairedSender, crate::ApprovalError> {
+        self.state().revoke_sender(channel, sender).await
+    }
+
     /// Tasks the gateway runs now (connections, node links, schedules): zero once stopped.
     pub fn running_tasks(&self) -> usize {
         self.state().tasks.len()

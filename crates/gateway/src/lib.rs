@@ -8,6 +8,7 @@
 //! to LLM providers or chat platforms directly.
 
 pub mod access;
+pub mod approvals;
 pub mod audit;
 mod backup_schedule;
 pub mod conversation;
@@ -45,6 +46,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use approvals::{AccessRefusal, ApprovalError, Approvals, PendingApproval, SenderAccess};
 pub use audit::AuditLog;
 pub use backup_schedule::{BackupPlan, BackupStatus};
 pub use conversation::{
@@ -162,6 +164,8 @@ pub struct GatewayState {
     pub(crate) node_pre_auth: Arc<tokio::sync::Semaphore>,
     /// The code shown for a node to pair by (`openclaw nodes pair --listen`), if any.
     pub(crate) pairing_code: std::sync::Mutex<Option<node_route::ShownCode>>,
+    /// DM pairing codes waiting for the owner, as last told to subscribers.
+    pub(crate) approvals_seen: approvals::PendingSeen,
     /// The gateway's Ed25519 key, read (or made) on first need.
     gateway_key: tokio::sync::OnceCell<Arc<openclaw_pairing::identity::DeviceKey>>,
     /// Keeps refused requests from flooding the audit log.
@@ -408,6 +412,7 @@ fn new_state(
         node_pre_auth: Arc::new(tokio::sync::Semaphore::new(node_route::PRE_AUTH_NODES)),
         gateway_key: tokio::sync::OnceCell::new(),
         pairing_code: std::sync::Mutex::new(None),
+        approvals_seen: approvals::PendingSeen::new(),
         refusals: access::RefusalThrottle::default(),
         pre_auth: ws::PreAuth::default(),
         chat_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_TURNS)),
@@ -629,7 +634,8 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// Upkeep: every minute drops the agent's idle per-sender state (rate-limit buckets that
-/// refilled, unused conversation locks: keys clients choose, so they must not pile up);
+/// refilled, unused conversation locks: keys clients choose, so they must not pile up) and
+/// re-counts pending DM pairing codes for subscribers;
 /// hourly prunes memories past `memory.prune_after_days`. Stops with the gateway.
 async fn maintenance(state: Arc<GatewayState>) {
     let mut stop = state.stop.clone();
@@ -643,6 +649,9 @@ async fn maintenance(state: Arc<GatewayState>) {
         }
         let (limit_keys, locks) = state.agent.prune_idle_state();
         tracing::trace!(limit_keys, locks, "idle agent state pruned");
+        // Codes expire (and the CLI may write the store) without this gateway being asked:
+        // the tray's list of pending approvals is brought up to date within a minute.
+        state.recount_pending().await;
         if tokio::time::Instant::now() < next_memories {
             continue;
         }

@@ -25,6 +25,8 @@ pub const MAX_MESSAGE_BODY: usize = 64 * 1024;
 pub const MAX_PAIR_BODY: usize = 4 * 1024;
 /// Largest `/api/pause` body: `{"paused": true}`.
 const MAX_PAUSE_BODY: usize = 1024;
+/// Largest `/api/approvals/*` body: a channel and a code or a sender id.
+const MAX_APPROVAL_BODY: usize = 4 * 1024;
 
 pub fn router(state: Arc<GatewayState>, extra: Option<axum::Router>) -> axum::Router {
     let api = axum::Router::new()
@@ -59,6 +61,19 @@ pub fn router(state: Arc<GatewayState>, extra: Option<axum::Router>) -> axum::Ro
             get(pause_state)
                 .post(set_pause)
                 .layer(DefaultBodyLimit::max(MAX_PAUSE_BODY)),
+        )
+        .route("/api/approvals", get(list_approvals))
+        .route(
+            "/api/approvals/approve",
+            axum::routing::post(approve_code).layer(DefaultBodyLimit::max(MAX_APPROVAL_BODY)),
+        )
+        .route(
+            "/api/approvals/reject",
+            axum::routing::post(reject_code).layer(DefaultBodyLimit::max(MAX_APPROVAL_BODY)),
+        )
+        .route(
+            "/api/approvals/revoke",
+            axum::routing::post(revoke_sender).layer(DefaultBodyLimit::max(MAX_APPROVAL_BODY)),
         )
         .route("/v1/models", get(crate::openai_api::models))
         .route(
@@ -502,6 +517,132 @@ async fn set_pause(State(state): State<Arc<GatewayState>>, req: Request) -> Resp
     };
     let changed = state.set_paused(body.paused);
     Json(json!({"paused": body.paused, "changed": changed})).into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodeDecision {
+    channel: String,
+    code: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SenderRef {
+    channel: String,
+    sender: String,
+}
+
+fn sender_json(s: &openclaw_store::PairedSender) -> serde_json::Value {
+    json!({"channel": s.channel, "sender": s.sender, "name": s.name, "approved_at": s.approved_at})
+}
+
+/// An approvals call that failed: 404 for a code or sender that is not there (with `reason`
+/// saying which: `unknown_code`, `expired_code`, `unknown_sender`), 400 for bad input, 503
+/// when the store cannot answer.
+fn approval_error(e: crate::ApprovalError) -> Response {
+    use crate::ApprovalError as E;
+    let (status, code, reason) = match &e {
+        E::UnknownCode { .. } => (StatusCode::NOT_FOUND, ErrorCode::NotFound, "unknown_code"),
+        E::ExpiredCode { .. } => (StatusCode::NOT_FOUND, ErrorCode::NotFound, "expired_code"),
+        E::UnknownSender { .. } => (StatusCode::NOT_FOUND, ErrorCode::NotFound, "unknown_sender"),
+        E::BadInput { .. } => (
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "bad_input",
+        ),
+        E::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "unavailable",
+        ),
+    };
+    (
+        status,
+        Json(json!({"error": ErrorShape::new(code, e.to_string()), "reason": reason})),
+    )
+        .into_response()
+}
+
+/// `GET /api/approvals`: `{pending: [{channel, sender, name, code, created_at, expires_at,
+/// expires_in_seconds}], approved: [{channel, sender, name, approved_at}]}`.
+async fn list_approvals(State(state): State<Arc<GatewayState>>) -> Response {
+    match state.approvals().await {
+        Ok(a) => {
+            let pending: Vec<serde_json::Value> = a
+                .pending
+                .iter()
+                .map(|p| {
+                    json!({
+                        "channel": p.code.channel, "sender": p.code.sender, "name": p.code.name,
+                        "code": p.code.code, "created_at": p.code.created_at,
+                        "expires_at": p.code.expires_at, "expires_in_seconds": p.expires_in_seconds,
+                    })
+                })
+                .collect();
+            let approved: Vec<serde_json::Value> = a.approved.iter().map(sender_json).collect();
+            Json(json!({"pending": pending, "approved": approved})).into_response()
+        }
+        Err(e) => approval_error(e),
+    }
+}
+
+const CODE_SHAPE: &str = "the body must be {\"channel\": \"telegram\", \"code\": \"123456\"}";
+
+/// `POST /api/approvals/approve {channel, code}`: the sender holding the code may talk from
+/// now on; answers `{ok, channel, sender, name, approved_at}`.
+async fn approve_code(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
+    let body: CodeDecision = match read_json(req, MAX_APPROVAL_BODY, CODE_SHAPE).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
+    match state.approve_code(&body.channel, &body.code).await {
+        Ok(sender) => {
+            let mut v = sender_json(&sender);
+            v["ok"] = json!(true);
+            Json(v).into_response()
+        }
+        Err(e) => approval_error(e),
+    }
+}
+
+/// `POST /api/approvals/reject {channel, code}`: the code goes, its sender stays unknown;
+/// answers `{ok, channel, sender, name}`.
+async fn reject_code(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
+    let body: CodeDecision = match read_json(req, MAX_APPROVAL_BODY, CODE_SHAPE).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
+    match state.reject_code(&body.channel, &body.code).await {
+        Ok(p) => {
+            Json(json!({"ok": true, "channel": p.channel, "sender": p.sender, "name": p.name}))
+                .into_response()
+        }
+        Err(e) => approval_error(e),
+    }
+}
+
+/// `POST /api/approvals/revoke {channel, sender}`: forgets an approved sender; answers
+/// `{ok, channel, sender, name, approved_at}`.
+async fn revoke_sender(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
+    let body: SenderRef = match read_json(
+        req,
+        MAX_APPROVAL_BODY,
+        "the body must be {\"channel\": \"telegram\", \"sender\": \"…\"}",
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
+    match state.revoke_sender(&body.channel, &body.sender).await {
+        Ok(sender) => {
+            let mut v = sender_json(&sender);
+            v["ok"] = json!(true);
+            Json(v).into_response()
+        }
+        Err(e) => approval_error(e),
+    }
 }
 
 /// A route's JSON body as `T`, or the answer saying why not: the body errors of

@@ -1850,6 +1850,18 @@ fn a_page_of_another_site_can_use_none_of_the_new_routes() {
             json!({"channel": "webchat", "peer": "p", "text": "hi"}),
         ),
         ("/api/pause", json!({"paused": true})),
+        (
+            "/api/approvals/approve",
+            json!({"channel": "telegram", "code": "123456"}),
+        ),
+        (
+            "/api/approvals/reject",
+            json!({"channel": "telegram", "code": "123456"}),
+        ),
+        (
+            "/api/approvals/revoke",
+            json!({"channel": "telegram", "sender": "42"}),
+        ),
     ] {
         let resp = agent
             .post(&gw.url(path))
@@ -1903,6 +1915,24 @@ fn a_page_of_another_site_can_use_none_of_the_new_routes() {
         "POST /api/pause under another Host"
     );
     assert!(!gw.handle.is_paused(), "no refused request paused it");
+    // Pending codes are secrets of the owner's: no other site reads them, token or not.
+    let resp = agent
+        .get(&gw.url("/api/approvals"))
+        .header("Origin", evil)
+        .header("Authorization", &format!("Bearer {}", gw.token()))
+        .call()
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        403,
+        "GET /api/approvals from another site"
+    );
+    let resp = agent.get(&gw.url("/api/approvals")).call().unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        401,
+        "GET /api/approvals without the token"
+    );
     // An embedder's hook is a state-changing route like the others.
     let resp = agent
         .post(&gw.url("/hooks/ping"))
@@ -2035,4 +2065,274 @@ fn pausing_stops_answers_and_node_calls_says_paused_in_health_and_resuming_answe
     assert_eq!(audit.matches("assistant.paused").count(), 1, "{audit}");
     assert_eq!(audit.matches("assistant.resumed").count(), 1, "{audit}");
     drop(rt);
+}
+
+/// GET with the token; the answer parsed as JSON.
+fn get_json(gw: &TestGateway, path: &str) -> (u16, Value) {
+    let (status, body) = gw.get_with(path, Some(&gw.token()));
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// The `Approvals` events received so far, in order.
+fn approval_events(events: &mut tokio::sync::broadcast::Receiver<GatewayEvent>) -> Vec<usize> {
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let GatewayEvent::Approvals { pending } = e {
+            seen.push(pending);
+        }
+    }
+    seen
+}
+
+#[test]
+fn dm_pairing_codes_are_approved_rejected_and_revoked_through_the_control_api() {
+    let gw = TestGateway::start(|_| {});
+    let rt = small_runtime();
+    let mut events = gw.handle.subscribe();
+    let access = |channel: &str, sender: &str, name: Option<&str>| {
+        rt.block_on(gw.handle.sender_access(channel, sender, name))
+            .unwrap()
+    };
+
+    // An unknown sender is handed a code (the default mode is `challenge`), the same one twice.
+    let SenderAccess::Pending {
+        code,
+        expires_in_seconds,
+        issued: true,
+    } = access("telegram", "42", Some("Ada"))
+    else {
+        panic!("an unknown sender gets a new code");
+    };
+    assert_eq!(code.len(), 6);
+    assert!(
+        (299..=300).contains(&expires_in_seconds),
+        "{expires_in_seconds}"
+    );
+    assert_eq!(
+        access("telegram", "42", None),
+        SenderAccess::Pending {
+            code: code.clone(),
+            expires_in_seconds,
+            issued: false
+        }
+    );
+    let (status, list) = get_json(&gw, "/api/approvals");
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["approved"], json!([]));
+    let pending = list["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{list}");
+    assert_eq!(
+        (
+            &pending[0]["channel"],
+            &pending[0]["sender"],
+            &pending[0]["name"],
+            &pending[0]["code"]
+        ),
+        (
+            &json!("telegram"),
+            &json!("42"),
+            &json!("Ada"),
+            &json!(code)
+        )
+    );
+    assert!(pending[0]["expires_in_seconds"].as_u64().unwrap() <= 300);
+
+    // Wrong code, wrong channel, malformed bodies: nothing is approved.
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for body in [
+        json!({"channel": "telegram", "code": wrong}),
+        json!({"channel": "slack", "code": code}),
+    ] {
+        let (status, v) = post_raw(&gw, "/api/approvals/approve", &body.to_string());
+        assert_eq!(
+            (status, &v["error"]["code"], &v["reason"]),
+            (404, &json!("NOT_FOUND"), &json!("unknown_code")),
+            "{body}: {v}"
+        );
+    }
+    for body in [
+        "{\"channel\": \"telegram\"}".to_owned(),
+        "{\"channel\": 1, \"code\": \"123456\"}".to_owned(),
+        format!("{{\"channel\": \"telegram\", \"code\": \"{code}\", \"sender\": \"x\"}}"),
+        "not json".to_owned(),
+        "{\"channel\": \"telegram\", \"code\": \"12ab56\"}".to_owned(),
+    ] {
+        let (status, v) = post_raw(&gw, "/api/approvals/approve", &body);
+        assert_eq!(status, 400, "{body}: {v}");
+        assert_eq!(v["error"]["code"], "INVALID_REQUEST", "{body}: {v}");
+    }
+    assert!(matches!(
+        access("telegram", "42", None),
+        SenderAccess::Pending { issued: false, .. }
+    ));
+
+    // The right one: approved once, and the sender may talk.
+    let (status, v) = post_raw(
+        &gw,
+        "/api/approvals/approve",
+        &json!({"channel": "telegram", "code": code}).to_string(),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (&v["ok"], &v["sender"], &v["name"]),
+        (&json!(true), &json!("42"), &json!("Ada"))
+    );
+    let (status, v) = post_raw(
+        &gw,
+        "/api/approvals/approve",
+        &json!({"channel": "telegram", "code": code}).to_string(),
+    );
+    assert_eq!((status, &v["reason"]), (404, &json!("unknown_code")), "{v}");
+    assert_eq!(access("telegram", "42", None), SenderAccess::Allowed);
+    let (_, list) = get_json(&gw, "/api/approvals");
+    assert_eq!(list["pending"], json!([]));
+    assert_eq!(list["approved"][0]["sender"], "42", "{list}");
+    assert_eq!(list["approved"][0]["name"], "Ada", "{list}");
+
+    // Rejected: the code goes, the sender stays unknown and would get a new code.
+    let SenderAccess::Pending { code: other, .. } = access("telegram", "99", None) else {
+        panic!("a second sender gets a code");
+    };
+    let reject = json!({"channel": "telegram", "code": other}).to_string();
+    let (status, v) = post_raw(&gw, "/api/approvals/reject", &reject);
+    assert_eq!((status, &v["sender"]), (200, &json!("99")), "{v}");
+    let (status, v) = post_raw(&gw, "/api/approvals/reject", &reject);
+    assert_eq!((status, &v["reason"]), (404, &json!("unknown_code")), "{v}");
+    assert!(matches!(
+        access("telegram", "99", None),
+        SenderAccess::Pending { issued: true, .. }
+    ));
+
+    // An expired code (seeded in the past) is told apart from an unknown one.
+    let long_ago = crate::sys::unix_now() - 1000;
+    let openclaw_store::AccessOutcome::Pending { code: stale, .. } = gw
+        .state
+        .store
+        .request_access(
+            "slack",
+            "old",
+            None,
+            openclaw_store::CodePolicy::default(),
+            long_ago,
+        )
+        .unwrap()
+    else {
+        panic!("seeded");
+    };
+    let (status, v) = post_raw(
+        &gw,
+        "/api/approvals/approve",
+        &json!({"channel": "slack", "code": stale.code}).to_string(),
+    );
+    assert_eq!((status, &v["reason"]), (404, &json!("expired_code")), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("expired"),
+        "{v}"
+    );
+
+    // At most three codes wait on a channel; the fourth sender gets none.
+    for sender in ["a", "b", "c"] {
+        assert!(matches!(
+            access("discord", sender, None),
+            SenderAccess::Pending { issued: true, .. }
+        ));
+    }
+    assert_eq!(
+        access("discord", "d", None),
+        SenderAccess::Refused(crate::AccessRefusal::TooManyPending)
+    );
+
+    // Revoked: unknown again; twice is 404.
+    let revoke = json!({"channel": "telegram", "sender": "42"}).to_string();
+    let (status, v) = post_raw(&gw, "/api/approvals/revoke", &revoke);
+    assert_eq!((status, &v["sender"]), (200, &json!("42")), "{v}");
+    let (status, v) = post_raw(&gw, "/api/approvals/revoke", &revoke);
+    assert_eq!(
+        (status, &v["reason"]),
+        (404, &json!("unknown_sender")),
+        "{v}"
+    );
+    assert!(matches!(
+        access("telegram", "42", None),
+        SenderAccess::Pending { issued: true, .. }
+    ));
+
+    // The embedder heard each change of the pending count, once: 42's code, approved; 99's,
+    // rejected, and its new one; discord's three (the refused fourth changes nothing); 42's
+    // new one after the revocation.
+    assert_eq!(
+        approval_events(&mut events),
+        vec![1, 0, 1, 0, 1, 2, 3, 4, 5]
+    );
+    let audit = gw.audit_text();
+    assert_eq!(audit.matches("\"pairing.approved\"").count(), 1, "{audit}");
+    assert_eq!(audit.matches("\"pairing.rejected\"").count(), 1, "{audit}");
+    assert_eq!(audit.matches("\"pairing.revoked\"").count(), 1, "{audit}");
+    drop(rt);
+}
+
+#[test]
+fn pairing_modes_decide_who_may_talk() {
+    use openclaw_config::PairingMode;
+    let rt = small_runtime();
+    for (enabled, mode) in [(true, PairingMode::Open), (false, PairingMode::Challenge)] {
+        let gw = TestGateway::start(|c| {
+            c.security.pairing.enabled = enabled;
+            c.security.pairing.mode = mode;
+        });
+        assert_eq!(
+            rt.block_on(gw.handle.sender_access("telegram", "stranger", None))
+                .unwrap(),
+            SenderAccess::Allowed,
+            "enabled {enabled}, {mode:?}"
+        );
+        assert!(gw.state.store.pending_codes(i64::MIN).unwrap().is_empty());
+    }
+
+    let gw = TestGateway::start(|c| c.security.pairing.mode = PairingMode::Allowlist);
+    assert_eq!(
+        rt.block_on(gw.handle.sender_access("telegram", "stranger", None))
+            .unwrap(),
+        SenderAccess::Refused(crate::AccessRefusal::NotApproved)
+    );
+    assert!(
+        gw.state.store.pending_codes(i64::MIN).unwrap().is_empty(),
+        "an allowlist hands out no code"
+    );
+    // One approved earlier (say under `challenge`) may talk.
+    let store = &gw.state.store;
+    let now = crate::sys::unix_now();
+    let openclaw_store::AccessOutcome::Pending { code, .. } = store
+        .request_access(
+            "telegram",
+            "friend",
+            None,
+            openclaw_store::CodePolicy::default(),
+            now,
+        )
+        .unwrap()
+    else {
+        panic!("seeded");
+    };
+    store.approve_code("telegram", &code.code, now).unwrap();
+    assert_eq!(
+        rt.block_on(gw.handle.sender_access("telegram", "friend", None))
+            .unwrap(),
+        SenderAccess::Allowed
+    );
+
+    // Longer codes under `challenge` when the config asks for them.
+    let gw = TestGateway::start(|c| c.security.pairing.code_length = 8);
+    let SenderAccess::Pending { code, .. } = rt
+        .block_on(gw.handle.sender_access("slack", "u", None))
+        .unwrap()
+    else {
+        panic!("challenge hands out a code");
+    };
+    assert_eq!(code.len(), 8);
+    // Bad ids from a driver are a typed error, not a panic.
+    assert!(matches!(
+        rt.block_on(gw.handle.sender_access("slack", "", None)),
+        Err(crate::ApprovalError::BadInput { .. })
+    ));
 }

@@ -18,7 +18,8 @@ pub use config_file::{LoadError, Loaded};
 pub use layout::DataLayout;
 pub use logging::LoggingError;
 pub use openclaw_gateway::{
-    GatewayEvent, GatewayHandle, HandleError, MessageOutcome, NodeStatus, PairError, PairRequest,
+    AccessRefusal, ApprovalError, Approvals, GatewayEvent, GatewayHandle, HandleError,
+    MessageOutcome, NodeStatus, PairError, PairRequest, PendingApproval, SenderAccess,
 };
 
 use openclaw_gateway::{AuditLog, BackupPlan, Options};

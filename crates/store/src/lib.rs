@@ -9,12 +9,17 @@
 //! synchronous and cheap per call; async callers run it on a blocking thread, never on the
 //! runtime. It knows nothing of HTTP, config files or logging.
 
+mod dm_pairing;
 mod migrations;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+pub use dm_pairing::{
+    AccessOutcome, CODE_LENGTH_RANGE, CodePolicy, MAX_ID_BYTES, MAX_NAME_CHARS,
+    MAX_PENDING_PER_CHANNEL, PairedSender, PairingError, PairingResult, PendingCode,
+};
 pub use migrations::SCHEMA_VERSION;
 
 /// File name of the database inside its directory.

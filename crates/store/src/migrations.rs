@@ -96,6 +96,11 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE messages ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0;
     "#,
+    // 3: DM pairing keeps the name the platform gave a sender, for the owner to recognise it.
+    r#"
+    ALTER TABLE pairing_codes ADD COLUMN name TEXT;
+    ALTER TABLE paired_senders ADD COLUMN name TEXT;
+    "#,
 ];
 
 /// Schema version this build writes and understands.
@@ -134,4 +139,39 @@ pub(crate) fn migrate(conn: &Connection, path: &str) -> Result<()> {
         apply().map_err(|source| Error::Migrate { version, source })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database from before DM pairing kept names (version 2) keeps its codes and senders.
+    #[test]
+    fn pairing_rows_of_version_2_survive_migration_3() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(crate::DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..2] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO pairing_codes VALUES ('slack', '123456', 'u1', 10, 4000000000);
+                 INSERT INTO paired_senders VALUES ('slack', 'u0', 5);",
+            )
+            .unwrap();
+        }
+        let store = crate::Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+        let pending = store.pending_codes(20).unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(
+            (pending[0].sender.as_str(), &pending[0].name),
+            ("u1", &None)
+        );
+        assert!(store.is_approved("slack", "u0").unwrap());
+        let approved = store.approve_code("slack", "123456", 30).unwrap();
+        assert_eq!(approved.sender, "u1");
+    }
 }
