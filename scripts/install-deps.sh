@@ -24,7 +24,8 @@ fi
 # builds against WebKitGTK, GTK 3, Ayatana AppIndicator and librsvg; its test
 # (tests/tests/tray_app.rs) reads the tray icon's pixels with ImageMagick and speaks D-Bus with
 # busctl (systemd), and closes its window under openbox with wmctrl; its desktop session has an
-# unlocked GNOME Keyring (gnome-keyring) that secret-tool (libsecret-tools) reads. A JDK and JNA run the
+# unlocked GNOME Keyring (gnome-keyring) that secret-tool (libsecret-tools) reads; its open menu
+# is drawn in a tray area (trayer), clicked with xdotool and saved as a PNG. A JDK and JNA run the
 # node core's Kotlin bindings on the JVM, and python3 its Python bindings
 # (tests/tests/mobile_ffi.rs).
 need=()
@@ -34,7 +35,7 @@ for pkg in chromium prometheus nginx docker-compose systemd openssl xvfb xauth d
   pkg-config cmake g++ clang libclang-dev libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev \
   libxcb1-dev libxcb-randr0-dev libspeechd-dev \
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev imagemagick openbox wmctrl \
-  gnome-keyring libsecret-tools; do
+  gnome-keyring libsecret-tools trayer xdotool; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

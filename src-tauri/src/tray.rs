@@ -5,14 +5,14 @@
 use crate::dashboard::DashboardProcess;
 use crate::embedded::Embedded;
 use crate::icon;
-use crate::tray_state::{self, IconState, TrayModel};
+use crate::tray_state::{self, ApprovalAction, ApprovalLine, IconState, TrayModel};
 use openclaw_host::GatewayEvent;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 use tauri::image::Image;
-use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, RunEvent, Wry};
 use tauri_plugin_autostart::ManagerExt as _;
@@ -31,6 +31,7 @@ mod id {
     pub const OPEN: &str = "open";
     pub const CHAT: &str = "chat";
     pub const PAIR: &str = "pair";
+    pub const PAIR_BY_CODE: &str = "pair-by-code";
     pub const PAUSE: &str = "pause";
     pub const AUTOSTART: &str = "autostart";
     pub const QUIT: &str = "quit";
@@ -65,8 +66,17 @@ struct App {
     handle: OnceLock<AppHandle>,
     /// The last icon drawn, so an unchanged state is not redrawn (each draw writes a file).
     shown: Mutex<Option<IconState>>,
+    /// Chat senders waiting for the owner, as the gateway listed them last.
+    approvals: Mutex<Vec<ApprovalLine>>,
+    /// The menu, and the approval lines in it now (main thread only, in [`apply`]).
+    menu: OnceLock<Menu<Wry>>,
+    approval_menu: Mutex<(Vec<ApprovalLine>, Vec<Submenu<Wry>>)>,
     quitting: AtomicBool,
 }
+
+/// Where the approval lines go in the menu: after the status line, its separator and the
+/// Open Dashboard, Chat, Pair a device… and Pair with a device's code… items.
+const APPROVALS_AT: usize = 6;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -102,6 +112,9 @@ pub fn run() -> ExitCode {
         tray: OnceLock::new(),
         handle: OnceLock::new(),
         shown: Mutex::new(None),
+        approvals: Mutex::new(Vec::new()),
+        menu: OnceLock::new(),
+        approval_menu: Mutex::new((Vec::new(), Vec::new())),
         quitting: AtomicBool::new(false),
     });
     let (for_instance, for_setup, for_menu) = (app.clone(), app.clone(), app.clone());
@@ -162,6 +175,13 @@ fn setup(tauri_app: &mut tauri::App, app: Arc<App>) -> Result<(), Box<dyn std::e
     let open = MenuItem::with_id(&handle, id::OPEN, "Open Dashboard", true, None::<&str>)?;
     let chat = MenuItem::with_id(&handle, id::CHAT, "Chat", true, None::<&str>)?;
     let pair = MenuItem::with_id(&handle, id::PAIR, "Pair a device…", true, None::<&str>)?;
+    let pair_by_code = MenuItem::with_id(
+        &handle,
+        id::PAIR_BY_CODE,
+        "Pair with a device's code…",
+        true,
+        None::<&str>,
+    )?;
     let pause = CheckMenuItem::with_id(
         &handle,
         id::PAUSE,
@@ -188,6 +208,7 @@ fn setup(tauri_app: &mut tauri::App, app: Arc<App>) -> Result<(), Box<dyn std::e
             &open,
             &chat,
             &pair,
+            &pair_by_code,
             &PredefinedMenuItem::separator(&handle)?,
             &pause,
             &autostart,
@@ -202,6 +223,7 @@ fn setup(tauri_app: &mut tauri::App, app: Arc<App>) -> Result<(), Box<dyn std::e
         .show_menu_on_left_click(true)
         .build(&handle)?;
     let _ = app.tray.set(tray);
+    let _ = app.menu.set(menu);
     let _ = app.items.set(Items {
         status,
         pair,
@@ -250,6 +272,8 @@ async fn follow_gateway(
         .as_ref()
         .map(|e| e.node_name().to_owned());
     refresh_health(&app, &gateway).await;
+    // Those waiting already were there before this start: listed, not announced.
+    refresh_approvals(&app, &handle, &gateway, false).await;
     loop {
         match events.recv().await {
             // Missed some: everything the events carry is read afresh.
@@ -258,6 +282,9 @@ async fn follow_gateway(
                 refresh_health(&app, &gateway).await;
             }
             Err(RecvError::Closed) => break,
+            Ok(GatewayEvent::Approvals { .. }) => {
+                refresh_approvals(&app, &handle, &gateway, true).await;
+            }
             Ok(GatewayEvent::Working { turns }) => {
                 lock(&app.model).turns = turns;
                 redraw(&app);
@@ -290,6 +317,125 @@ async fn refresh_health(app: &Arc<App>, gateway: &openclaw_host::GatewayHandle) 
         model.turns = report.metrics.queued_messages;
     }
     redraw(app);
+}
+
+/// The senders waiting for approval, as the gateway has them now; a notification for each one
+/// the owner has not been told of when `announce`.
+async fn refresh_approvals(
+    app: &Arc<App>,
+    handle: &AppHandle,
+    gateway: &openclaw_host::GatewayHandle,
+    announce: bool,
+) {
+    let list = match gateway.approvals().await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the senders waiting for approval");
+            return;
+        }
+    };
+    let lines: Vec<ApprovalLine> = list
+        .pending
+        .iter()
+        .map(|p| {
+            ApprovalLine::new(
+                &p.code.channel,
+                &p.code.sender,
+                p.code.name.as_deref(),
+                &p.code.code,
+            )
+        })
+        .collect();
+    let before = std::mem::replace(&mut *lock(&app.approvals), lines.clone());
+    if announce {
+        for line in tray_state::new_approvals(&before, &lines) {
+            notify(
+                handle,
+                "Someone wants to talk to your assistant",
+                &format!(
+                    "{} on {} was given the code {}: approve or reject them from the menu or the Approvals page",
+                    line.sender, line.channel, line.code
+                ),
+            );
+        }
+    }
+    redraw(app);
+}
+
+/// Approves or rejects a waiting sender from the menu, then says how it went.
+fn decide(app: &Arc<App>, action: ApprovalAction, channel: String, code: String) {
+    let Some(gateway) = gateway(app) else { return };
+    let Some(handle) = app.handle.get().cloned() else {
+        return;
+    };
+    let app2 = app.clone();
+    app.runtime.spawn(async move {
+        let outcome = match action {
+            ApprovalAction::Approve => gateway
+                .approve_sender(&channel, &code)
+                .await
+                .map(|s| format!("{} may talk to the assistant on {channel} now", s.sender)),
+            ApprovalAction::Reject => gateway
+                .reject_sender(&channel, &code)
+                .await
+                .map(|c| format!("{} on {channel} was turned down", c.sender)),
+        };
+        match outcome {
+            Ok(said) => tracing::info!("{said}"),
+            Err(e) => notify(&handle, "OpenClaw", &e.to_string()),
+        }
+        // The gateway's Approvals event redraws too; this covers a list that did not change
+        // in size (one code replaced by another).
+        refresh_approvals(&app2, &handle, &gateway, false).await;
+    });
+}
+
+/// Makes the menu's approval lines those of `app.approvals` (main thread).
+fn sync_approval_lines(app: &App) {
+    let (Some(menu), Some(handle)) = (app.menu.get(), app.handle.get()) else {
+        return;
+    };
+    let wanted = lock(&app.approvals).clone();
+    let mut shown = lock(&app.approval_menu);
+    if shown.0 == wanted {
+        return;
+    }
+    for old in shown.1.drain(..) {
+        let _ = menu.remove(&old);
+    }
+    let mut made = Vec::with_capacity(wanted.len());
+    for (i, line) in wanted.iter().enumerate() {
+        let built = (|| -> tauri::Result<Submenu<Wry>> {
+            let approve = MenuItem::with_id(
+                handle,
+                line.id(Some(ApprovalAction::Approve)),
+                "Approve",
+                true,
+                None::<&str>,
+            )?;
+            let reject = MenuItem::with_id(
+                handle,
+                line.id(Some(ApprovalAction::Reject)),
+                "Reject",
+                true,
+                None::<&str>,
+            )?;
+            let sub = Submenu::with_id_and_items(
+                handle,
+                line.id(None),
+                line.text(),
+                true,
+                &[&approve, &reject],
+            )?;
+            menu.insert(&sub, APPROVALS_AT + i)?;
+            Ok(sub)
+        })();
+        match built {
+            Ok(sub) => made.push(sub),
+            Err(e) => tracing::warn!(error = %e, "cannot add an approval line to the menu"),
+        }
+    }
+    *shown = (wanted, made);
 }
 
 /// [`apply`] on the main thread, from anywhere without waiting: Tauri's tray and menu setters
@@ -330,6 +476,7 @@ fn apply(app: &App) {
         _ => "Pair a device…".to_owned(),
     };
     let _ = items.pair.set_text(text);
+    sync_approval_lines(app);
 }
 
 fn icon_image(state: IconState) -> Image<'static> {
@@ -345,6 +492,7 @@ fn on_menu(app: &Arc<App>, handle: &AppHandle, item: &str) {
         id::OPEN => open_page(app, "dashboard"),
         id::CHAT => open_page(app, "chat"),
         id::PAIR => show_pairing_code(app),
+        id::PAIR_BY_CODE => open_page(app, "devices"),
         id::PAUSE => {
             let Some(gateway) = gateway(app) else { return };
             // The item toggled itself; the gateway's Paused event confirms it.
@@ -356,7 +504,11 @@ fn on_menu(app: &Arc<App>, handle: &AppHandle, item: &str) {
         }
         id::AUTOSTART => set_autostart(app, handle),
         id::QUIT => quit(app.clone(), handle.clone()),
-        _ => {}
+        other => {
+            if let Some((action, channel, code)) = tray_state::parse_approval_id(other) {
+                decide(app, action, channel, code);
+            }
+        }
     }
 }
 

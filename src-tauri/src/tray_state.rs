@@ -118,10 +118,127 @@ pub fn pairing_line(code: &str, left: std::time::Duration) -> String {
     )
 }
 
+/// A chat sender waiting for the owner: one line (a submenu with Approve and Reject) in the
+/// tray's menu.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalLine {
+    pub channel: String,
+    pub code: String,
+    /// The sender as the owner knows them: the platform's name with its id, or the id.
+    pub sender: String,
+}
+
+impl ApprovalLine {
+    pub fn new(channel: &str, sender: &str, name: Option<&str>, code: &str) -> Self {
+        let sender = match name {
+            Some(name) if !name.trim().is_empty() => format!("{name} ({sender})"),
+            _ => sender.to_owned(),
+        };
+        Self {
+            channel: channel.to_owned(),
+            code: code.to_owned(),
+            sender,
+        }
+    }
+
+    /// The line: who, where, and the code they were given.
+    pub fn text(&self) -> String {
+        let code = if self.code.len() == 6 {
+            format!("{} {}", &self.code[..3], &self.code[3..])
+        } else {
+            self.code.clone()
+        };
+        shorten(&format!(
+            "Approve {} on {}? (code {code})",
+            self.sender, self.channel
+        ))
+    }
+
+    /// The menu id of the submenu, or of its Approve / Reject item.
+    pub fn id(&self, action: Option<ApprovalAction>) -> String {
+        let what = match action {
+            None => "line",
+            Some(ApprovalAction::Approve) => "approve",
+            Some(ApprovalAction::Reject) => "reject",
+        };
+        format!("{APPROVAL_ID}/{what}/{}/{}", self.channel, self.code)
+    }
+}
+
+/// What the owner did with a pending sender from the menu.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalAction {
+    Approve,
+    Reject,
+}
+
+const APPROVAL_ID: &str = "approval";
+
+/// The action, channel and code a menu id of [`ApprovalLine::id`] names.
+pub fn parse_approval_id(id: &str) -> Option<(ApprovalAction, String, String)> {
+    let rest = id.strip_prefix(APPROVAL_ID)?.strip_prefix('/')?;
+    let (action, rest) = rest.split_once('/')?;
+    let action = match action {
+        "approve" => ApprovalAction::Approve,
+        "reject" => ApprovalAction::Reject,
+        _ => return None,
+    };
+    // Codes are digits; a channel name has no `/` of its own, but split at the last one.
+    let (channel, code) = rest.rsplit_once('/')?;
+    (!channel.is_empty() && !code.is_empty()).then(|| (action, channel.to_owned(), code.to_owned()))
+}
+
+/// The lines in `now` that were not in `before`: senders the owner has not been told of.
+pub fn new_approvals<'a>(
+    before: &[ApprovalLine],
+    now: &'a [ApprovalLine],
+) -> Vec<&'a ApprovalLine> {
+    now.iter()
+        .filter(|l| {
+            !before
+                .iter()
+                .any(|b| b.channel == l.channel && b.code == l.code)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use openclaw_protocol::CheckResult;
+
+    #[test]
+    fn approval_lines_name_the_sender_and_their_ids_round_trip() {
+        let line = ApprovalLine::new("telegram", "42", Some("Ada"), "123456");
+        assert_eq!(line.text(), "Approve Ada (42) on telegram? (code 123 456)");
+        assert_eq!(
+            ApprovalLine::new("slack", "U1", None, "12345678").text(),
+            "Approve U1 on slack? (code 12345678)"
+        );
+        assert_eq!(
+            parse_approval_id(&line.id(Some(ApprovalAction::Approve))),
+            Some((ApprovalAction::Approve, "telegram".into(), "123456".into()))
+        );
+        assert_eq!(
+            parse_approval_id(&line.id(Some(ApprovalAction::Reject))),
+            Some((ApprovalAction::Reject, "telegram".into(), "123456".into()))
+        );
+        for not_one in [
+            line.id(None).as_str(),
+            "approval/approve/",
+            "approval//x/1",
+            "pause",
+            "approval/approve/telegram",
+        ] {
+            assert_eq!(parse_approval_id(not_one), None, "{not_one}");
+        }
+        let other = ApprovalLine::new("telegram", "77", None, "654321");
+        assert_eq!(
+            new_approvals(std::slice::from_ref(&line), &[line.clone(), other.clone()]),
+            vec![&other]
+        );
+        assert!(new_approvals(&[line.clone(), other.clone()], &[line]).is_empty());
+    }
 
     fn report(agent: CheckResult, channels: CheckResult) -> HealthReport {
         let text = serde_json::json!({

@@ -283,3 +283,77 @@ fn approvals_page_in_chromium_approves_a_code_seeded_in_the_store_rejects_anothe
         );
     }
 }
+
+#[test]
+fn settings_page_in_chromium_saves_an_api_key_into_the_desktop_keyring_and_no_file() {
+    // The gateway on a desktop session's bus, with its unlocked GNOME Keyring.
+    let session = openclaw_tests::desktop::DesktopSession::start().unwrap();
+    let fake = FakeLlm::start_in_thread();
+    let mut gw = GatewayProcess::start(
+        Some(&config(&fake, None)),
+        &[("DBUS_SESSION_BUS_ADDRESS", &session.bus_address)],
+    )
+    .unwrap();
+    gw.wait_ready(Duration::from_secs(20)).unwrap();
+    let key = "sk-ant-typed-in-settings-0123";
+    let shots = screenshot_dir();
+    let v = node(
+        "settings.mjs",
+        &[
+            &format!("http://{}/", gw.addr),
+            shots.to_str().unwrap(),
+            key,
+        ],
+    );
+    assert_eq!(v["current"], "page", "{v}");
+    assert_eq!(v["focused"], "settings-title", "{v}");
+    assert!(v["store"].as_str().unwrap().contains("OS keyring"), "{v}");
+    assert_eq!(v["before"], "not set", "{v}");
+    assert!(
+        v["providers"].as_str().unwrap().contains("anthropic"),
+        "{v}"
+    );
+    assert_eq!(v["type"], "password", "{v}");
+    assert_eq!(v["after"], "set", "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("saved in the OS keyring"),
+        "{v}"
+    );
+    assert_eq!(v["shown"], false, "the page never shows the key: {v}");
+    assert_eq!(v["errors"], serde_json::json!([]), "{v}");
+    // It is in GNOME Keyring, under the name config refers to…
+    let kept = session
+        .keyring_lookup(&[("service", "openclaw"), ("username", "anthropic")])
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some(key.as_bytes()));
+    // …and in no file under the data dir (database, WAL, logs, audit) or the config.
+    let mut files = vec![gw.config.clone().unwrap()];
+    let mut dirs = vec![gw.data_dir().to_owned()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "{} holds the key",
+            file.display()
+        );
+    }
+    for shot in ["settings.png", "settings-dark.png"] {
+        assert!(
+            std::fs::metadata(shots.join(shot)).unwrap().len() > 1000,
+            "{shot}"
+        );
+    }
+}

@@ -322,6 +322,21 @@ impl<'a> Tray<'a> {
 
     fn click(&self, starts_with: &str) {
         let (id, _, _) = self.item(starts_with);
+        self.click_id(id);
+    }
+
+    /// Clicks the item labelled exactly `label` (the first, in menu order).
+    fn click_exact(&self, label: &str) {
+        let id = self
+            .items()
+            .into_iter()
+            .find(|(_, l, _)| l == label)
+            .map(|(id, _, _)| id)
+            .unwrap_or_else(|| panic!("no menu item {label:?} in {:?}", self.items()));
+        self.click_id(id);
+    }
+
+    fn click_id(&self, id: i64) {
         self.session
             .busctl(&[
                 "call",
@@ -408,6 +423,7 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
         "Open Dashboard",
         "Chat",
         "Pair a device…",
+        "Pair with a device's code…",
         "Pause assistant",
         "Start at login",
         "Quit OpenClaw",
@@ -464,6 +480,54 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
     let (_, body) = http_get(app.addr, "/api/nodes", Some(&app.token())).unwrap();
     assert!(body.contains("\"phone\""), "{body}");
 
+    // A chat sender waiting for approval: a line of its own in the menu, approved from there.
+    // Seeded in the store from this process, as a channel driver's code would be; the list
+    // read through the API makes the gateway tell the tray (an in-process driver tells it
+    // when it hands the code out).
+    let store = openclaw_store::Store::open_in_dir(data.path()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let code = match store
+        .request_access(
+            "telegram",
+            "42",
+            Some("Ada"),
+            openclaw_store::CodePolicy::default(),
+            now,
+        )
+        .unwrap()
+    {
+        openclaw_store::AccessOutcome::Pending { code, .. } => code.code,
+        other => panic!("expected a code, got {other:?}"),
+    };
+    let (status, _) = http_get(app.addr, "/api/approvals", Some(&app.token())).unwrap();
+    assert_eq!(status, 200);
+    let spaced = format!("{} {}", &code[..3], &code[3..]);
+    wait_for(Duration::from_secs(10), "the approval line", || {
+        tray.items()
+            .iter()
+            .any(|(_, l, _)| l == &format!("Approve Ada (42) on telegram? (code {spaced})"))
+            .then_some(())
+    });
+    tray.click_exact("Approve");
+    wait_for(Duration::from_secs(10), "the sender approved", || {
+        store
+            .paired_senders()
+            .ok()?
+            .iter()
+            .any(|s| s.sender == "42")
+            .then_some(())
+    });
+    wait_for(Duration::from_secs(10), "the approval line to go", || {
+        (!tray
+            .items()
+            .iter()
+            .any(|(_, l, _)| l.starts_with("Approve Ada")))
+        .then_some(())
+    });
+
     // Start at login writes the autostart entry, and clicking again removes it.
     let autostart = session.home().join(".config/autostart");
     tray.click("Start at login");
@@ -489,10 +553,13 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
             .all(|p| !comm(*p).starts_with("WebKit")),
         "no WebKit before a window is opened"
     );
-    tray.click("Open Dashboard");
+    // (Pair with a device's code… opens it on the Devices page, where that code is typed.)
+    tray.click("Pair with a device's code…");
     let window = wait_for(Duration::from_secs(20), "the window process", || {
         window_processes(app.pid()).first().copied()
     });
+    let cmdline = std::fs::read_to_string(format!("/proc/{window}/cmdline")).unwrap();
+    assert!(cmdline.contains("/#devices"), "{cmdline:?}");
     wait_for(
         Duration::from_secs(20),
         "the window's WebKit processes",
@@ -653,4 +720,166 @@ fn sigterm_quits_the_app_like_quit_does() {
         http_get(app.addr, "/health", None).is_none(),
         "the port is closed"
     );
+}
+
+/// `<target dir>/ui-screenshots`, beside the pages' PNGs from the Chromium tests.
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| openclaw_tests::repo_root().join("target"));
+    let dir = target.join("ui-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The display's pixel at (x, y) in `png`, as RGB.
+fn pixel(png: &Path, x: i64, y: i64) -> [u8; 3] {
+    let out = Command::new("convert")
+        .arg(png)
+        .args(["-crop", &format!("1x1+{x}+{y}"), "-depth", "8", "rgb:-"])
+        .output()
+        .expect("ImageMagick's convert (Debian package `imagemagick`)");
+    out.stdout
+        .get(..3)
+        .and_then(|p| p.try_into().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no pixel at {x},{y}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+#[test]
+fn the_open_tray_menu_is_drawn_in_a_tray_area_and_kept_as_a_png() {
+    let session = DesktopSession::start().unwrap();
+    let spawn = |program: &str, args: &[&str]| {
+        Killed(
+            session
+                .command(program)
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{program}: {e} (scripts/install-deps.sh installs it)")),
+        )
+    };
+    let _wm = spawn("openbox", &[]);
+    // A tray area (XEmbed) at the top right, where the icon is drawn and clicked as a user would.
+    let _tray_area = spawn(
+        "trayer",
+        &[
+            "--edge",
+            "top",
+            "--align",
+            "right",
+            "--widthtype",
+            "pixel",
+            "--width",
+            "64",
+            "--heighttype",
+            "pixel",
+            "--height",
+            "32",
+            "--transparent",
+            "false",
+        ],
+    );
+    let data = tempfile::tempdir().unwrap();
+    let fake = FakeLlm::start_in_thread();
+    config_with(&fake, data.path());
+    let app = start_app(&session, data.path());
+    // A sender waiting, so the menu shows an approval line too.
+    let store = openclaw_store::Store::open_in_dir(data.path()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    store
+        .request_access(
+            "telegram",
+            "42",
+            Some("Ada"),
+            openclaw_store::CodePolicy::default(),
+            now,
+        )
+        .unwrap();
+    http_get(app.addr, "/api/approvals", Some(&app.token())).unwrap();
+    let tray = Tray::find(&session, app.pid());
+    wait_for(Duration::from_secs(10), "the approval line", || {
+        tray.items()
+            .iter()
+            .any(|(_, l, _)| l.starts_with("Approve Ada (42) on telegram?"))
+            .then_some(())
+    });
+
+    // The icon's window in the tray area (tray-icon names its class after the app).
+    let geometry = wait_for(Duration::from_secs(10), "the icon in the tray area", || {
+        let found = session
+            .command("xdotool")
+            .args(["search", "--classname", "tray-icon tray app openclaw"])
+            .output()
+            .ok()?;
+        let window = String::from_utf8_lossy(&found.stdout)
+            .lines()
+            .next()?
+            .to_owned();
+        let shell = session
+            .command("xdotool")
+            .args(["getwindowgeometry", "--shell", &window])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&shell.stdout).into_owned();
+        let get = |k: &str| -> Option<i64> {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))?
+                .parse()
+                .ok()
+        };
+        let (x, y, w, h) = (get("X")?, get("Y")?, get("WIDTH")?, get("HEIGHT")?);
+        (w > 1 && x > 0).then_some((x, y, w, h))
+    });
+    let (x, y, w, h) = geometry;
+    let shots = screenshot_dir();
+    let shot = |name: &str| {
+        let path = shots.join(name);
+        let status = session
+            .command("import")
+            .args(["-window", "root"])
+            .arg(&path)
+            .status()
+            .expect("ImageMagick's import");
+        assert!(status.success());
+        path
+    };
+    // Below and left of the icon is the bare root window before the click…
+    let below = (x - 150, y + h + 30);
+    let closed = shot("tray-closed.png");
+    assert_eq!(pixel(&closed, below.0, below.1), [0, 0, 0]);
+    session
+        .command("xdotool")
+        .args([
+            "mousemove",
+            &(x + w / 2).to_string(),
+            &(y + h / 2).to_string(),
+            "click",
+            "1",
+        ])
+        .status()
+        .unwrap();
+    // …and the menu, drawn light, after it.
+    let open = wait_for(Duration::from_secs(10), "the menu drawn", || {
+        let open = shot("tray-menu.png");
+        (pixel(&open, below.0, below.1).iter().all(|c| *c > 128)).then_some(open)
+    });
+    assert!(std::fs::metadata(&open).unwrap().len() > 2000);
+    // The icon itself is the healthy green disc.
+    let centre = pixel(&open, x + w / 2, y + h / 2);
+    assert_eq!(centre, GREEN, "the icon's centre");
+    // Escape closes the menu.
+    session
+        .command("xdotool")
+        .args(["key", "Escape"])
+        .status()
+        .unwrap();
 }

@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use openclaw_config::{Config, ProviderKind};
 use openclaw_protocol::ErrorCode;
-use openclaw_secrets::{SecretError, SecretStore};
+use openclaw_secrets::SecretError;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -48,9 +48,14 @@ fn known_secrets(config: &Config) -> Vec<Known> {
             ProviderKind::Openai => "OpenAI-compatible API key",
             ProviderKind::Local => continue,
         };
+        let label = if provider.name == provider.kind.as_str() {
+            what.to_owned()
+        } else {
+            format!("{what} ({})", provider.name)
+        };
         add(
             &provider.name,
-            format!("{what} ({})", provider.name),
+            label,
             format!("providers.{}.api_key", provider.name),
         );
     }
@@ -80,14 +85,13 @@ fn known_secrets(config: &Config) -> Vec<Known> {
     known
 }
 
-fn store_of(state: &GatewayState) -> Result<Arc<dyn SecretStore>, Response> {
-    state.secrets.clone().ok_or_else(|| {
-        error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            "this gateway keeps no secrets (it was started without a secret store): put keys in environment variables and refer to them as ${VAR}",
-        )
-    })
+/// The answer when the embedder gave the gateway no secret store.
+fn no_store() -> Response {
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable,
+        "this gateway keeps no secrets (it was started without a secret store): put keys in environment variables and refer to them as ${VAR}",
+    )
 }
 
 /// A store failure as the answer to send: a bad name is the caller's, the rest the machine's.
@@ -212,9 +216,8 @@ pub async fn put_secret(
     Path(name): Path<String>,
     req: Request,
 ) -> Response {
-    let store = match store_of(&state) {
-        Ok(s) => s,
-        Err(refused) => return refused,
+    let Some(store) = state.secrets.clone() else {
+        return no_store();
     };
     if let Err(e) = openclaw_secrets::check_name(&name) {
         return secret_failure(e);
@@ -262,9 +265,8 @@ pub async fn delete_secret(
     State(state): State<Arc<GatewayState>>,
     Path(name): Path<String>,
 ) -> Response {
-    let store = match store_of(&state) {
-        Ok(s) => s,
-        Err(refused) => return refused,
+    let Some(store) = state.secrets.clone() else {
+        return no_store();
     };
     let removed = {
         let name = name.clone();

@@ -2336,3 +2336,124 @@ fn pairing_modes_decide_who_may_talk() {
         Err(crate::ApprovalError::BadInput { .. })
     ));
 }
+
+#[test]
+fn settings_keep_keys_in_the_secret_store_say_only_whether_one_is_set_and_refuse_other_sites() {
+    let gw = TestGateway::start_with(tempfile::tempdir().unwrap(), |_| {}, None);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let auth = format!("Bearer {}", gw.token());
+    let settings = || -> Value {
+        agent
+            .get(&gw.url("/api/settings"))
+            .header("Authorization", &auth)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    };
+    let item = |v: &Value, name: &str| -> Value {
+        v["secrets"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} in {v}"))
+    };
+    let before = settings();
+    assert_eq!(item(&before, "anthropic")["present"], false, "{before}");
+    assert_eq!(
+        item(&before, "anthropic")["reference"],
+        "${keyring:anthropic}"
+    );
+    assert_eq!(
+        item(&before, "telegram")["used_by"],
+        "channels.telegram.token"
+    );
+    assert_eq!(
+        before["rate_limiting"]["messages_per_minute"], 20,
+        "{before}"
+    );
+
+    let put = |name: &str, body: Value| {
+        let mut resp = agent
+            .put(&gw.url(&format!("/api/secrets/{name}")))
+            .header("Authorization", &auth)
+            .send_json(&body)
+            .unwrap();
+        let status = resp.status().as_u16();
+        (
+            status,
+            resp.body_mut().read_json::<Value>().unwrap_or(Value::Null),
+        )
+    };
+    let (status, body) = put("anthropic", json!({"value": "  sk-ant-settings  "}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stored"], true);
+    // Kept trimmed, in the store only; the settings say it is set and never what it is.
+    let kept = std::fs::read(gw._dir.path().join("test-secrets/anthropic")).unwrap();
+    assert_eq!(kept, b"sk-ant-settings");
+    let after = settings();
+    assert_eq!(item(&after, "anthropic")["present"], true, "{after}");
+    assert!(!after.to_string().contains("sk-ant-settings"), "{after}");
+    // The audit log names the secret, not its value.
+    let audit = std::fs::read_to_string(gw._dir.path().join("logs/audit.log")).unwrap();
+    assert!(audit.contains("secret.saved"), "{audit}");
+    assert!(!audit.contains("sk-ant-settings"), "{audit}");
+
+    // Bad input: a name that is no name, an empty or multi-line value, a wrong shape.
+    for (name, body) in [
+        ("..", json!({"value": "x"})),
+        ("a%2Fb", json!({"value": "x"})),
+        ("anthropic", json!({"value": "   "})),
+        ("anthropic", json!({"value": "a\nb"})),
+        ("anthropic", json!({"key": "x"})),
+    ] {
+        let (status, body) = put(name, body);
+        assert_eq!(status, 400, "{name}: {body}");
+        assert_eq!(body["error"]["code"], "INVALID_REQUEST", "{body}");
+    }
+    // Nothing of those replaced the key.
+    let kept = std::fs::read(gw._dir.path().join("test-secrets/anthropic")).unwrap();
+    assert_eq!(kept, b"sk-ant-settings");
+
+    // A page of another site can neither read the settings nor change a key.
+    let resp = agent
+        .get(&gw.url("/api/settings"))
+        .header("Origin", "https://evil.example")
+        .header("Authorization", &auth)
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    let resp = agent
+        .put(&gw.url("/api/secrets/anthropic"))
+        .header("Origin", "https://evil.example")
+        .header("Authorization", &auth)
+        .send_json(json!({"value": "sk-evil"}))
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    let resp = agent
+        .put(&gw.url("/api/secrets/anthropic"))
+        .send_json(json!({"value": "sk-evil"}))
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let kept = std::fs::read(gw._dir.path().join("test-secrets/anthropic")).unwrap();
+    assert_eq!(kept, b"sk-ant-settings");
+
+    // Removing it.
+    let mut resp = agent
+        .delete(&gw.url("/api/secrets/anthropic"))
+        .header("Authorization", &auth)
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.body_mut().read_json::<Value>().unwrap()["removed"],
+        true
+    );
+    assert_eq!(item(&settings(), "anthropic")["present"], false);
+}

@@ -10,6 +10,7 @@ const CLIENT: &str = include_str!("../../../ui/client.js");
 const STYLE: &str = include_str!("../../../ui/style.css");
 const PAGES: &str = include_str!("../../../ui/pages.js");
 const API: &str = include_str!("../../../ui/api.js");
+const SETTINGS: &str = include_str!("../../../ui/settings.js");
 
 /// The page may load only its own scripts and talk only to its own gateway.
 const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
@@ -66,6 +67,7 @@ pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Re
         "client.js" => file("text/javascript; charset=utf-8", CLIENT),
         "pages.js" => file("text/javascript; charset=utf-8", PAGES),
         "api.js" => file("text/javascript; charset=utf-8", API),
+        "settings.js" => file("text/javascript; charset=utf-8", SETTINGS),
         "style.css" => file("text/css; charset=utf-8", STYLE),
         _ => crate::http::error(
             StatusCode::NOT_FOUND,

@@ -246,7 +246,7 @@ impl SecretStore for OsKeyring {
     }
 
     fn place(&self) -> String {
-        format!("the OS keyring (service `{}`)", self.service)
+        format!("the OS keyring (service \"{}\")", self.service)
     }
 }
 

@@ -1,0 +1,54 @@
+// Drives the Settings page (ui/settings.js) in headless Chromium against a running gateway: the
+// page is reached from the nav by keyboard, an API key is typed into its labelled password field
+// and saved (the gateway keeps it in the OS keyring), the field then says "set" and never shows
+// the key; screenshots in light and dark.
+// Usage: node settings.mjs <gateway-url> <screenshot-dir> <key>
+// Prints one JSON line: the summary.
+import { chromium } from 'playwright-core';
+
+const [url, shots, key] = process.argv.slice(2);
+if (!url || !shots || !key) {
+  console.error('usage: node settings.mjs <gateway-url> <screenshot-dir> <key>');
+  process.exit(64);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const errors = [];
+try {
+  const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('dialog', (d) => d.accept());
+  await page.goto(`${url}#dashboard`);
+  await page.focus('header nav a[data-view="settings"]');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#view-settings:not([hidden])', { timeout: 5000 });
+  const current = await page.getAttribute('header nav a[data-view="settings"]', 'aria-current');
+  const focused = await page.evaluate(() => document.activeElement?.id);
+  await page.waitForSelector('form.secret[data-secret="anthropic"]', { timeout: 10000 });
+  const store = await page.textContent('#secrets-store');
+  const before = await page.textContent('form.secret[data-secret="anthropic"] .badge');
+  const providers = await page.textContent('#providers tbody');
+
+  // Found by its label, as a screen reader names it; the input hides what is typed.
+  const field = page.getByLabel('Anthropic API key', { exact: true });
+  const type = await field.getAttribute('type');
+  await field.fill(key);
+  await page.getByRole('button', { name: 'Save Anthropic API key' }).click();
+  await page.waitForFunction(
+    () => document.querySelector('form.secret[data-secret="anthropic"] .badge')?.textContent === 'set',
+    null, { timeout: 10000 });
+  const message = await page.textContent('#settings-message');
+  const after = await page.textContent('form.secret[data-secret="anthropic"] .badge');
+  const shown = (await page.content()).includes(key);
+  await page.screenshot({ path: `${shots}/settings.png`, fullPage: true });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.screenshot({ path: `${shots}/settings-dark.png`, fullPage: true });
+  console.log(JSON.stringify({ current, focused, store, before, providers, type, message, after, shown, errors }));
+} finally {
+  await browser.close();
+}
