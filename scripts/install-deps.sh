@@ -35,7 +35,7 @@ for pkg in chromium prometheus nginx docker-compose systemd openssl xvfb xauth d
   pkg-config cmake g++ clang libclang-dev libpipewire-0.3-dev libwayland-dev libegl-dev libgbm-dev \
   libxcb1-dev libxcb-randr0-dev libspeechd-dev \
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev imagemagick openbox wmctrl \
-  gnome-keyring libsecret-tools trayer xdotool; do
+  gnome-keyring libsecret-tools trayer xdotool webkit2gtk-driver; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -77,4 +77,12 @@ FETCH_MODEL_CACHE_ONLY=1 ./scripts/fetch-model.sh >/dev/null
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "install-deps: installing cargo-fuzz"
   cargo install cargo-fuzz --locked --quiet
+fi
+
+# tauri-driver, the WebDriver front of WebKitWebDriver (Debian `webkit2gtk-driver`), for the
+# tray app's window tests (tests/tests/tray_webdriver.rs). Built in a temp dir of its own, so
+# it never shares the project's target dir.
+if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-driver" ]; then
+  echo "install-deps: installing tauri-driver"
+  env -u CARGO_TARGET_DIR cargo install tauri-driver --locked --quiet
 fi

@@ -83,7 +83,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// The tray process's `main`.
-pub fn run() -> ExitCode {
+/// The pages of `ui/` the window can open on (`--open PAGE`).
+pub const PAGES: [&str; 5] = ["dashboard", "chat", "devices", "approvals", "settings"];
+
+/// The tray process; with `open`, the window opens on that page once the gateway answers.
+pub fn run(open: Option<String>) -> ExitCode {
     disable_gl_here();
     let runtime = match crate::embedded::runtime() {
         Ok(rt) => rt,
@@ -120,15 +124,22 @@ pub fn run() -> ExitCode {
     let (for_instance, for_setup, for_menu) = (app.clone(), app.clone(), app.clone());
     let built = tauri::Builder::default()
         // First: a second launch only tells this one to show its window, then exits.
-        .plugin(tauri_plugin_single_instance::init(move |_, _, _| {
-            open_page(&for_instance, "dashboard");
+        .plugin(tauri_plugin_single_instance::init(move |_, argv, _| {
+            // The second launch's `--open PAGE`, else the Dashboard.
+            let page = argv
+                .iter()
+                .skip_while(|a| a.as_str() != "--open")
+                .nth(1)
+                .filter(|p| PAGES.contains(&p.as_str()))
+                .map_or("dashboard", String::as_str);
+            open_page(&for_instance, page);
         }))
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             None,
         ))
         .plugin(tauri_plugin_notification::init())
-        .setup(move |tauri_app| setup(tauri_app, for_setup))
+        .setup(move |tauri_app| setup(tauri_app, for_setup, open))
         .on_menu_event(move |handle, event| on_menu(&for_menu, handle, event.id().as_ref()))
         .build(tauri::generate_context!());
     let tauri_app = match built {
@@ -166,7 +177,11 @@ fn disable_gl_here() {
     }
 }
 
-fn setup(tauri_app: &mut tauri::App, app: Arc<App>) -> Result<(), Box<dyn std::error::Error>> {
+fn setup(
+    tauri_app: &mut tauri::App,
+    app: Arc<App>,
+    open_on: Option<String>,
+) -> Result<(), Box<dyn std::error::Error>> {
     #[cfg(target_os = "macos")]
     tauri_app.set_activation_policy(tauri::ActivationPolicy::Accessory);
     let handle = tauri_app.handle().clone();
@@ -244,6 +259,9 @@ fn setup(tauri_app: &mut tauri::App, app: Arc<App>) -> Result<(), Box<dyn std::e
                 .spawn(follow_gateway(app.clone(), handle.clone(), events));
             app.runtime
                 .spawn(quit_on_signal(app.clone(), handle.clone()));
+            if let Some(page) = open_on {
+                open_page(&app, &page);
+            }
             Ok(())
         }
         Err(e) => {
@@ -274,6 +292,7 @@ async fn follow_gateway(
     refresh_health(&app, &gateway).await;
     // Those waiting already were there before this start: listed, not announced.
     refresh_approvals(&app, &handle, &gateway, false).await;
+    let mut last_backup_error: Option<String> = None;
     loop {
         match events.recv().await {
             // Missed some: everything the events carry is read afresh.
@@ -282,6 +301,21 @@ async fn follow_gateway(
                 refresh_health(&app, &gateway).await;
             }
             Err(RecvError::Closed) => break,
+            Ok(GatewayEvent::ChannelDisconnected { channel, detail }) => {
+                notify(
+                    &handle,
+                    &format!("{} disconnected", tray_state::channel_title(&channel)),
+                    &format!("OpenClaw cannot reach {channel}: {detail}"),
+                );
+            }
+            Ok(GatewayEvent::BackupFailed { error }) => {
+                // Once per distinct failure: a schedule failing the same way every run says it
+                // once, not every run (health keeps saying it).
+                if last_backup_error.as_deref() != Some(error.as_str()) {
+                    notify(&handle, "Backup failed", &error);
+                    last_backup_error = Some(error);
+                }
+            }
             Ok(GatewayEvent::Approvals { .. }) => {
                 refresh_approvals(&app, &handle, &gateway, true).await;
             }

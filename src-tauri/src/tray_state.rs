@@ -118,6 +118,21 @@ pub fn pairing_line(code: &str, left: std::time::Duration) -> String {
     )
 }
 
+/// A channel's name as a notification's title starts it (`telegram` → `Telegram`).
+pub fn channel_title(channel: &str) -> String {
+    match channel {
+        "whatsapp" => "WhatsApp".to_owned(),
+        "webchat" => "WebChat".to_owned(),
+        _ => {
+            let mut chars = channel.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().chain(chars).collect(),
+                None => String::new(),
+            }
+        }
+    }
+}
+
 /// A chat sender waiting for the owner: one line (a submenu with Approve and Reject) in the
 /// tray's menu.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +221,13 @@ pub fn new_approvals<'a>(
 mod tests {
     use super::*;
     use openclaw_protocol::CheckResult;
+
+    #[test]
+    fn channel_titles() {
+        assert_eq!(channel_title("telegram"), "Telegram");
+        assert_eq!(channel_title("whatsapp"), "WhatsApp");
+        assert_eq!(channel_title(""), "");
+    }
 
     #[test]
     fn approval_lines_name_the_sender_and_their_ids_round_trip() {

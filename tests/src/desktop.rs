@@ -129,6 +129,30 @@ impl DesktopSession {
         }
     }
 
+    /// Watches the session bus for desktop notifications (`Notify` calls, whoever serves them).
+    pub fn watch_notifications(&self) -> Result<NotificationWatch> {
+        let mut monitor = Command::new("busctl")
+            .arg(format!("--address={}", self.bus_address))
+            .args([
+                "monitor",
+                "--json=short",
+                "--match=type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot run busctl monitor (Debian package `systemd`)")?;
+        let lines = crate::stdout_lines(&mut monitor);
+        // busctl is watching once it has said so on the bus; give it that moment.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        Ok(NotificationWatch {
+            monitor,
+            lines,
+            seen: Vec::new(),
+        })
+    }
+
     /// `secret-tool lookup` of the Secret Service item with these attributes: its secret, or
     /// `None` when there is no such item.
     pub fn keyring_lookup(&self, attributes: &[(&str, &str)]) -> Result<Option<Vec<u8>>> {
@@ -249,6 +273,68 @@ impl DesktopSession {
     /// A file under the session's temp dir (where the tray writes its icon files).
     pub fn tmp(&self) -> PathBuf {
         self.home.path().join("tmp")
+    }
+}
+
+/// The notifications sent on a session's bus, as (summary, body).
+pub struct NotificationWatch {
+    monitor: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    pub seen: Vec<(String, String)>,
+}
+
+impl NotificationWatch {
+    /// Waits (at most `within`) for a notification whose summary starts with `summary`; its
+    /// body.
+    pub fn wait_for(&mut self, summary: &str, within: std::time::Duration) -> Result<String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some((_, body)) = self.seen.iter().find(|(s, _)| s.starts_with(summary)) {
+                return Ok(body.clone());
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self.lines.recv_timeout(left).map_err(|_| {
+                anyhow!(
+                    "no notification {summary:?} within {within:?}; seen: {:?}",
+                    self.seen
+                )
+            })?;
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            // Notify(app_name, replaces_id, app_icon, summary, body, actions, hints, timeout)
+            let args = &message["payload"]["data"];
+            if let (Some(s), Some(b)) = (args[3].as_str(), args[4].as_str()) {
+                self.seen.push((s.to_owned(), b.to_owned()));
+            }
+        }
+    }
+
+    /// How many notifications with this summary were seen so far (after a wait).
+    pub fn count(&self, summary: &str) -> usize {
+        self.seen
+            .iter()
+            .filter(|(s, _)| s.starts_with(summary))
+            .count()
+    }
+
+    /// Reads what arrived until `quiet` passes with nothing new.
+    pub fn drain(&mut self, quiet: std::time::Duration) {
+        while let Ok(line) = self.lines.recv_timeout(quiet) {
+            if let Ok(message) = serde_json::from_str::<serde_json::Value>(&line) {
+                let args = &message["payload"]["data"];
+                if let (Some(s), Some(b)) = (args[3].as_str(), args[4].as_str()) {
+                    self.seen.push((s.to_owned(), b.to_owned()));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for NotificationWatch {
+    fn drop(&mut self) {
+        let _ = self.monitor.kill();
+        let _ = self.monitor.wait();
     }
 }
 

@@ -883,3 +883,49 @@ fn the_open_tray_menu_is_drawn_in_a_tray_area_and_kept_as_a_png() {
         .status()
         .unwrap();
 }
+
+#[test]
+fn notifications_tell_of_a_device_paired_and_of_a_failed_backup_once() {
+    let session = DesktopSession::start().unwrap();
+    let mut notes = session.watch_notifications().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let fake = FakeLlm::start_in_thread();
+    let config = config_with(&fake, data.path());
+    // Backups every second into a place that cannot be a directory (a file is in the way).
+    let blocked = data.path().join("not-a-dir");
+    std::fs::write(&blocked, b"x").unwrap();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "backup:\n  enabled: true\n  schedule: \"* * * * * *\"\n  path: \"{}\"\n",
+        blocked.join("backups").display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let app = start_app(&session, data.path());
+
+    let body = notes
+        .wait_for("Backup failed", Duration::from_secs(15))
+        .unwrap();
+    assert!(!body.is_empty());
+    // The same failure, each second, is told once.
+    notes.drain(Duration::from_millis(2500));
+    assert_eq!(notes.count("Backup failed"), 1, "{:?}", notes.seen);
+
+    // A device pairing by the code the gateway shows.
+    let (status, body) = openclaw_tests::http_post_json(
+        app.addr,
+        "/api/nodes/pairing-code",
+        Some(&app.token()),
+        &serde_json::json!({}),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let code: Value = serde_json::from_str(&body).unwrap();
+    let code = code["code"].as_str().unwrap().replace(' ', "");
+    let node_state = tempfile::tempdir().unwrap();
+    openclaw_tests::pair_node_by_code(app.addr, &code, "tablet", node_state.path());
+    let body = notes
+        .wait_for("Device paired", Duration::from_secs(10))
+        .unwrap();
+    assert!(body.contains("tablet"), "{body}");
+}

@@ -2,7 +2,7 @@
 //! retention inside the gateway; the outcome shows in `/health` and in metrics, and survives
 //! restarts (kept in the store's metadata).
 
-use crate::{GatewayState, stopped};
+use crate::{GatewayEvent, GatewayState, stopped};
 use openclaw_backup::{Include, Layout};
 use openclaw_protocol::CheckResult;
 use serde::{Deserialize, Serialize};
@@ -144,10 +144,15 @@ pub(crate) async fn run(state: Arc<GatewayState>, plan: BackupPlan) {
                 tracing::error!(error = %e, "scheduled backup failed");
                 state.metrics.backup_failures.inc();
                 status.last_failure = Some((at, e.to_string()));
+                state.events.send(GatewayEvent::BackupFailed {
+                    error: e.to_string(),
+                });
             }
             Err(e) => {
                 state.metrics.backup_failures.inc();
-                status.last_failure = Some((at, format!("backup task failed: {e}")));
+                let error = format!("backup task failed: {e}");
+                status.last_failure = Some((at, error.clone()));
+                state.events.send(GatewayEvent::BackupFailed { error });
             }
         }
         publish(&state, &status);

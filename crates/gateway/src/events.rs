@@ -72,6 +72,19 @@ pub enum GatewayEvent {
     Paused {
         paused: bool,
     },
+    /// A chat channel's driver reported its connection up (after being down or at start).
+    ChannelConnected {
+        channel: String,
+    },
+    /// A chat channel's connection went down (the driver says why in `detail`).
+    ChannelDisconnected {
+        channel: String,
+        detail: String,
+    },
+    /// A scheduled backup failed (`/health`'s backup check says so too until one succeeds).
+    BackupFailed {
+        error: String,
+    },
     /// The number of DM pairing codes waiting for the owner changed (a code was handed out,
     /// approved, rejected or expired); ask [`crate::GatewayHandle::approvals`] for the list.
     Approvals {

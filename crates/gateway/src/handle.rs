@@ -235,6 +235,14 @@ impl GatewayHandle {
         self.state().send(msg).await
     }
 
+    /// A channel driver's report of its connection: health's `channels` check and `/api/status`
+    /// show it, and a change is told as [`GatewayEvent::ChannelConnected`] or
+    /// [`GatewayEvent::ChannelDisconnected`] (the tray app's notification). `false` when
+    /// `channel` is not one config enables.
+    pub fn report_channel(&self, channel: &str, connected: bool, detail: &str) -> bool {
+        self.state().report_channel(channel, connected, detail)
+    }
+
     /// Lets the gateway reach `channel`'s peers through `outlet` (a channel driver's send).
     pub fn add_outlet(&self, channel: &str, outlet: Arc<dyn crate::Outlet>) {
         self.state().conversations.add_outlet(channel, outlet);

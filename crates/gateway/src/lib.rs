@@ -183,6 +183,44 @@ pub struct GatewayState {
 pub const MAX_CONCURRENT_TURNS: usize = 64;
 
 impl GatewayState {
+    /// See [`GatewayHandle::report_channel`].
+    pub(crate) fn report_channel(&self, channel: &str, connected: bool, detail: &str) -> bool {
+        let changed = {
+            let Ok(mut channels) = self.channels.write() else {
+                return false;
+            };
+            let Some(state) = channels.iter_mut().find(|c| c.name == channel) else {
+                return false;
+            };
+            let changed = state.connected != connected;
+            state.connected = connected;
+            state.detail = detail.to_owned();
+            changed
+        };
+        if changed {
+            self.events.send(if connected {
+                GatewayEvent::ChannelConnected {
+                    channel: channel.to_owned(),
+                }
+            } else {
+                GatewayEvent::ChannelDisconnected {
+                    channel: channel.to_owned(),
+                    detail: detail.to_owned(),
+                }
+            });
+            self.audit.record(
+                if connected {
+                    "channel.connected"
+                } else {
+                    "channel.disconnected"
+                },
+                serde_json::json!({"channel": channel, "detail": detail}),
+            );
+        }
+        self.events.health_may_have_changed();
+        true
+    }
+
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
     }

@@ -2457,3 +2457,60 @@ fn settings_keep_keys_in_the_secret_store_say_only_whether_one_is_set_and_refuse
     );
     assert_eq!(item(&settings(), "anthropic")["present"], false);
 }
+
+#[test]
+fn a_channel_driver_reports_its_connection_and_a_drop_is_told_as_an_event() {
+    let gw = TestGateway::start(|c| {
+        with_provider(c);
+        c.channels.telegram.enabled = true;
+    });
+    let mut events = gw.handle.subscribe();
+    assert!(
+        gw.handle
+            .report_channel("telegram", true, "connected as @claw_bot")
+    );
+    let (_, report) = gw.health();
+    assert_eq!(report.checks.channels.status, CheckStatus::Healthy);
+    assert_eq!(report.metrics.connected_channels, 1);
+    // Reporting the same again tells nothing new.
+    assert!(
+        gw.handle
+            .report_channel("telegram", true, "connected as @claw_bot")
+    );
+    assert!(
+        gw.handle
+            .report_channel("telegram", false, "HTTP 401 from getUpdates")
+    );
+    // A channel config does not enable, or WebChat (served here), is not a driver's.
+    assert!(!gw.handle.report_channel("slack", true, "x"));
+    let (_, report) = gw.health();
+    assert_eq!(report.checks.channels.status, CheckStatus::Degraded);
+    assert!(
+        report.checks.channels.detail.contains("401"),
+        "{:?}",
+        report.checks.channels
+    );
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if matches!(
+            event,
+            GatewayEvent::ChannelConnected { .. } | GatewayEvent::ChannelDisconnected { .. }
+        ) {
+            seen.push(event);
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            GatewayEvent::ChannelConnected {
+                channel: "telegram".into()
+            },
+            GatewayEvent::ChannelDisconnected {
+                channel: "telegram".into(),
+                detail: "HTTP 401 from getUpdates".into()
+            },
+        ]
+    );
+    let audit = std::fs::read_to_string(gw._dir.path().join("logs/audit.log")).unwrap();
+    assert!(audit.contains("channel.disconnected"), "{audit}");
+}

@@ -1,0 +1,447 @@
+//! The tray app's own window (WebKitGTK, the dashboard window process) driven over WebDriver:
+//! `tauri-driver` in front of `WebKitWebDriver`, the app launched by the driver with `--open
+//! dashboard` inside a private desktop session (Xvfb, session D-Bus, unlocked GNOME Keyring).
+//! One app run walks the pages a user meets: Dashboard healthy, a chat answered by the fake
+//! provider, a second `openclaw-node` paired from Devices by the code it shows and its
+//! screenshot shown, a waiting chat sender approved, an API key saved in Settings landing in the
+//! keyring and in no file. Each page's PNG is kept under `<target>/ui-screenshots/webview-*.png`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use base64::Engine as _;
+use openclaw_testkit::{FakeLlm, Script};
+use openclaw_tests::desktop::DesktopSession;
+use openclaw_tests::{free_port, http_get, workspace_bin};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| openclaw_tests::repo_root().join("target"));
+    let dir = target.join("ui-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `tauri-driver`: on PATH, else where `cargo install` puts it.
+fn tauri_driver() -> PathBuf {
+    let installed = std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".cargo/bin/tauri-driver"))
+        .filter(|p| p.exists());
+    installed.unwrap_or_else(|| PathBuf::from("tauri-driver"))
+}
+
+/// A WebDriver session over plain HTTP (the W3C protocol tauri-driver forwards).
+struct Session {
+    agent: ureq::Agent,
+    base: String,
+    id: String,
+}
+
+impl Session {
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.id);
+        send(&self.agent, method, &url, body)
+    }
+
+    /// Runs `script` (a function body; `arguments` are `args`) in the page; its return value.
+    fn run(&self, script: &str, args: Value) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+    }
+
+    /// Waits (`within` at most) until `script` returns something truthy; that.
+    fn wait(&self, what: &str, within: Duration, script: &str, args: Value) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let v = self.run(script, args.clone());
+            let truthy = !(v.is_null() || v == json!(false) || v == json!("") || v == json!(0));
+            if truthy {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn element(&self, css: &str) -> String {
+        let v = self.call(
+            "POST",
+            "/element",
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}: {v}"))
+            .to_owned()
+    }
+
+    fn click(&self, css: &str) {
+        let id = self.element(css);
+        self.call("POST", &format!("/element/{id}/click"), Some(json!({})));
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let id = self.element(css);
+        self.call("POST", &format!("/element/{id}/clear"), Some(json!({})));
+        self.call(
+            "POST",
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        );
+    }
+
+    fn go(&self, page: &str) {
+        self.run(
+            &format!("location.hash = '#{page}'; return true;"),
+            json!([]),
+        );
+    }
+
+    fn screenshot(&self, path: &Path) {
+        let v = self.call("GET", "/screenshot", None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().expect("a base64 screenshot"))
+            .unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+/// One WebDriver request; its `value`, or a panic with the driver's error.
+fn send(agent: &ureq::Agent, method: &str, url: &str, body: Option<Value>) -> Value {
+    let response = match (method, body) {
+        ("GET", _) => agent.get(url).call(),
+        ("DELETE", _) => agent.delete(url).call(),
+        (_, Some(body)) => agent.post(url).send_json(&body),
+        (_, None) => agent.post(url).send_json(json!({})),
+    };
+    let mut response = response.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let v: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+    assert!(status < 300, "{method} {url}: {status} {v}");
+    v["value"].clone()
+}
+
+/// `tauri-driver` in `session`, and a WebDriver session whose browser is the app (with `--open
+/// PAGE`) on `data` and `config`, its gateway on `port`: the app inherits the environment given
+/// to tauri-driver, which WebKitWebDriver passes on.
+fn launch(
+    session: &DesktopSession,
+    data: &Path,
+    config: Option<&Path>,
+    port: u16,
+    page: &str,
+) -> (Killed, Session) {
+    let (driver_port, native_port) = (free_port(), free_port());
+    let mut cmd = session.command(tauri_driver());
+    cmd.args(["--port", &driver_port.to_string()])
+        .args(["--native-port", &native_port.to_string()])
+        .env("OPENCLAW_DATA_DIR", data)
+        .env("OPENCLAW_PORT", port.to_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    match config {
+        Some(c) => cmd.env("OPENCLAW_CONFIG", c),
+        // No file: the defaults (no provider); the session's HOME has no config of its own.
+        None => cmd.env_remove("OPENCLAW_CONFIG"),
+    };
+    let driver = Killed(cmd.spawn().expect(
+        "tauri-driver (`cargo install tauri-driver --locked`; scripts/install-deps.sh does it)",
+    ));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let base = format!("http://127.0.0.1:{driver_port}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while agent.get(format!("{base}/status")).call().is_err() {
+        assert!(Instant::now() < deadline, "tauri-driver did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let app = workspace_bin("openclaw-app");
+    let created = send(
+        &agent,
+        "POST",
+        &format!("{base}/session"),
+        Some(json!({"capabilities": {"alwaysMatch": {"tauri:options": {
+            "application": app,
+            "args": ["--open", page],
+        }}}})),
+    );
+    let id = created["sessionId"]
+        .as_str()
+        .expect("a session id")
+        .to_owned();
+    (driver, Session { agent, base, id })
+}
+
+#[test]
+fn the_apps_own_window_over_webdriver_chats_pairs_a_node_approves_a_sender_and_keeps_a_key_in_the_keyring()
+ {
+    let session = DesktopSession::start().unwrap();
+    let _wm = Killed(
+        session
+            .command("openbox")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openbox (Debian package `openbox`)"),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let fake = FakeLlm::start_in_thread();
+    fake.set_fallback(Script::text(["Hello from the fake model."]));
+    let config = data.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "providers:\n  anthropic:\n    api_key: sk-webdriver\n    base_url: \"{}\"\n    timeout_seconds: 10\n",
+            fake.anthropic_url()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let gateway = SocketAddr::from(([127, 0, 0, 1], port));
+    let (_driver, web) = launch(&session, data.path(), Some(&config), port, "dashboard");
+    let agent = web.agent.clone();
+    let base = web.base.clone();
+    let shots = screenshot_dir();
+
+    // Dashboard: healthy, in the app's own window.
+    web.wait(
+        "the Dashboard saying healthy",
+        Duration::from_secs(20),
+        "const s = document.getElementById('health-status'); return s && s.textContent === 'healthy';",
+        json!([]),
+    );
+    assert_eq!(web.call("GET", "/title", None), "OpenClaw");
+    web.screenshot(&shots.join("webview-dashboard.png"));
+
+    // Chat: typed and sent as a user does; the fake provider's answer shows.
+    web.go("chat");
+    web.wait(
+        "the chat ready",
+        Duration::from_secs(10),
+        "return !document.getElementById('input').disabled;",
+        json!([]),
+    );
+    web.type_into("#input", "Hi there");
+    web.click("#send");
+    web.wait(
+        "the answer",
+        Duration::from_secs(20),
+        "return [...document.querySelectorAll('.msg.assistant')].some(m => m.textContent.includes('Hello from the fake model.'));",
+        json!([]),
+    );
+    web.screenshot(&shots.join("webview-chat.png"));
+
+    // Devices: a second node shows a code; it is typed on the page; the node is paired and
+    // its screenshot (of this session's display) is shown.
+    let node_state = tempfile::tempdir().unwrap();
+    let node_port = free_port();
+    let mut node = Killed(
+        session
+            .command(workspace_bin("openclaw-node"))
+            .arg("--state-dir")
+            .arg(node_state.path())
+            .args(["--bind", "127.0.0.1", "--port", &node_port.to_string()])
+            .args(["--name", "desk", "pair"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openclaw-node"),
+    );
+    let lines = openclaw_tests::stdout_lines(&mut node.0);
+    let code = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the node printed its pairing code");
+        if let Some(rest) = line.strip_prefix("pairing code: ") {
+            break rest[..6].to_owned();
+        }
+    };
+    web.go("devices");
+    web.type_into("#pair-address", &format!("127.0.0.1:{node_port}"));
+    web.type_into("#pair-code-input", &code);
+    web.type_into("#pair-name", "desk");
+    web.click("#pair-form button[type=submit]");
+    web.wait(
+        "the paired node online",
+        Duration::from_secs(20),
+        "return [...document.querySelectorAll('#nodes tbody tr')].some(r => r.textContent.includes('desk') && r.textContent.includes('online'));",
+        json!([]),
+    );
+    web.click("button[aria-label=\"Take a screenshot on desk\"]");
+    let size = web.wait(
+        "the node's screenshot shown",
+        Duration::from_secs(20),
+        "const i = document.getElementById('screenshot-img'); return i && i.complete && i.naturalWidth > 0 ? [i.naturalWidth, i.naturalHeight] : null;",
+        json!([]),
+    );
+    // The session's display (1280x800), captured (scaled down if the node limits its size).
+    let (w, h) = (size[0].as_u64().unwrap(), size[1].as_u64().unwrap());
+    assert!(w >= 640 && w * 800 == h * 1280, "{size}");
+    web.screenshot(&shots.join("webview-devices.png"));
+
+    // Approvals: a sender waiting (seeded in the store, as a channel driver does) is approved.
+    let store = openclaw_store::Store::open_in_dir(data.path()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    store
+        .request_access(
+            "telegram",
+            "42",
+            Some("Ada"),
+            openclaw_store::CodePolicy::default(),
+            now,
+        )
+        .unwrap();
+    web.go("approvals");
+    web.wait(
+        "the waiting sender",
+        Duration::from_secs(15),
+        "return document.querySelector('#pending tbody tr') !== null;",
+        json!([]),
+    );
+    web.screenshot(&shots.join("webview-approvals.png"));
+    web.click("#pending tbody tr button");
+    web.wait(
+        "the sender approved",
+        Duration::from_secs(15),
+        "return document.querySelector('#approved tbody tr[data-sender=\"42\"]') !== null;",
+        json!([]),
+    );
+    assert!(store.is_approved("telegram", "42").unwrap());
+
+    // Settings: a key typed and saved lands in GNOME Keyring, and in no file.
+    let key = "sk-ant-typed-in-the-app-window";
+    web.go("settings");
+    web.wait(
+        "the Settings fields",
+        Duration::from_secs(10),
+        "return document.getElementById('secret-anthropic') !== null;",
+        json!([]),
+    );
+    web.type_into("#secret-anthropic", key);
+    web.click("form.secret[data-secret=\"anthropic\"] button[type=submit]");
+    web.wait(
+        "the key saved",
+        Duration::from_secs(15),
+        "const b = document.querySelector('form.secret[data-secret=\"anthropic\"] .badge'); return b && b.textContent === 'set';",
+        json!([]),
+    );
+    web.screenshot(&shots.join("webview-settings.png"));
+    let kept = session
+        .keyring_lookup(&[("service", "openclaw"), ("username", "anthropic")])
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some(key.as_bytes()));
+    let mut dirs = vec![data.path().to_owned(), session.home().join(".config")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let bytes = std::fs::read(&path).unwrap_or_default();
+                assert!(
+                    !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+                    "{} holds the key",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    // The gateway answering all along is the app's own (its node is listed too).
+    let (status, _) = http_get(gateway, "/health", None).unwrap();
+    assert_eq!(status, 200);
+    send(
+        &agent,
+        "DELETE",
+        &format!("{base}/session/{}", web.id),
+        None,
+    );
+    for shot in ["dashboard", "chat", "devices", "approvals", "settings"] {
+        let path = shots.join(format!("webview-{shot}.png"));
+        assert!(std::fs::metadata(&path).unwrap().len() > 1000, "{shot}");
+    }
+}
+
+#[test]
+fn the_apps_window_chats_with_the_built_in_local_model_run_in_a_child_of_the_app() {
+    let model = openclaw_tests::smollm2_model().unwrap();
+    let _one = openclaw_tests::one_model_at_a_time();
+    let session = DesktopSession::start().unwrap();
+    // No provider configured; the default model in the data dir's models/ answers.
+    let data = tempfile::tempdir().unwrap();
+    let models = data.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::os::unix::fs::symlink(&model, models.join(model.file_name().unwrap())).unwrap();
+    let port = free_port();
+    let (driver, web) = launch(&session, data.path(), None, port, "chat");
+    web.wait(
+        "the chat ready",
+        Duration::from_secs(20),
+        "return !document.getElementById('input').disabled;",
+        json!([]),
+    );
+    web.type_into("#input", "What is the capital of France?");
+    web.click("#send");
+    let answer = web.wait(
+        "the local model's answer",
+        Duration::from_secs(120),
+        "const m = [...document.querySelectorAll('.msg.assistant:not(.streaming)')]; return m.length ? m[m.length - 1].textContent : null;",
+        json!([]),
+    );
+    let answer = answer.as_str().unwrap();
+    assert!(answer.contains("Paris"), "{answer}");
+    // The model ran in a `model-worker` child of the app's tray process.
+    let cmdline =
+        |p: u32| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default();
+    let mut all = Vec::new();
+    let mut todo = vec![driver.0.id()];
+    while let Some(p) = todo.pop() {
+        let children = openclaw_tests::child_pids(p);
+        todo.extend(&children);
+        all.extend(children);
+    }
+    let tray = all
+        .iter()
+        .copied()
+        .find(|p| cmdline(*p).contains("--open"))
+        .expect("the app's tray process under the driver");
+    assert!(
+        openclaw_tests::child_pids(tray)
+            .into_iter()
+            .any(|p| cmdline(p).contains("model-worker")),
+        "no model-worker child of the app"
+    );
+    web.screenshot(&screenshot_dir().join("webview-chat-local-model.png"));
+    send(
+        &web.agent,
+        "DELETE",
+        &format!("{}/session/{}", web.base, web.id),
+        None,
+    );
+}
