@@ -86,3 +86,9 @@ if ! command -v tauri-driver >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/tauri-d
   echo "install-deps: installing tauri-driver"
   env -u CARGO_TARGET_DIR cargo install tauri-driver --locked --quiet
 fi
+
+# tauri-cli (`cargo tauri`), which builds the tray app's .deb in scripts/test.sh.
+if ! cargo tauri --version >/dev/null 2>&1; then
+  echo "install-deps: installing tauri-cli"
+  env -u CARGO_TARGET_DIR cargo install tauri-cli --version "^2.12" --locked --quiet
+fi

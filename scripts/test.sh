@@ -14,6 +14,8 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo build (binaries used by the cross-process tests)"
 cargo build --workspace --bins --locked
+echo "== cargo tauri build --debug --bundles deb (the tray app's Linux package; tests/tests/tray_package.rs inspects it)"
+(cd src-tauri && cargo tauri build --debug --bundles deb --ci -- --locked)
 echo "== cargo build -p openclaw-node --no-default-features --lib (the node core as phones get it)"
 cargo build -p openclaw-node --no-default-features --lib --locked
 echo "== cargo build -p openclaw-node --no-default-features --features ffi --lib (its uniffi library, for the mobile bindings)"
