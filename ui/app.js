@@ -85,10 +85,20 @@ function wire(client) {
   client.on('close', (ev) => {
     setStatus(`disconnected${ev.reason ? ': ' + ev.reason : ''}`, 'error');
     input.disabled = sendButton.disabled = true;
+    if (current === client) current = null;
+    // The gateway restarts (the app's setup, a server's restart): connect again, backing off.
+    retryDelay = Math.min(retryDelay * 2, 10000);
+    setTimeout(start, retryDelay);
   });
 }
 
+let retryDelay = 250;
+let needsToken = false;
+// The connection the composer sends on (replaced when it connects again).
+let current = null;
+
 async function start() {
+  if (needsToken) return;
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
   // The gateway puts its generated token in the page it serves over loopback; a configured
   // token is entered once and kept in this browser.
@@ -97,6 +107,7 @@ async function start() {
   wire(client);
   try {
     const hello = await client.connect();
+    retryDelay = 250;
     setStatus(`connected · openclaw ${hello.server.version}`, 'ready');
   } catch (e) {
     if (e instanceof GatewayError && e.code === 'UNAUTHORIZED') {
@@ -106,34 +117,40 @@ async function start() {
         localStorage.setItem('openclaw.token', $('token-input').value);
         location.reload();
       }, { once: true });
+      needsToken = true;
       setStatus('needs the gateway token', 'error');
     } else {
       setStatus(`cannot connect: ${e.message}`, 'error');
     }
     return;
   }
+  current = client;
   input.disabled = sendButton.disabled = false;
-  input.focus();
-
-  const send = async () => {
-    const text = input.value.trim();
-    if (!text) return;
-    input.value = '';
-    bubble('user', text);
-    const reply = bubble('assistant streaming');
-    try {
-      const { runId } = await client.request('chat.send', { text, session: sessionKey() });
-      runs.set(runId, reply);
-    } catch (e) {
-      reply.className = 'msg error';
-      reply.textContent = e.message;
-      reply.dataset.done = 'true';
-    }
-  };
-  $('composer').addEventListener('submit', (ev) => { ev.preventDefault(); send(); });
-  input.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); send(); }
-  });
+  if (!$('view-chat').hidden) input.focus();
 }
+
+/** Sends what is typed on the current connection. */
+const send = async () => {
+  const client = current;
+  if (!client) return;
+  const text = input.value.trim();
+  if (!text) return;
+  input.value = '';
+  bubble('user', text);
+  const reply = bubble('assistant streaming');
+  try {
+    const { runId } = await client.request('chat.send', { text, session: sessionKey() });
+    runs.set(runId, reply);
+  } catch (e) {
+    reply.className = 'msg error';
+    reply.textContent = e.message;
+    reply.dataset.done = 'true';
+  }
+};
+
+$('composer').addEventListener('submit', (ev) => { ev.preventDefault(); send(); });
+input.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); send(); }
+});
 
 start();

@@ -1,13 +1,14 @@
 // The pages beside the chat: which one shows (the URL's #hash: #dashboard, #chat, #devices,
-// #approvals, #settings), the Dashboard (health checks and figures, uptime, response times from /metrics,
+// #approvals, #settings, #setup), the Dashboard (health checks and figures, uptime, response times from /metrics,
 // the pause), Devices (paired nodes; pair by a code either way; remove; a screenshot) and
 // Approvals (DM pairing codes chat senders were given: approve or reject; approved senders:
 // remove). Everything goes through the gateway's control API with its token (./api.js).
 import { api, ApiError, metricTotals } from './api.js';
 import { refreshSettings } from './settings.js';
+import { refreshSetup } from './setup.js';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['dashboard', 'chat', 'devices', 'approvals', 'settings'];
+const VIEWS = ['dashboard', 'chat', 'devices', 'approvals', 'settings', 'setup'];
 let timer = null;
 
 function show() {
@@ -24,6 +25,7 @@ function show() {
   if (view === 'devices') { refreshDevices(); timer = setInterval(refreshDevices, 5000); }
   if (view === 'approvals') { refreshApprovals(); timer = setInterval(refreshApprovals, 5000); }
   if (view === 'settings') refreshSettings();
+  if (view === 'setup') refreshSetup();
   const heading = document.querySelector(`#view-${view} h2`);
   if (heading) { heading.tabIndex = -1; heading.focus({ preventScroll: true }); }
 }

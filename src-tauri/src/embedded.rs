@@ -56,6 +56,9 @@ impl Embedded {
             // (a VPS runs `openclaw` for other machines).
             host: Some("127.0.0.1".into()),
             install_logging: true,
+            // With no file yet, the first run's setup writes the per-user one, read from the
+            // next start on.
+            setup_config_file: openclaw_host::paths::user_config_path(),
             ..HostOptions::new(data_dir.clone())
         };
         let host = match openclaw_host::start(options) {

@@ -84,7 +84,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The tray process's `main`.
 /// The pages of `ui/` the window can open on (`--open PAGE`).
-pub const PAGES: [&str; 5] = ["dashboard", "chat", "devices", "approvals", "settings"];
+pub const PAGES: [&str; 6] = [
+    "dashboard",
+    "chat",
+    "devices",
+    "approvals",
+    "settings",
+    "setup",
+];
 
 /// The tray process; with `open`, the window opens on that page once the gateway answers.
 pub fn run(open: Option<String>) -> ExitCode {
@@ -259,8 +266,12 @@ fn setup(
                 .spawn(follow_gateway(app.clone(), handle.clone(), events));
             app.runtime
                 .spawn(quit_on_signal(app.clone(), handle.clone()));
-            if let Some(page) = open_on {
-                open_page(&app, &page);
+            // The first run (no provider configured, no setup finished) opens on the setup.
+            let first_run = gateway(&app).is_some_and(|g| g.setup_needed());
+            match open_on {
+                Some(page) if !first_run => open_page(&app, &page),
+                _ if first_run => open_page(&app, "setup"),
+                _ => {}
             }
             Ok(())
         }
@@ -316,6 +327,12 @@ async fn follow_gateway(
                     last_backup_error = Some(error);
                 }
             }
+            Ok(GatewayEvent::RestartNeeded { reason }) => {
+                tracing::info!("restarting the gateway: {reason}");
+                app.runtime
+                    .spawn(restart_gateway(app.clone(), handle.clone()));
+                break;
+            }
             Ok(GatewayEvent::Approvals { .. }) => {
                 refresh_approvals(&app, &handle, &gateway, true).await;
             }
@@ -351,6 +368,45 @@ async fn refresh_health(app: &Arc<App>, gateway: &openclaw_host::GatewayHandle) 
         model.turns = report.metrics.queued_messages;
     }
     redraw(app);
+}
+
+/// Stops the embedded gateway (drained) and starts it again on the config as it is now (the
+/// setup changed it), then follows the new one. The window's page reconnects by itself.
+// Boxed: it starts a new `follow_gateway`, which may start this again (a named future type
+// cannot contain itself).
+fn restart_gateway(
+    app: Arc<App>,
+    handle: AppHandle,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let old = lock(&app.embedded).take();
+        if let Some(old) = old {
+            old.shutdown().await;
+        }
+        if app.quitting.load(Ordering::Relaxed) {
+            return;
+        }
+        match Embedded::start().await {
+            Ok(embedded) => {
+                if app.quitting.load(Ordering::Relaxed) {
+                    // Quit came while it started: drained like the rest.
+                    embedded.shutdown().await;
+                    return;
+                }
+                let events = embedded.gateway().subscribe();
+                *lock(&app.embedded) = Some(embedded);
+                app.runtime
+                    .spawn(follow_gateway(app.clone(), handle.clone(), events));
+            }
+            Err(e) => {
+                let text = e.to_string();
+                tracing::error!("the gateway did not start again: {text}");
+                notify(&handle, "OpenClaw could not restart", &text);
+                lock(&app.model).fatal = Some(text);
+                redraw(&app);
+            }
+        }
+    })
 }
 
 /// The senders waiting for approval, as the gateway has them now; a notification for each one

@@ -60,7 +60,10 @@ fn the_linux_deb_depends_on_webkitgtk_gtk_and_appindicator_and_installs_a_runnab
         "libgtk-3-0",
         "libayatana-appindicator3-1",
     ] {
-        assert!(depends.contains(wanted), "{wanted} not in Depends: {depends}");
+        assert!(
+            depends.contains(wanted),
+            "{wanted} not in Depends: {depends}"
+        );
     }
     let files = dpkg_deb(&["-c"], &deb);
     for wanted in [
@@ -68,7 +71,10 @@ fn the_linux_deb_depends_on_webkitgtk_gtk_and_appindicator_and_installs_a_runnab
         "usr/share/applications/OpenClaw.desktop",
         "usr/share/icons/hicolor/128x128/apps/openclaw-app.png",
     ] {
-        assert!(files.contains(wanted), "{wanted} not in the package:\n{files}");
+        assert!(
+            files.contains(wanted),
+            "{wanted} not in the package:\n{files}"
+        );
     }
     // What it installs runs: unpacked, the binary answers --version.
     let root = tempfile::tempdir().unwrap();
@@ -91,8 +97,16 @@ fn the_linux_deb_depends_on_webkitgtk_gtk_and_appindicator_and_installs_a_runnab
     let desktop =
         std::fs::read_to_string(root.path().join("usr/share/applications/OpenClaw.desktop"))
             .unwrap();
-    for line in ["Exec=openclaw-app", "Name=OpenClaw", "Icon=openclaw-app", "Categories=Office;"] {
-        assert!(desktop.lines().any(|l| l == line), "{line} not in:\n{desktop}");
+    for line in [
+        "Exec=openclaw-app",
+        "Name=OpenClaw",
+        "Icon=openclaw-app",
+        "Categories=Office;",
+    ] {
+        assert!(
+            desktop.lines().any(|l| l == line),
+            "{line} not in:\n{desktop}"
+        );
     }
     // Each dependency once (Tauri adds these itself; listing them again doubled them).
     let listed: Vec<&str> = depends.split(", ").collect();

@@ -116,6 +116,15 @@ impl Session {
     }
 
     fn screenshot(&self, path: &Path) {
+        // What the DOM says is on screen once two frames have been painted since.
+        self.call(
+            "POST",
+            "/execute/async",
+            Some(json!({
+                "script": "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done(true)));",
+                "args": [],
+            })),
+        );
         let v = self.call("GET", "/screenshot", None);
         let png = base64::engine::general_purpose::STANDARD
             .decode(v.as_str().expect("a base64 screenshot"))
@@ -148,7 +157,7 @@ fn launch(
     data: &Path,
     config: Option<&Path>,
     port: u16,
-    page: &str,
+    page: Option<&str>,
 ) -> (Killed, Session) {
     let (driver_port, native_port) = (free_port(), free_port());
     let mut cmd = session.command(tauri_driver());
@@ -185,7 +194,7 @@ fn launch(
         &format!("{base}/session"),
         Some(json!({"capabilities": {"alwaysMatch": {"tauri:options": {
             "application": app,
-            "args": ["--open", page],
+            "args": page.map_or_else(Vec::new, |p| vec!["--open", p]),
         }}}})),
     );
     let id = created["sessionId"]
@@ -221,7 +230,13 @@ fn the_apps_own_window_over_webdriver_chats_pairs_a_node_approves_a_sender_and_k
     .unwrap();
     let port = free_port();
     let gateway = SocketAddr::from(([127, 0, 0, 1], port));
-    let (_driver, web) = launch(&session, data.path(), Some(&config), port, "dashboard");
+    let (_driver, web) = launch(
+        &session,
+        data.path(),
+        Some(&config),
+        port,
+        Some("dashboard"),
+    );
     let agent = web.agent.clone();
     let base = web.base.clone();
     let shots = screenshot_dir();
@@ -399,7 +414,23 @@ fn the_apps_window_chats_with_the_built_in_local_model_run_in_a_child_of_the_app
     std::fs::create_dir_all(&models).unwrap();
     std::os::unix::fs::symlink(&model, models.join(model.file_name().unwrap())).unwrap();
     let port = free_port();
-    let (driver, web) = launch(&session, data.path(), None, port, "chat");
+    // The first run: the setup, where the built-in model (present here) is chosen.
+    let (driver, web) = launch(&session, data.path(), None, port, None);
+    web.wait(
+        "the setup page",
+        Duration::from_secs(20),
+        "return location.hash === '#setup' && document.getElementById('setup-local-note').textContent.includes('ready');",
+        json!([]),
+    );
+    web.click("#setup-local");
+    web.wait(
+        "the phone step",
+        Duration::from_secs(10),
+        "return !document.getElementById('setup-phone').hidden;",
+        json!([]),
+    );
+    assert!(data.path().join("setup-done").exists());
+    web.go("chat");
     web.wait(
         "the chat ready",
         Duration::from_secs(20),
@@ -429,7 +460,12 @@ fn the_apps_window_chats_with_the_built_in_local_model_run_in_a_child_of_the_app
     let tray = all
         .iter()
         .copied()
-        .find(|p| cmdline(*p).contains("--open"))
+        .find(|p| {
+            let c = cmdline(*p);
+            c.contains("openclaw-app")
+                && !c.contains("--dashboard-window")
+                && !c.contains("model-worker")
+        })
         .expect("the app's tray process under the driver");
     assert!(
         openclaw_tests::child_pids(tray)
@@ -438,6 +474,80 @@ fn the_apps_window_chats_with_the_built_in_local_model_run_in_a_child_of_the_app
         "no model-worker child of the app"
     );
     web.screenshot(&screenshot_dir().join("webview-chat-local-model.png"));
+    send(
+        &web.agent,
+        "DELETE",
+        &format!("{}/session/{}", web.base, web.id),
+        None,
+    );
+}
+
+#[test]
+fn the_first_run_opens_on_the_setup_which_keeps_the_key_in_the_keyring_restarts_and_offers_to_pair_a_phone()
+ {
+    let session = DesktopSession::start().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // No config file and no --open: the first run opens the window by itself, on the setup.
+    let (_driver, web) = launch(&session, data.path(), None, port, None);
+    web.wait(
+        "the setup page",
+        Duration::from_secs(20),
+        "return location.hash === '#setup' && !document.getElementById('view-setup').hidden;",
+        json!([]),
+    );
+    web.wait(
+        "the local model's note",
+        Duration::from_secs(10),
+        "return document.getElementById('setup-local-note').textContent.includes('not downloaded yet');",
+        json!([]),
+    );
+    web.screenshot(&screenshot_dir().join("webview-setup.png"));
+    let key = "sk-ant-first-run-key";
+    web.type_into("#setup-key", key);
+    web.click("#setup-save");
+    web.wait(
+        "the phone step after the restart",
+        Duration::from_secs(30),
+        "return !document.getElementById('setup-phone').hidden;",
+        json!([]),
+    );
+    web.click("#setup-code");
+    let code = web.wait(
+        "a pairing code",
+        Duration::from_secs(10),
+        "return document.getElementById('setup-code-output').textContent;",
+        json!([]),
+    );
+    assert!(
+        code.as_str()
+            .unwrap()
+            .chars()
+            .filter(char::is_ascii_digit)
+            .count()
+            == 6,
+        "{code}"
+    );
+    web.screenshot(&screenshot_dir().join("webview-setup-phone.png"));
+    // The key is in GNOME Keyring; the per-user config refers to it and holds no key.
+    let kept = session
+        .keyring_lookup(&[("service", "openclaw"), ("username", "anthropic")])
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some(key.as_bytes()));
+    let config = session.home().join(".config/openclaw/config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("${keyring:anthropic}"), "{text}");
+    assert!(!text.contains(key), "{text}");
+    // The restarted gateway runs on it: the provider is configured (its key read from the
+    // keyring), and the setup is not offered again.
+    let gateway = SocketAddr::from(([127, 0, 0, 1], port));
+    let (_, health) = http_get(gateway, "/health", None).unwrap();
+    let health: Value = serde_json::from_str(&health).unwrap();
+    let agent = health["checks"]["agent"]["detail"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!agent.contains("no LLM provider"), "{health}");
+    assert!(data.path().join("setup-done").exists());
     send(
         &web.agent,
         "DELETE",

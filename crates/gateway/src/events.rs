@@ -85,6 +85,11 @@ pub enum GatewayEvent {
     BackupFailed {
         error: String,
     },
+    /// Config was changed from the app (its setup) and takes effect after a restart: the tray
+    /// app restarts its gateway; a server says so in its answer and log.
+    RestartNeeded {
+        reason: String,
+    },
     /// The number of DM pairing codes waiting for the owner changed (a code was handed out,
     /// approved, rejected or expired); ask [`crate::GatewayHandle::approvals`] for the list.
     Approvals {

@@ -235,6 +235,12 @@ impl GatewayHandle {
         self.state().send(msg).await
     }
 
+    /// Whether the first run's setup should be shown: no provider configured and no setup
+    /// finished before (`GET /api/setup` says the same).
+    pub fn setup_needed(&self) -> bool {
+        crate::setup::needed(self.state())
+    }
+
     /// A channel driver's report of its connection: health's `channels` check and `/api/status`
     /// show it, and a change is told as [`GatewayEvent::ChannelConnected`] or
     /// [`GatewayEvent::ChannelDisconnected`] (the tray app's notification). `false` when

@@ -27,6 +27,7 @@ mod openai_api;
 pub mod pause;
 mod routes;
 mod settings;
+mod setup;
 mod status;
 pub mod sys;
 pub mod tasks;
@@ -106,6 +107,8 @@ pub struct Options {
     /// Where `PUT /api/secrets/{name}` keeps API keys and tokens (the OS keyring, from the
     /// host); `None` refuses those routes with a message saying to use the environment.
     pub secrets: Option<Arc<dyn openclaw_secrets::SecretStore>>,
+    /// The config file, or where the first run's setup may write one (`None`: nowhere).
+    pub config_file: Option<PathBuf>,
 }
 
 /// An embedder's routes (axum's router, so the host and the apps need no axum of their own).
@@ -156,6 +159,8 @@ pub struct GatewayState {
     pub(crate) pause: pause::Pause,
     /// Where the Settings page keeps keys and tokens.
     pub(crate) secrets: Option<Arc<dyn openclaw_secrets::SecretStore>>,
+    /// Where the setup writes config (see [`Options::config_file`]).
+    pub(crate) config_file: Option<PathBuf>,
     /// Ways out to each channel's peers.
     pub(crate) conversations: conversation::Conversations,
     /// WebChat's way out: its open sockets.
@@ -445,6 +450,7 @@ fn new_state(
         events,
         pause,
         secrets: options.secrets,
+        config_file: options.config_file,
         conversations,
         webchat,
         node_pre_auth: Arc::new(tokio::sync::Semaphore::new(node_route::PRE_AUTH_NODES)),

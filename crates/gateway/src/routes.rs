@@ -51,6 +51,12 @@ pub fn router(state: Arc<GatewayState>, extra: Option<axum::Router>) -> axum::Ro
         )
         .route("/api/settings", get(crate::settings::settings))
         .route(
+            "/api/setup",
+            get(crate::setup::status)
+                .post(crate::setup::choose)
+                .layer(DefaultBodyLimit::max(crate::setup::MAX_SETUP_BODY)),
+        )
+        .route(
             "/api/secrets/{name}",
             axum::routing::put(crate::settings::put_secret)
                 .delete(crate::settings::delete_secret)

@@ -46,6 +46,7 @@ impl TestGateway {
             secrets: Some(Arc::new(openclaw_secrets::FileSecrets::in_dir(
                 dir.path().join("test-secrets"),
             ))),
+            config_file: Some(dir.path().join("config.yaml")),
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -2513,4 +2514,92 @@ fn a_channel_driver_reports_its_connection_and_a_drop_is_told_as_an_event() {
     );
     let audit = std::fs::read_to_string(gw._dir.path().join("logs/audit.log")).unwrap();
     assert!(audit.contains("channel.disconnected"), "{audit}");
+}
+
+#[test]
+fn the_first_run_setup_keeps_the_key_in_the_secret_store_and_config_refers_to_it() {
+    let gw = TestGateway::start_with(tempfile::tempdir().unwrap(), |_| {}, None);
+    let mut events = gw.handle.subscribe();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let auth = format!("Bearer {}", gw.token());
+    let post = |body: Value| -> (u16, Value) {
+        let mut resp = agent
+            .post(&gw.url("/api/setup"))
+            .header("Authorization", &auth)
+            .send_json(&body)
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+    };
+    assert!(gw.handle.setup_needed());
+    let mut resp = agent
+        .get(&gw.url("/api/setup"))
+        .header("Authorization", &auth)
+        .call()
+        .unwrap();
+    let status: Value = resp.body_mut().read_json().unwrap();
+    assert_eq!(status["needed"], true, "{status}");
+    assert_eq!(status["local_model"]["present"], false, "{status}");
+
+    // The built-in model is not there: a clear refusal, nothing changes.
+    let (code, body) = post(json!({"choice": "local"}));
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("models"),
+        "{body}"
+    );
+    // Bad input.
+    for bad in [
+        json!({"choice": "anthropic"}),
+        json!({"choice": "anthropic", "api_key": "  "}),
+        json!({"choice": "gemini", "api_key": "x"}),
+        json!({"choice": "anthropic", "api_key": "a\nb"}),
+    ] {
+        let (code, body) = post(bad.clone());
+        assert_eq!(code, 400, "{bad}: {body}");
+    }
+    let config = gw._dir.path().join("config.yaml");
+    assert!(!config.exists());
+    assert!(gw.handle.setup_needed());
+
+    // A key: in the store, config refers to it, a restart is asked for.
+    let (code, body) = post(json!({"choice": "anthropic", "api_key": " sk-ant-setup "}));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["restart"], true, "{body}");
+    assert_eq!(
+        std::fs::read(gw._dir.path().join("test-secrets/anthropic")).unwrap(),
+        b"sk-ant-setup"
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("api_key: \"${keyring:anthropic}\""), "{text}");
+    assert!(!text.contains("sk-ant-setup"), "{text}");
+    struct Keys;
+    impl openclaw_config::Env for Keys {
+        fn var(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn secret(&self, name: &str) -> Result<Option<String>, String> {
+            Ok((name == "anthropic").then(|| "sk-ant-setup".to_owned()))
+        }
+    }
+    let parsed = openclaw_config::parse(&text, "config.yaml", &Keys).unwrap();
+    assert_eq!(parsed.providers()[0].name, "anthropic");
+    assert!(!gw.handle.setup_needed(), "finished");
+    let mut restart = None;
+    while let Ok(e) = events.try_recv() {
+        if let GatewayEvent::RestartNeeded { reason } = e {
+            restart = Some(reason);
+        }
+    }
+    assert!(restart.unwrap().contains("anthropic"));
+    // A second setup would write a second providers section: refused, the file as it was.
+    let (code, body) = post(json!({"choice": "openai", "api_key": "sk-2"}));
+    assert_eq!(code, 409, "{body}");
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
 }

@@ -11,6 +11,7 @@ const STYLE: &str = include_str!("../../../ui/style.css");
 const PAGES: &str = include_str!("../../../ui/pages.js");
 const API: &str = include_str!("../../../ui/api.js");
 const SETTINGS: &str = include_str!("../../../ui/settings.js");
+const SETUP: &str = include_str!("../../../ui/setup.js");
 
 /// The page may load only its own scripts and talk only to its own gateway.
 const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
@@ -68,6 +69,7 @@ pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Re
         "pages.js" => file("text/javascript; charset=utf-8", PAGES),
         "api.js" => file("text/javascript; charset=utf-8", API),
         "settings.js" => file("text/javascript; charset=utf-8", SETTINGS),
+        "setup.js" => file("text/javascript; charset=utf-8", SETUP),
         "style.css" => file("text/css; charset=utf-8", STYLE),
         _ => crate::http::error(
             StatusCode::NOT_FOUND,

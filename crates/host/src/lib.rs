@@ -101,6 +101,9 @@ pub struct HostOptions {
     /// The embedder's routes (webhooks), served under `/hooks` (see
     /// [`openclaw_gateway::Options::routes`]).
     pub routes: Option<openclaw_gateway::Routes>,
+    /// Where the first run's setup writes config when there is no `config_file` (the tray
+    /// app's per-user file); `None` lets it write only to `config_file`.
+    pub setup_config_file: Option<PathBuf>,
 }
 
 impl HostOptions {
@@ -112,6 +115,7 @@ impl HostOptions {
             port: None,
             install_logging: true,
             routes: None,
+            setup_config_file: None,
         }
     }
 }
@@ -255,6 +259,10 @@ pub fn prepare(opts: HostOptions) -> Result<Prepared, HostError> {
         audit,
         config_digest: loaded.digest(),
         routes: opts.routes,
+        config_file: opts
+            .config_file
+            .clone()
+            .or_else(|| opts.setup_config_file.clone()),
         // Reached on the first Settings call only (a headless server has none: the routes
         // then say to use environment variables).
         secrets: Some(Arc::new(openclaw_secrets::OsKeyring::default())),

@@ -3,12 +3,19 @@
 
 use std::path::{Path, PathBuf};
 
-/// The per-user config file (`~/.config/openclaw/config.yaml` on Linux) when it exists.
+/// Where the per-user config file is (`~/.config/openclaw/config.yaml` on Linux), whether or
+/// not it exists.
+pub fn user_config_path() -> Option<PathBuf> {
+    Some(
+        directories::ProjectDirs::from("", "", "openclaw")?
+            .config_dir()
+            .join("config.yaml"),
+    )
+}
+
+/// The per-user config file when it exists.
 pub fn user_config_file() -> Option<PathBuf> {
-    let user = directories::ProjectDirs::from("", "", "openclaw")?
-        .config_dir()
-        .join("config.yaml");
-    user.is_file().then_some(user)
+    user_config_path().filter(|p| p.is_file())
 }
 
 /// The per-user data dir (`~/.local/share/openclaw` on Linux); `None` without a home.

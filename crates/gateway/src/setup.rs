@@ -1,0 +1,249 @@
+//! The first run's setup, for the tray app's window (`#setup`): `GET /api/setup` says whether it
+//! is needed (no provider configured and no earlier setup finished) and what is at hand (the
+//! built-in local model, where config is written); `POST /api/setup` takes the owner's choice:
+//! the built-in local model, or an Anthropic / OpenAI key, which goes to the secret store (the
+//! OS keyring) while config gets a provider that refers to it (`${keyring:NAME}`), never the key.
+//!
+//! A config change needs a restart to take effect: the answer says so, and
+//! [`GatewayEvent::RestartNeeded`] tells the embedder (the tray app restarts its gateway; a
+//! server's owner restarts the service).
+
+use crate::http::error;
+use crate::{GatewayEvent, GatewayState, routes::read_json};
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use openclaw_protocol::ErrorCode;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Largest `POST /api/setup` body: a choice and a key.
+pub const MAX_SETUP_BODY: usize = 16 * 1024;
+
+/// The file in the data dir that says the setup was finished (so choosing the built-in model,
+/// which configures no provider, does not bring the setup back at every start).
+const DONE_FILE: &str = "setup-done";
+
+fn models_dir(state: &GatewayState) -> PathBuf {
+    state.data_dir.join("models")
+}
+
+/// Whether the window should open on the setup.
+pub(crate) fn needed(state: &GatewayState) -> bool {
+    state.config.providers().is_empty() && !state.data_dir.join(DONE_FILE).exists()
+}
+
+/// `GET /api/setup`.
+pub async fn status(State(state): State<Arc<GatewayState>>) -> Response {
+    let model = openclaw_agent::provider::default_model(&models_dir(&state));
+    Json(json!({
+        "needed": needed(&state),
+        "local_model": {
+            "present": model.is_some(),
+            "path": model,
+            "models_dir": models_dir(&state),
+        },
+        "config_file": state.config_file,
+        "providers": state.config.providers().iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+    }))
+    .into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+enum Choice {
+    Local,
+    Anthropic,
+    Openai,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetupBody {
+    choice: Choice,
+    #[serde(default)]
+    api_key: Option<String>,
+}
+
+fn conflict(message: impl ToString) -> Response {
+    error(StatusCode::CONFLICT, ErrorCode::InvalidRequest, message)
+}
+
+/// Why the setup could not write what it chose.
+#[derive(Debug, thiserror::Error)]
+enum SetupError {
+    /// The files are not as the setup can change them (the owner's to fix): 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// Writing failed: 500.
+    #[error("{0}")]
+    Write(String),
+}
+
+impl IntoResponse for SetupError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Conflict(m) => conflict(m),
+            Self::Write(m) => error(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, m),
+        }
+    }
+}
+
+fn mark_done(state: &GatewayState) -> Result<(), SetupError> {
+    let path = state.data_dir.join(DONE_FILE);
+    std::fs::write(&path, b"finished in the app's setup\n")
+        .map_err(|e| SetupError::Write(format!("cannot write {}: {e}", path.display())))
+}
+
+/// `POST /api/setup {choice: local | anthropic | openai, api_key?}`: `{done, restart, ...}`.
+pub async fn choose(State(state): State<Arc<GatewayState>>, req: Request) -> Response {
+    let body: SetupBody = match read_json(
+        req,
+        MAX_SETUP_BODY,
+        "the body must be {\"choice\": \"local\"} or {\"choice\": \"anthropic\" | \"openai\", \"api_key\": \"…\"}",
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
+    if !state.config.providers().is_empty() {
+        return conflict(
+            "a provider is configured already: change providers in config.yaml (or the Settings page's keys)",
+        );
+    }
+    let (name, kind) = match body.choice {
+        Choice::Local => {
+            let dir = models_dir(&state);
+            if openclaw_agent::provider::default_model(&dir).is_none() {
+                return conflict(format!(
+                    "the built-in model is not in {} yet: put it there with scripts/fetch-model.sh or `openclaw models add FILE`, or enter an API key instead",
+                    dir.display()
+                ));
+            }
+            if let Err(e) = mark_done(&state) {
+                return e.into_response();
+            }
+            return Json(json!({"done": true, "restart": false, "provider": "local"}))
+                .into_response();
+        }
+        Choice::Anthropic => ("anthropic", "Anthropic"),
+        Choice::Openai => ("openai", "OpenAI"),
+    };
+    let key = body.api_key.unwrap_or_default().trim().to_owned();
+    if key.is_empty() || key.chars().any(char::is_control) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            format!("enter the {kind} API key: not empty, on one line"),
+        );
+    }
+    let Some(store) = state.secrets.clone() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "this gateway keeps no secrets: set the key in an environment variable and refer to it in config.yaml as ${VAR}",
+        );
+    };
+    let Some(file) = state.config_file.clone() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            "this gateway has no config file to write the provider to: start it with --config FILE",
+        );
+    };
+    let kept = {
+        let key = key.clone();
+        tokio::task::spawn_blocking(move || store.set(name, key.as_bytes())).await
+    };
+    match kept {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                format!("the key could not be kept: {e}"),
+            );
+        }
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                format!("the secret store's task failed: {e}"),
+            );
+        }
+    }
+    if let Err(e) = add_provider(&file, name).and_then(|()| mark_done(&state)) {
+        return e.into_response();
+    }
+    state.audit.record(
+        "setup.provider",
+        json!({"provider": name, "config_file": file}),
+    );
+    state.events.send(GatewayEvent::RestartNeeded {
+        reason: format!("the setup configured the {name} provider"),
+    });
+    Json(json!({
+        "done": true,
+        "restart": true,
+        "provider": name,
+        "config_file": file,
+        "reference": format!("${{keyring:{name}}}"),
+    }))
+    .into_response()
+}
+
+/// Adds `providers: NAME: api_key: "${keyring:NAME}"` to the config file (made when missing),
+/// after checking the new text parses; the old text stays unless the new one is whole
+/// (written beside and renamed over).
+fn add_provider(file: &Path, name: &str) -> Result<(), SetupError> {
+    let old = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(SetupError::Conflict(format!(
+                "cannot read {}: {e}",
+                file.display()
+            )));
+        }
+    };
+    if old.lines().any(|l| l.starts_with("providers:")) {
+        return Err(SetupError::Conflict(format!(
+            "{} has a providers section already: add `{name}: {{api_key: \"${{keyring:{name}}}\"}}` under it yourself",
+            file.display()
+        )));
+    }
+    let mut text = old.clone();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "# Added by the app's setup: the key is in the OS keyring, not in this file.\nproviders:\n  {name}:\n    api_key: \"${{keyring:{name}}}\"\n"
+    ));
+    // Only the shape is checked here: the keyring reference resolves when the gateway loads it.
+    struct AnyKey;
+    impl openclaw_config::Env for AnyKey {
+        fn var(&self, _: &str) -> Option<String> {
+            Some(String::new())
+        }
+        fn secret(&self, _: &str) -> Result<Option<String>, String> {
+            Ok(Some("checked-at-load".into()))
+        }
+    }
+    if let Err(e) = openclaw_config::parse(&text, &file.display().to_string(), &AnyKey) {
+        return Err(SetupError::Conflict(format!(
+            "the config would not be valid with the provider added, so it was left as it is: {e}"
+        )));
+    }
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let temp = file.with_extension("yaml.setup-tmp");
+        std::fs::write(&temp, &text)?;
+        std::fs::rename(&temp, file)
+    };
+    write().map_err(|e| SetupError::Write(format!("cannot write {}: {e}", file.display())))
+}

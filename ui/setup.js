@@ -1,0 +1,68 @@
+// The first run's setup (#setup): the built-in local model or an API key (kept in the OS
+// keyring by the gateway; config refers to it), then pairing a phone. A key changes config, so
+// the app restarts its gateway: the page waits for it to answer again.
+import { api } from './api.js';
+
+const $ = (id) => document.getElementById(id);
+
+function say(text, isError = false) {
+  const p = $('setup-message');
+  p.textContent = text;
+  p.className = isError ? 'error-text' : '';
+}
+
+async function waitForGateway() {
+  // The old gateway drains, the new one starts: /health answers again within seconds.
+  await new Promise((r) => setTimeout(r, 500));
+  for (let i = 0; i < 60; i++) {
+    try {
+      const r = await fetch('/health', { cache: 'no-store' });
+      if (r.ok || r.status === 503) return true;
+    } catch { /* restarting */ }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
+}
+
+function toPhoneStep(text) {
+  $('setup-choose').hidden = true;
+  $('setup-phone').hidden = false;
+  say(text);
+  $('setup-phone-title').tabIndex = -1;
+  $('setup-phone-title').focus();
+}
+
+async function chose(body) {
+  try {
+    const done = await api('POST', '/api/setup', body);
+    if (done.restart) {
+      say('Saved. Restarting the assistant…');
+      if (!(await waitForGateway())) { say('The assistant did not come back: see the tray menu.', true); return; }
+    }
+    toPhoneStep(done.provider === 'local'
+      ? 'The built-in model answers you now.'
+      : `Your ${done.provider} key is saved in the keyring; the assistant uses it now.`);
+  } catch (e) { say(e.message, true); }
+}
+
+export async function refreshSetup() {
+  try {
+    const s = await api('GET', '/api/setup');
+    $('setup-local-note').textContent = s.local_model.present
+      ? 'ready: it runs offline on this computer'
+      : `not downloaded yet (it goes in ${s.local_model.models_dir})`;
+  } catch (e) { say(e.message, true); }
+}
+
+$('setup-local').addEventListener('click', () => chose({ choice: 'local' }));
+$('setup-key-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  chose({ choice: $('setup-provider').value, api_key: $('setup-key').value });
+  $('setup-key').value = '';
+});
+$('setup-code').addEventListener('click', async () => {
+  try {
+    const c = await api('POST', '/api/nodes/pairing-code', {});
+    $('setup-code-output').textContent = `${c.code.slice(0, 3)} ${c.code.slice(3)}`;
+  } catch (e) { say(e.message, true); }
+});
