@@ -4,20 +4,11 @@
 // approved sender is removed.
 // Usage: node approvals.mjs <gateway-url> <screenshot-dir> <approve-code> <reject-code>
 // Prints one JSON line: the summary.
-import { chromium } from 'playwright-core';
+import { argsOr, launchChromium } from './browser.mjs';
 
-const [url, shots, approveCode, rejectCode] = process.argv.slice(2);
-if (!url || !shots || !approveCode || !rejectCode) {
-  console.error('usage: node approvals.mjs <gateway-url> <screenshot-dir> <approve-code> <reject-code>');
-  process.exit(64);
-}
+const [url, shots, approveCode, rejectCode] = argsOr('node approvals.mjs <gateway-url> <screenshot-dir> <approve-code> <reject-code>', 4);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 const errors = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1000, height: 640 } });

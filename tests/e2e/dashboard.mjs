@@ -3,20 +3,11 @@
 // device the caller pairs by it (it reads the code from our stdout) appears in the table.
 // Usage: node dashboard.mjs <gateway-url> <screenshot-dir>
 // Prints JSON lines: {"code": "123456"} once the code shows, then the summary.
-import { chromium } from 'playwright-core';
+import { argsOr, launchChromium } from './browser.mjs';
 
-const [url, shots] = process.argv.slice(2);
-if (!url || !shots) {
-  console.error('usage: node dashboard.mjs <gateway-url> <screenshot-dir>');
-  process.exit(64);
-}
+const [url, shots] = argsOr('node dashboard.mjs <gateway-url> <screenshot-dir>', 2);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 const errors = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1000, height: 760 } });

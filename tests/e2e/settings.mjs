@@ -4,20 +4,11 @@
 // the key; screenshots in light and dark.
 // Usage: node settings.mjs <gateway-url> <screenshot-dir> <key>
 // Prints one JSON line: the summary.
-import { chromium } from 'playwright-core';
+import { argsOr, launchChromium } from './browser.mjs';
 
-const [url, shots, key] = process.argv.slice(2);
-if (!url || !shots || !key) {
-  console.error('usage: node settings.mjs <gateway-url> <screenshot-dir> <key>');
-  process.exit(64);
-}
+const [url, shots, key] = argsOr('node settings.mjs <gateway-url> <screenshot-dir> <key>', 3);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 const errors = [];
 try {
   const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });

@@ -1,20 +1,11 @@
 // Drives the WebChat page in headless Chromium: sends a message, waits for the streamed reply.
 // Usage: node webchat.mjs <gateway-url> <message> <expected-substring>
 // Prints one JSON line: {"reply": "...", "deltas_seen": n, "status": "..."}.
-import { chromium } from 'playwright-core';
+import { argsOr, launchChromium } from './browser.mjs';
 
-const [url, message, expected] = process.argv.slice(2);
-if (!url || !message || !expected) {
-  console.error('usage: node webchat.mjs <gateway-url> <message> <expected-substring>');
-  process.exit(64);
-}
+const [url, message, expected] = argsOr('node webchat.mjs <gateway-url> <message> <expected-substring>', 3);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchChromium();
 try {
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error('page error:', e.message));

@@ -516,3 +516,53 @@ pub fn pair_node_by_code(gateway: SocketAddr, code: &str, name: &str, state: &Pa
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A child process killed (and reaped) when this is dropped: a window manager, a tray area, a
+/// driver the test started.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `<target dir>/ui-screenshots`, where the UI tests keep their PNGs for review.
+pub fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
+    let dir = target.join("ui-screenshots");
+    std::fs::create_dir_all(&dir).expect("create the screenshot dir");
+    dir
+}
+
+/// What a channel driver does when a stranger writes: a DM pairing code for `sender` on
+/// `channel`, written to the data dir's database from this process (WAL lets the gateway run
+/// meanwhile). The code.
+pub fn seed_sender_code(
+    data_dir: &Path,
+    channel: &str,
+    sender: &str,
+    name: Option<&str>,
+) -> String {
+    let store = openclaw_store::Store::open_in_dir(data_dir).expect("open the gateway's store");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs() as i64;
+    match store
+        .request_access(
+            channel,
+            sender,
+            name,
+            openclaw_store::CodePolicy::default(),
+            now,
+        )
+        .expect("request access")
+    {
+        openclaw_store::AccessOutcome::Pending { code, .. } => code.code,
+        other => panic!("expected a code, got {other:?}"),
+    }
+}

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use openclaw_testkit::{FakeLlm, Script};
-use openclaw_tests::GatewayProcess;
+use openclaw_tests::{GatewayProcess, screenshot_dir};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
@@ -135,16 +135,6 @@ fn official_openai_client_talks_to_the_gateway() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("401"));
-}
-
-/// Where page screenshots go for review: `<target dir>/ui-screenshots/`.
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| openclaw_tests::repo_root().join("target"));
-    let dir = target.join("ui-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 #[test]

@@ -10,7 +10,10 @@
 
 use openclaw_testkit::FakeLlm;
 use openclaw_tests::desktop::DesktopSession;
-use openclaw_tests::{GatewayProcess, child_pids, free_port, http_get, workspace_bin};
+use openclaw_tests::{
+    GatewayProcess, Killed, child_pids, free_port, http_get, screenshot_dir, seed_sender_code,
+    workspace_bin,
+};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,15 +21,6 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A helper process (the window manager), killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The app, killed when dropped (a failed assertion must not leave it running).
 struct App {
     child: Option<Child>,
@@ -484,24 +478,8 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
     // Seeded in the store from this process, as a channel driver's code would be; the list
     // read through the API makes the gateway tell the tray (an in-process driver tells it
     // when it hands the code out).
+    let code = seed_sender_code(data.path(), "telegram", "42", Some("Ada"));
     let store = openclaw_store::Store::open_in_dir(data.path()).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    let code = match store
-        .request_access(
-            "telegram",
-            "42",
-            Some("Ada"),
-            openclaw_store::CodePolicy::default(),
-            now,
-        )
-        .unwrap()
-    {
-        openclaw_store::AccessOutcome::Pending { code, .. } => code.code,
-        other => panic!("expected a code, got {other:?}"),
-    };
     let (status, _) = http_get(app.addr, "/api/approvals", Some(&app.token())).unwrap();
     assert_eq!(status, 200);
     let spaced = format!("{} {}", &code[..3], &code[3..]);
@@ -722,16 +700,6 @@ fn sigterm_quits_the_app_like_quit_does() {
     );
 }
 
-/// `<target dir>/ui-screenshots`, beside the pages' PNGs from the Chromium tests.
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| openclaw_tests::repo_root().join("target"));
-    let dir = target.join("ui-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// The display's pixel at (x, y) in `png`, as RGB.
 fn pixel(png: &Path, x: i64, y: i64) -> [u8; 3] {
     let out = Command::new("convert")
@@ -790,20 +758,7 @@ fn the_open_tray_menu_is_drawn_in_a_tray_area_and_kept_as_a_png() {
     config_with(&fake, data.path());
     let app = start_app(&session, data.path());
     // A sender waiting, so the menu shows an approval line too.
-    let store = openclaw_store::Store::open_in_dir(data.path()).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    store
-        .request_access(
-            "telegram",
-            "42",
-            Some("Ada"),
-            openclaw_store::CodePolicy::default(),
-            now,
-        )
-        .unwrap();
+    seed_sender_code(data.path(), "telegram", "42", Some("Ada"));
     http_get(app.addr, "/api/approvals", Some(&app.token())).unwrap();
     let tray = Tray::find(&session, app.pid());
     wait_for(Duration::from_secs(10), "the approval line", || {

@@ -11,30 +11,14 @@
 use base64::Engine as _;
 use openclaw_testkit::{FakeLlm, Script};
 use openclaw_tests::desktop::DesktopSession;
-use openclaw_tests::{free_port, http_get, workspace_bin};
+use openclaw_tests::{
+    Killed, free_port, http_get, screenshot_dir, seed_sender_code, workspace_bin,
+};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| openclaw_tests::repo_root().join("target"));
-    let dir = target.join("ui-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// `tauri-driver`: on PATH, else where `cargo install` puts it.
 fn tauri_driver() -> PathBuf {
@@ -318,20 +302,8 @@ fn the_apps_own_window_over_webdriver_chats_pairs_a_node_approves_a_sender_and_k
     web.screenshot(&shots.join("webview-devices.png"));
 
     // Approvals: a sender waiting (seeded in the store, as a channel driver does) is approved.
+    seed_sender_code(data.path(), "telegram", "42", Some("Ada"));
     let store = openclaw_store::Store::open_in_dir(data.path()).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    store
-        .request_access(
-            "telegram",
-            "42",
-            Some("Ada"),
-            openclaw_store::CodePolicy::default(),
-            now,
-        )
-        .unwrap();
     web.go("approvals");
     web.wait(
         "the waiting sender",
