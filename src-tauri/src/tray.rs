@@ -82,7 +82,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The tray process's `main`.
 /// The pages of `ui/` the window can open on (`--open PAGE`).
 pub const PAGES: [&str; 6] = [
     "dashboard",
