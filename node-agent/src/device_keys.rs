@@ -6,12 +6,18 @@
 //! keeps it, and a keyring that holds a key but cannot be read right now (locked, not answering)
 //! is an error that says so, rather than a new identity that would unpair every gateway. Only a
 //! key being made for the first time falls back to the file when the keyring cannot take it.
+//! A key kept in the keyring leaves a note in the state dir (`device.key.in-keyring`, no secret
+//! in it), so a later start that finds no keyring at all says the key is there rather than
+//! making a new one.
 
 use crate::identity::{FileKeyStore, KeyStore, NodeError};
 use openclaw_secrets::{OsKeyring, SecretError, SecretStore};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The note a key kept in the keyring leaves in the state dir.
+const IN_KEYRING_NOTE: &str = "device.key.in-keyring";
 
 /// The variable that chooses the store.
 pub const KEY_STORE_ENV: &str = "OPENCLAW_KEY_STORE";
@@ -48,6 +54,7 @@ impl KeyStoreChoice {
 /// The device key in the OS keyring or in `device.key`, as the crate doc says.
 pub struct DesktopKeyStore {
     file: FileKeyStore,
+    note: std::path::PathBuf,
     keyring: OsKeyring,
     account: String,
     choice: KeyStoreChoice,
@@ -63,6 +70,7 @@ impl DesktopKeyStore {
         let digest = Sha256::digest(path.as_os_str().as_encoded_bytes());
         Self {
             file: FileKeyStore::in_dir(state_dir),
+            note: state_dir.join(IN_KEYRING_NOTE),
             keyring,
             account: format!("node.device-key.{}", &hex::encode(digest)[..16]),
             choice,
@@ -95,7 +103,9 @@ impl KeyStore for DesktopKeyStore {
         }
         match self.keyring.get(&self.account) {
             Ok(seed) => Ok(seed),
-            Err(SecretError::NoKeyring { reason }) if self.choice == KeyStoreChoice::Auto => {
+            Err(SecretError::NoKeyring { reason })
+                if self.choice == KeyStoreChoice::Auto && !self.note.exists() =>
+            {
                 tracing::debug!("no OS keyring ({reason}): the device key is kept in a file");
                 self.no_keyring.store(true, Ordering::Release);
                 Ok(None)
@@ -109,7 +119,18 @@ impl KeyStore for DesktopKeyStore {
             return self.file.store(seed);
         }
         match self.keyring.set(&self.account, seed) {
-            Ok(()) => Ok(()),
+            Ok(()) => std::fs::write(
+                &self.note,
+                format!(
+                    "this node's device key is in the OS keyring: service openclaw, account {}\n",
+                    self.account
+                ),
+            )
+            .map_err(|source| NodeError::Io {
+                what: "cannot write",
+                path: self.note.clone(),
+                source,
+            }),
             // A new key only: nothing is lost by keeping it in the file instead.
             Err(e) if self.choice == KeyStoreChoice::Auto => {
                 tracing::warn!(
@@ -193,6 +214,19 @@ mod tests {
         let err = keys.load().unwrap_err().to_string();
         assert!(err.contains("no OS keyring"), "{err}");
         assert!(err.contains("OPENCLAW_KEY_STORE=file"), "{err}");
+    }
+
+    #[test]
+    fn a_key_kept_in_the_keyring_is_not_replaced_when_the_keyring_is_gone_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = DesktopKeyStore::new(dir.path(), KeyStoreChoice::Auto, mock_keyring());
+        keys.store(&[9; 32]).unwrap();
+        assert!(dir.path().join(IN_KEYRING_NOTE).exists());
+        // A later start with no keyring reachable (no session bus): an error, no new key.
+        let later = DesktopKeyStore::new(dir.path(), KeyStoreChoice::Auto, no_keyring());
+        let err = later.load().unwrap_err().to_string();
+        assert!(err.contains("no OS keyring"), "{err}");
+        assert!(!dir.path().join("device.key").exists());
     }
 
     #[test]

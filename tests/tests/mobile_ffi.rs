@@ -357,6 +357,10 @@ fn a_shell_with_no_store_of_its_own_keeps_the_device_key_in_the_desktop_keyring(
         "no device key in the keyring: {items}"
     );
     assert!(!state.path().join("device.key").exists());
+    // Where the key went is noted in the state dir (no secret in it), so a later start with no
+    // keyring reachable is an error rather than a new identity.
+    let note = std::fs::read_to_string(state.path().join("device.key.in-keyring")).unwrap();
+    assert!(note.contains("node.device-key."), "{note}");
     // The same node again: the same identity, read back from the keyring.
     let mut again = Shell::python_in(session.command("python3"), built(), state.path(), "laptop");
     assert_eq!(ready(&again).unwrap(), id);
