@@ -227,6 +227,21 @@ impl DesktopSession {
         cmd
     }
 
+    /// `program ARGS` in the session, its output dropped, killed when the result is dropped (a
+    /// window manager, a tray area). Panics, saying what to install, when it cannot start.
+    pub fn spawn_quiet(&self, program: &str, args: &[&str]) -> crate::Killed {
+        crate::Killed(
+            self.command(program)
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| {
+                    panic!("cannot start {program}: {e} (scripts/install-deps.sh installs it)")
+                }),
+        )
+    }
+
     /// `busctl --json=short ARGS` on the session bus, parsed.
     pub fn busctl(&self, args: &[&str]) -> Result<serde_json::Value> {
         let out = Command::new("busctl")

@@ -11,7 +11,7 @@
 use openclaw_testkit::FakeLlm;
 use openclaw_tests::desktop::DesktopSession;
 use openclaw_tests::{
-    GatewayProcess, Killed, child_pids, free_port, http_get, screenshot_dir, seed_sender_code,
+    GatewayProcess, child_pids, free_port, http_get, screenshot_dir, seed_sender_code,
     workspace_bin,
 };
 use serde_json::Value;
@@ -376,14 +376,7 @@ const GREY: [u8; 3] = [0x6b, 0x72, 0x80];
 fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
     let session = DesktopSession::start().unwrap();
     // A window manager, to deliver the close button's request to the dashboard window.
-    let _wm = Killed(
-        session
-            .command("openbox")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openbox (Debian package `openbox`)"),
-    );
+    let _wm = session.spawn_quiet("openbox", &[]);
     let data = tempfile::tempdir().unwrap();
     let fake = FakeLlm::start_in_thread();
     config_with(&fake, data.path());
@@ -721,20 +714,9 @@ fn pixel(png: &Path, x: i64, y: i64) -> [u8; 3] {
 #[test]
 fn the_open_tray_menu_is_drawn_in_a_tray_area_and_kept_as_a_png() {
     let session = DesktopSession::start().unwrap();
-    let spawn = |program: &str, args: &[&str]| {
-        Killed(
-            session
-                .command(program)
-                .args(args)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("{program}: {e} (scripts/install-deps.sh installs it)")),
-        )
-    };
-    let _wm = spawn("openbox", &[]);
+    let _wm = session.spawn_quiet("openbox", &[]);
     // A tray area (XEmbed) at the top right, where the icon is drawn and clicked as a user would.
-    let _tray_area = spawn(
+    let _tray_area = session.spawn_quiet(
         "trayer",
         &[
             "--edge",

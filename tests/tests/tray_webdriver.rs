@@ -192,14 +192,7 @@ fn launch(
 fn the_apps_own_window_over_webdriver_chats_pairs_a_node_approves_a_sender_and_keeps_a_key_in_the_keyring()
  {
     let session = DesktopSession::start().unwrap();
-    let _wm = Killed(
-        session
-            .command("openbox")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openbox (Debian package `openbox`)"),
-    );
+    let _wm = session.spawn_quiet("openbox", &[]);
     let data = tempfile::tempdir().unwrap();
     let fake = FakeLlm::start_in_thread();
     fake.set_fallback(Script::text(["Hello from the fake model."]));

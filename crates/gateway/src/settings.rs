@@ -122,6 +122,31 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// A key or token as the owner typed it, trimmed; `None` when it is empty or not on one line.
+pub(crate) fn typed_secret(raw: &str) -> Option<String> {
+    let value = raw.trim();
+    (!value.is_empty() && !value.chars().any(char::is_control)).then(|| value.to_owned())
+}
+
+/// Keeps `value` as `name` in the gateway's secret store (off the async workers: keyring calls
+/// block) and audits it by name: where it went, or the answer saying why it could not.
+pub(crate) async fn keep_secret(
+    state: &GatewayState,
+    name: &str,
+    value: String,
+) -> Result<String, Response> {
+    let Some(store) = state.secrets.clone() else {
+        return Err(no_store());
+    };
+    let place = store.place();
+    let key = name.to_owned();
+    blocking(move || store.set(&key, value.as_bytes())).await?;
+    state
+        .audit
+        .record("secret.saved", json!({"name": name, "store": place}));
+    Ok(place)
+}
+
 /// `GET /api/settings`.
 pub async fn settings(State(state): State<Arc<GatewayState>>) -> Response {
     let config = state.config.clone();
@@ -216,9 +241,9 @@ pub async fn put_secret(
     Path(name): Path<String>,
     req: Request,
 ) -> Response {
-    let Some(store) = state.secrets.clone() else {
+    if state.secrets.is_none() {
         return no_store();
-    };
+    }
     if let Err(e) = openclaw_secrets::check_name(&name) {
         return secret_failure(e);
     }
@@ -232,25 +257,17 @@ pub async fn put_secret(
         Ok(b) => b,
         Err(refused) => return refused,
     };
-    let value = body.value.trim().to_owned();
-    if value.is_empty() || value.chars().any(char::is_control) {
+    let Some(value) = typed_secret(&body.value) else {
         return error(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidRequest,
             "the value must be a key or token: not empty, on one line",
         );
-    }
-    let place = store.place();
-    let kept = {
-        let (store, name) = (store.clone(), name.clone());
-        blocking(move || store.set(&name, value.as_bytes())).await
     };
-    if let Err(refused) = kept {
-        return refused;
-    }
-    state
-        .audit
-        .record("secret.saved", json!({"name": name, "store": place}));
+    let place = match keep_secret(&state, &name, value).await {
+        Ok(place) => place,
+        Err(refused) => return refused,
+    };
     Json(json!({
         "name": name,
         "stored": true,

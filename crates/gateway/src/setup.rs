@@ -37,9 +37,24 @@ pub(crate) fn needed(state: &GatewayState) -> bool {
 
 /// `GET /api/setup`.
 pub async fn status(State(state): State<Arc<GatewayState>>) -> Response {
-    let model = openclaw_agent::provider::default_model(&models_dir(&state));
+    // Directory reads: off the async workers.
+    let looked = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || {
+            let model = openclaw_agent::provider::default_model(&models_dir(&state));
+            (model, needed(&state))
+        })
+        .await
+    };
+    let Ok((model, needed)) = looked else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "the setup's task failed",
+        );
+    };
     Json(json!({
-        "needed": needed(&state),
+        "needed": needed,
         "local_model": {
             "present": model.is_some(),
             "path": model,
@@ -91,9 +106,8 @@ impl IntoResponse for SetupError {
     }
 }
 
-fn mark_done(state: &GatewayState) -> Result<(), SetupError> {
-    let path = state.data_dir.join(DONE_FILE);
-    std::fs::write(&path, b"finished in the app's setup\n")
+fn mark_done(path: &Path) -> Result<(), SetupError> {
+    std::fs::write(path, b"finished in the app's setup\n")
         .map_err(|e| SetupError::Write(format!("cannot write {}: {e}", path.display())))
 }
 
@@ -116,35 +130,37 @@ pub async fn choose(State(state): State<Arc<GatewayState>>, req: Request) -> Res
     }
     let (name, kind) = match body.choice {
         Choice::Local => {
-            let dir = models_dir(&state);
-            if openclaw_agent::provider::default_model(&dir).is_none() {
-                return conflict(format!(
-                    "the built-in model is not in {} yet: put it there with scripts/fetch-model.sh or `openclaw models add FILE`, or enter an API key instead",
-                    dir.display()
-                ));
-            }
-            if let Err(e) = mark_done(&state) {
-                return e.into_response();
-            }
-            return Json(json!({"done": true, "restart": false, "provider": "local"}))
-                .into_response();
+            let (dir, done) = (models_dir(&state), state.data_dir.join(DONE_FILE));
+            let chosen = tokio::task::spawn_blocking(move || {
+                if openclaw_agent::provider::default_model(&dir).is_none() {
+                    return Err(SetupError::Conflict(format!(
+                        "the built-in model is not in {} yet: put it there with scripts/fetch-model.sh or `openclaw models add FILE`, or enter an API key instead",
+                        dir.display()
+                    )));
+                }
+                mark_done(&done)
+            })
+            .await;
+            return match chosen {
+                Ok(Ok(())) => Json(json!({"done": true, "restart": false, "provider": "local"}))
+                    .into_response(),
+                Ok(Err(e)) => e.into_response(),
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    format!("the setup's task failed: {e}"),
+                ),
+            };
         }
         Choice::Anthropic => ("anthropic", "Anthropic"),
         Choice::Openai => ("openai", "OpenAI"),
     };
-    let key = body.api_key.unwrap_or_default().trim().to_owned();
-    if key.is_empty() || key.chars().any(char::is_control) {
+    let Some(key) = crate::settings::typed_secret(body.api_key.as_deref().unwrap_or_default())
+    else {
         return error(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidRequest,
             format!("enter the {kind} API key: not empty, on one line"),
-        );
-    }
-    let Some(store) = state.secrets.clone() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::Unavailable,
-            "this gateway keeps no secrets: set the key in an environment variable and refer to it in config.yaml as ${VAR}",
         );
     };
     let Some(file) = state.config_file.clone() else {
@@ -154,29 +170,26 @@ pub async fn choose(State(state): State<Arc<GatewayState>>, req: Request) -> Res
             "this gateway has no config file to write the provider to: start it with --config FILE",
         );
     };
-    let kept = {
-        let key = key.clone();
-        tokio::task::spawn_blocking(move || store.set(name, key.as_bytes())).await
+    if let Err(refused) = crate::settings::keep_secret(&state, name, key).await {
+        return refused;
+    }
+    let written = {
+        let (file, done) = (file.clone(), state.data_dir.join(DONE_FILE));
+        tokio::task::spawn_blocking(move || {
+            add_provider(&file, name).and_then(|()| mark_done(&done))
+        })
+        .await
     };
-    match kept {
+    match written {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::Unavailable,
-                format!("the key could not be kept: {e}"),
-            );
-        }
+        Ok(Err(e)) => return e.into_response(),
         Err(e) => {
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorCode::Internal,
-                format!("the secret store's task failed: {e}"),
+                format!("the setup's task failed: {e}"),
             );
         }
-    }
-    if let Err(e) = add_provider(&file, name).and_then(|()| mark_done(&state)) {
-        return e.into_response();
     }
     state.audit.record(
         "setup.provider",

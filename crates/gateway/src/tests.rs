@@ -1863,6 +1863,10 @@ fn a_page_of_another_site_can_use_none_of_the_new_routes() {
             "/api/approvals/revoke",
             json!({"channel": "telegram", "sender": "42"}),
         ),
+        (
+            "/api/setup",
+            json!({"choice": "anthropic", "api_key": "sk-evil"}),
+        ),
     ] {
         let resp = agent
             .post(&gw.url(path))
@@ -1875,13 +1879,27 @@ fn a_page_of_another_site_can_use_none_of_the_new_routes() {
         let resp = agent.post(&gw.url(path)).send_json(&body).unwrap();
         assert_eq!(resp.status().as_u16(), 401, "{path}");
     }
-    let resp = agent
-        .delete(&gw.url("/api/nodes/desk"))
-        .header("Origin", evil)
-        .header("Authorization", &format!("Bearer {}", gw.token()))
-        .call()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 403);
+    for path in ["/api/nodes/desk", "/api/secrets/anthropic"] {
+        let resp = agent
+            .delete(&gw.url(path))
+            .header("Origin", evil)
+            .header("Authorization", &format!("Bearer {}", gw.token()))
+            .call()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 403, "DELETE {path}");
+    }
+    // What the setup and settings say is not for other sites to read either.
+    for path in ["/api/setup", "/api/settings", "/api/approvals"] {
+        let resp = agent
+            .get(&gw.url(path))
+            .header("Origin", evil)
+            .header("Authorization", &format!("Bearer {}", gw.token()))
+            .call()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 403, "GET {path}");
+    }
+    // Nothing of that reached the setup: no provider written.
+    assert!(gw.handle.setup_needed());
     // The pause's state is not for other sites to read, nor for a rebinding name to reach.
     let resp = agent
         .get(&gw.url("/api/pause"))
