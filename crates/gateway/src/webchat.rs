@@ -12,6 +12,7 @@ const PAGES: &str = include_str!("../../../ui/pages.js");
 const API: &str = include_str!("../../../ui/api.js");
 const SETTINGS: &str = include_str!("../../../ui/settings.js");
 const SETUP: &str = include_str!("../../../ui/setup.js");
+const MODEL_FETCH: &str = include_str!("../../../ui/model_fetch.js");
 
 /// The page may load only its own scripts and talk only to its own gateway.
 const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
@@ -70,11 +71,37 @@ pub async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Re
         "api.js" => file("text/javascript; charset=utf-8", API),
         "settings.js" => file("text/javascript; charset=utf-8", SETTINGS),
         "setup.js" => file("text/javascript; charset=utf-8", SETUP),
+        "model_fetch.js" => file("text/javascript; charset=utf-8", MODEL_FETCH),
         "style.css" => file("text/css; charset=utf-8", STYLE),
         _ => crate::http::error(
             StatusCode::NOT_FOUND,
             openclaw_protocol::ErrorCode::NotFound,
             format!("no UI file named {name}"),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A file added to `ui/` and not here would fail to load in the page (an ES module import
+    /// of a 404 stops every page's script): each one must be served.
+    #[tokio::test]
+    async fn every_file_of_ui_is_served() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).expect("ui dir") {
+            let name = entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned();
+            if name == "index.html" {
+                continue;
+            }
+            let answer = super::asset(axum::extract::Path(name.clone())).await;
+            assert_eq!(answer.status(), axum::http::StatusCode::OK, "ui/{name}");
+            names.push(name);
+        }
+        assert!(names.len() >= 7, "{names:?}");
     }
 }

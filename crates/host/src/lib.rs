@@ -266,6 +266,8 @@ pub fn prepare(opts: HostOptions) -> Result<Prepared, HostError> {
         // Reached on the first Settings call only (a headless server has none: the routes
         // then say to use environment variables).
         secrets: Some(Arc::new(openclaw_secrets::OsKeyring::default())),
+        // The environment's (OPENCLAW_MODEL_INDEX) or PyPI, read when a fetch starts.
+        model_index: None,
     };
     Ok(Prepared {
         claim,

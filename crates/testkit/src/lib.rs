@@ -8,6 +8,7 @@
 //! Never a dependency of shipped code.
 
 pub mod archive;
+pub mod package_index;
 pub mod tailscale;
 
 use axum::Router;
@@ -165,6 +166,41 @@ impl Drop for RuntimeThread {
             let _ = t.join();
         }
     }
+}
+
+/// Serves `app` on 127.0.0.1 from a one-worker runtime on a thread of its own, until the
+/// returned [`RuntimeThread`] is dropped.
+pub(crate) fn serve_in_thread(what: &'static str, app: Router) -> (SocketAddr, RuntimeThread) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{what} runtime: {e}"));
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .unwrap_or_else(|e| panic!("bind {what}: {e}"));
+            let _ = tx.send(listener.local_addr());
+            tokio::select! {
+                _ = axum::serve(listener, app) => {}
+                _ = stop_rx => {}
+            }
+        });
+    });
+    let addr = rx
+        .recv()
+        .unwrap_or_else(|e| panic!("{what} did not start: {e}"))
+        .unwrap_or_else(|e| panic!("{what} address: {e}"));
+    (
+        addr,
+        RuntimeThread {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        },
+    )
 }
 
 fn lock(shared: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
