@@ -40,6 +40,19 @@ export async function fetchModel(bar, text, { start = true } = {}) {
     text.textContent = describe(f);
     if (f.state === 'done' || f.state === 'failed' || f.state === 'idle') return answer;
     await new Promise((r) => setTimeout(r, 250));
-    answer = await api('GET', '/api/models/fetch');
+    answer = await poll();
+  }
+}
+
+// One progress question; a gateway that does not answer for a moment (restarting) is asked
+// again for up to 15 s before the error is shown.
+async function poll() {
+  for (let tries = 0; ; tries++) {
+    try {
+      return await api('GET', '/api/models/fetch');
+    } catch (e) {
+      if (e.status !== 0 || tries >= 60) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 }

@@ -129,7 +129,11 @@ async function followFetch(start) {
   $('local-model-fetch').disabled = true;
   try {
     const done = await fetchModel($('local-model-progress'), $('local-model-progress-text'), { start });
-    if (done.restart) $('local-model-progress-text').textContent += ' The assistant restarts to use it.';
+    if (done.fetch.state === 'done' && done.restart) {
+      // No provider is configured: choosing the model restarts the assistant with it.
+      const chosen = await api('POST', '/api/setup', { choice: 'local' });
+      if (chosen.restart) $('local-model-progress-text').textContent += ' The assistant restarts to use it.';
+    }
   } catch (e) { say(e.message, true); } finally {
     following = false;
     $('local-model-fetch').disabled = false;

@@ -70,12 +70,9 @@ async function useLocal(start = true) {
       const done = await fetchModel($('setup-progress'), $('setup-progress-text'), { start });
       if (done.fetch.state !== 'done') { button.textContent = 'Try the download again'; return; }
       localPresent = true;
-      if (done.restart) {
-        say('Downloaded. Restarting the assistant with it…');
-        if (!(await waitForGateway())) { say('The assistant did not come back: see the tray menu.', true); return; }
-      }
     } catch (e) { say(e.message, true); return; } finally { button.disabled = false; }
   }
+  // Chosen: the gateway restarts when its agent was built without the model (`chose` waits).
   chose({ choice: 'local' });
 }
 

@@ -2,7 +2,7 @@
 //! lock, logging), bound to loopback, on the app's one tokio runtime (which Tauri's own
 //! async work shares), with this computer's node linked in-process.
 
-use crate::local_node::{self, LocalNode};
+use crate::local_node;
 use anyhow::{Context, Result, anyhow};
 use openclaw_host::{GatewayHandle, Host, HostError, HostOptions};
 use std::path::PathBuf;
@@ -30,7 +30,16 @@ pub fn config_file() -> Option<PathBuf> {
 /// The running gateway and this computer's node.
 pub struct Embedded {
     host: Host,
-    node: LocalNode,
+    node_name: String,
+    /// Links this computer's node, then serves it until the gateway's end closes. Off the
+    /// start-up path: probing the desktop (speech-dispatcher is spawned on first contact) takes
+    /// a second or more, and the window should not wait for it.
+    node: tokio::task::JoinHandle<()>,
+    /// Why the node could not be linked, once, for the tray to tell.
+    node_error: Option<tokio::sync::oneshot::Receiver<String>>,
+    /// Stops a link still being made when the gateway stops (it would wait on a gateway that
+    /// is gone); a link made is served until the gateway's end closes.
+    stop_linking: tokio::sync::oneshot::Sender<()>,
 }
 
 /// Why the app has no gateway, in words for its menu and notification.
@@ -69,16 +78,31 @@ impl Embedded {
             Err(e) if e.is_config() => return Err(StartError::Config(e.to_string())),
             Err(e) => return Err(StartError::Other(e.to_string())),
         };
-        let node = match local_node::link(host.gateway(), &data_dir).await {
-            Ok(n) => n,
-            Err(e) => {
-                host.shutdown().await;
-                return Err(StartError::Other(format!(
-                    "cannot link this computer's node: {e:#}"
-                )));
+        let node_name = local_node::host_name();
+        let (error_tx, node_error) = tokio::sync::oneshot::channel();
+        let (gateway, name) = (host.gateway().clone(), node_name.clone());
+        let (stop_linking, stopped) = tokio::sync::oneshot::channel();
+        let node = tokio::spawn(async move {
+            let linked = tokio::select! {
+                linked = local_node::link(&gateway, &data_dir, name) => linked,
+                _ = stopped => return,
+            };
+            match linked {
+                Ok(node) => node.stopped().await,
+                Err(e) => {
+                    let text = format!("cannot link this computer's node: {e:#}");
+                    tracing::error!("{text}");
+                    let _ = error_tx.send(text);
+                }
             }
-        };
-        Ok(Self { host, node })
+        });
+        Ok(Self {
+            host,
+            node_name,
+            node,
+            node_error: Some(node_error),
+            stop_linking,
+        })
     }
 
     pub fn gateway(&self) -> &GatewayHandle {
@@ -86,7 +110,13 @@ impl Embedded {
     }
 
     pub fn node_name(&self) -> &str {
-        self.node.name()
+        &self.node_name
+    }
+
+    /// Resolves with the reason when this computer's node could not be linked (a locked
+    /// keyring holding its key, an unreadable state dir); given out once.
+    pub fn take_node_error(&mut self) -> Option<tokio::sync::oneshot::Receiver<String>> {
+        self.node_error.take()
     }
 
     /// The dashboard's address on loopback.
@@ -97,8 +127,10 @@ impl Embedded {
     /// Drains the gateway (answers in flight finish within `gateway.drain_timeout_seconds`),
     /// ends the node's link and lets the data dir go.
     pub async fn shutdown(self) {
+        let _ = self.stop_linking.send(());
         self.host.shutdown().await;
-        self.node.stopped().await;
+        // A link made ends with the gateway's end.
+        let _ = self.node.await;
     }
 }
 

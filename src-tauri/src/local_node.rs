@@ -12,15 +12,10 @@ use std::path::Path;
 const PRIORITY: i64 = 0;
 
 pub struct LocalNode {
-    name: String,
     serving: tokio::task::JoinHandle<()>,
 }
 
 impl LocalNode {
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Completes once the node's session has ended (the gateway's end closed at shutdown).
     pub async fn stopped(self) {
         let _ = self.serving.await;
@@ -29,8 +24,7 @@ impl LocalNode {
 
 /// Opens the node's identity under `<data dir>/node`, trusts it and the gateway both ways
 /// (kept as they are after the first run) and attaches the link.
-pub async fn link(gateway: &GatewayHandle, data_dir: &Path) -> Result<LocalNode> {
-    let name = host_name();
+pub async fn link(gateway: &GatewayHandle, data_dir: &Path, name: String) -> Result<LocalNode> {
     let state_dir = data_dir.join("node");
     let node = {
         let (dir, name) = (state_dir.clone(), name.clone());
@@ -72,10 +66,10 @@ pub async fn link(gateway: &GatewayHandle, data_dir: &Path) -> Result<LocalNode>
         .attach_in_process_node(gateway_end, &node_key)
         .await
         .context("cannot link this computer's node")?;
-    Ok(LocalNode { name, serving })
+    Ok(LocalNode { serving })
 }
 
 /// The computer's name, as the node binary names itself.
-fn host_name() -> String {
+pub fn host_name() -> String {
     openclaw_node::host_name().unwrap_or_else(|| "this computer".into())
 }

@@ -253,7 +253,8 @@ fn setup(
     });
 
     match app.runtime.block_on(Embedded::start()) {
-        Ok(embedded) => {
+        Ok(mut embedded) => {
+            tell_node_error(&app, &handle, &mut embedded);
             let events = embedded.gateway().subscribe();
             tracing::info!(
                 node = embedded.node_name(),
@@ -286,6 +287,23 @@ fn setup(
             Ok(())
         }
     }
+}
+
+/// Says so, in a notification, when this computer's node cannot be linked (it is linked after
+/// the gateway is up, off the start-up path).
+fn tell_node_error(app: &Arc<App>, handle: &AppHandle, embedded: &mut Embedded) {
+    let Some(error) = embedded.take_node_error() else {
+        return;
+    };
+    let (app, handle) = (app.clone(), handle.clone());
+    app.clone().runtime.spawn(async move {
+        // A gateway stopped while the link was being made (Quit) is no news.
+        if let Ok(text) = error.await
+            && !app.quitting.load(Ordering::Relaxed)
+        {
+            notify(&handle, "This computer's node is not linked", &text);
+        }
+    });
 }
 
 /// Keeps the icon, status line and pause check in step with the gateway.
@@ -386,7 +404,8 @@ fn restart_gateway(
             return;
         }
         match Embedded::start().await {
-            Ok(embedded) => {
+            Ok(mut embedded) => {
+                tell_node_error(&app, &handle, &mut embedded);
                 if app.quitting.load(Ordering::Relaxed) {
                     // Quit came while it started: drained like the rest.
                     embedded.shutdown().await;

@@ -7,6 +7,7 @@
 
 pub mod desktop;
 pub mod mobile;
+pub mod webdriver;
 
 use anyhow::{Context, Result, anyhow, bail};
 use std::io::{Read, Write};

@@ -738,10 +738,10 @@ fn the_open_tray_menu_is_drawn_in_a_tray_area_and_kept_as_a_png() {
     let data = tempfile::tempdir().unwrap();
     let fake = FakeLlm::start_in_thread();
     config_with(&fake, data.path());
-    let app = start_app(&session, data.path());
-    // A sender waiting, so the menu shows an approval line too.
+    // A sender waiting since before the start, so the menu shows an approval line too (and no
+    // notification, which would cover the screen below the icon, announces it).
     seed_sender_code(data.path(), "telegram", "42", Some("Ada"));
-    http_get(app.addr, "/api/approvals", Some(&app.token())).unwrap();
+    let app = start_app(&session, data.path());
     let tray = Tray::find(&session, app.pid());
     wait_for(Duration::from_secs(10), "the approval line", || {
         tray.items()

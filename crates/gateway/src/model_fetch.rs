@@ -4,11 +4,13 @@
 //! time; asking again while it runs answers its progress. The task is the gateway's (a closed
 //! window does not stop it; stopping the gateway does).
 //!
-//! With no provider configured the agent was built without the model, so a finished fetch
-//! sends [`GatewayEvent::RestartNeeded`]: the tray app restarts its gateway, which then answers
-//! with the model.
+//! With no provider configured the agent was built without the model: the answer then says
+//! `restart: true`, and choosing the model (`POST /api/setup {"choice": "local"}`, which the
+//! setup and the Settings page do once the fetch is done) asks the embedder for the restart
+//! ([`crate::GatewayEvent::RestartNeeded`]); a server's owner restarts the service. The fetch
+//! itself restarts nothing, so the page that follows it sees it finish.
 
-use crate::{GatewayEvent, GatewayState};
+use crate::GatewayState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -103,11 +105,10 @@ pub async fn start(State(state): State<Arc<GatewayState>>) -> Response {
                     "model.fetched",
                     json!({"model": BUILT_IN.file_name, "path": path}),
                 );
-                tracing::info!(path = %path.display(), "the built-in model was fetched");
                 if task_state.agent.awaits_default_model() {
-                    task_state.events.send(GatewayEvent::RestartNeeded {
-                        reason: "the built-in model was fetched".into(),
-                    });
+                    tracing::info!(path = %path.display(), "the built-in model was fetched: it answers after a restart");
+                } else {
+                    tracing::info!(path = %path.display(), "the built-in model was fetched");
                 }
             }
             Err(e) => {
