@@ -15,6 +15,7 @@ mod dashboard;
 mod embedded;
 mod icon;
 mod local_node;
+mod memory;
 mod tray;
 mod tray_state;
 

@@ -127,6 +127,16 @@ pub fn run(open: Option<String>) -> ExitCode {
         approval_menu: Mutex::new((Vec::new(), Vec::new())),
         quitting: AtomicBool::new(false),
     });
+    // A window is asked for: its process starts now, loading GTK and WebKit while the tray and
+    // the gateway start, and shows the page once the gateway answers (launch → page sooner).
+    if open.is_some() {
+        let started = app
+            .runtime
+            .block_on(async { app.dashboard.lock().await.start_early() });
+        if let Err(e) = started {
+            eprintln!("openclaw-app: cannot start the window's process early: {e}");
+        }
+    }
     let (for_instance, for_setup, for_menu) = (app.clone(), app.clone(), app.clone());
     let built = tauri::Builder::default()
         // First: a second launch only tells this one to show its window, then exits.
@@ -266,6 +276,10 @@ fn setup(
                 .spawn(follow_gateway(app.clone(), handle.clone(), events));
             app.runtime
                 .spawn(quit_on_signal(app.clone(), handle.clone()));
+            app.runtime.spawn(crate::memory::release_after(
+                crate::memory::AFTER_START,
+                "start-up",
+            ));
             // The first run (no provider configured, no setup finished) opens on the setup.
             let first_run = gateway(&app).is_some_and(|g| g.setup_needed());
             match open_on {

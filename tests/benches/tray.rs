@@ -126,15 +126,23 @@ fn main() {
         let session_ready = start.elapsed();
         // Polled inside the page: one WebDriver round trip, not one per check.
         web.call("POST", "/timeouts", Some(json!({"script": 30_000})));
-        web.call(
+        let page = web.call(
             "POST",
             "/execute/async",
             Some(json!({
-                "script": "const done = arguments[arguments.length - 1]; const t = setInterval(() => { const s = document.getElementById('health-status'); if (s && s.textContent === 'healthy') { clearInterval(t); done(true); } }, 5);",
+                "script": "const done = arguments[arguments.length - 1]; const t = setInterval(() => { const s = document.getElementById('health-status'); if (s && s.textContent === 'healthy') { clearInterval(t); const r = performance.getEntriesByType('resource'); done({healthy: performance.now(), scripts: Math.max(...r.filter((e) => e.name.endsWith('.js')).map((e) => e.responseEnd)), fetched: Math.max(...r.map((e) => e.responseEnd))}); } }, 5);",
                 "args": [],
             })),
         );
         let healthy = start.elapsed();
+        // Where the page's own time went (ms since its navigation began).
+        let into_page = page["healthy"].as_f64().unwrap_or(0.0);
+        println!(
+            "  page: navigation began {:.0} ms after launch; last module script in at {:.0} ms, last fetch answered at {:.0} ms, healthy shown at {into_page:.0} ms",
+            healthy.as_secs_f64() * 1e3 - into_page,
+            page["scripts"].as_f64().unwrap_or(0.0),
+            page["fetched"].as_f64().unwrap_or(0.0),
+        );
         let health = health.join().unwrap();
         let tray = descendants(driver.process.0.id())
             .into_iter()

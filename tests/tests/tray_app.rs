@@ -557,6 +557,7 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
             .contains("OpenClaw")
             .then_some(())
     });
+    let rss_open = openclaw_tests::rss_kib(app.pid()).unwrap();
     let closed = session
         .command("wmctrl")
         .args(["-c", "OpenClaw"])
@@ -582,6 +583,14 @@ fn the_tray_app_embeds_the_gateway_and_its_node_and_its_menu_drives_them() {
         app.child.as_mut().unwrap().try_wait().unwrap().is_none(),
         "the app quit"
     );
+    // A moment later the tray gives back what showing the window left in it (heap, and the
+    // pages of code that ran once); its menu, icon and gateway work on from there.
+    let rss_given_back = wait_for(Duration::from_secs(10), "the memory given back", || {
+        let now = openclaw_tests::rss_kib(app.pid())?;
+        (now * 10 < rss_open * 7).then_some(now)
+    });
+    eprintln!("tray RSS {rss_open} KiB with the window, {rss_given_back} KiB after it closed");
+    assert!(tray.items().iter().any(|(_, l, _)| l == "Open Dashboard"));
     // (Degraded overall by now: the phone paired above is offline.)
     assert_eq!(app.health()["checks"]["gateway"]["status"], "healthy");
     tray.click("Open Dashboard");
