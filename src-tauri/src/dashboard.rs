@@ -20,33 +20,28 @@ pub const WINDOW_ARG: &str = "--dashboard-window";
 const LABEL: &str = "dashboard";
 const TITLE: &str = "OpenClaw";
 
-/// In place of the URL: start, load GTK and WebKit, and make the window when the tray sends
-/// its first `show URL` (a launch with `--open PAGE` starts the window process beside the
-/// gateway's start rather than after it).
-pub const WAIT_FOR_URL: &str = "wait";
-
 /// The window process's `main`.
 pub fn run_window(url: Option<OsString>) -> ExitCode {
     let Some(url) = url.and_then(|u| u.into_string().ok()) else {
         eprintln!("openclaw-app: {WINDOW_ARG} needs the page's URL");
         return ExitCode::from(64);
     };
-    let url = if url == WAIT_FOR_URL {
-        None
-    } else {
-        match loopback_url(&url) {
-            Ok(u) => Some(u),
-            Err(e) => {
-                eprintln!("openclaw-app: {e}");
-                return ExitCode::from(64);
-            }
+    let url = match loopback_url(&url) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("openclaw-app: {e}");
+            return ExitCode::from(64);
         }
     };
     let app = tauri::Builder::default()
         .setup(move |app| {
-            if let Some(url) = url {
-                make_window(app.handle(), url)?;
-            }
+            WebviewWindowBuilder::new(app, LABEL, WebviewUrl::External(url))
+                .title(TITLE)
+                .inner_size(1000.0, 720.0)
+                .min_inner_size(480.0, 360.0)
+                // Menu-bar app: the window is reached from the tray, not the taskbar.
+                .skip_taskbar(true)
+                .build()?;
             let handle = app.handle().clone();
             std::thread::Builder::new()
                 .name("tray-commands".into())
@@ -101,33 +96,16 @@ fn follow_tray(app: tauri::AppHandle) {
     app.exit(0);
 }
 
-fn make_window(app: &tauri::AppHandle, url: tauri::Url) -> tauri::Result<()> {
-    WebviewWindowBuilder::new(app, LABEL, WebviewUrl::External(url))
-        .title(TITLE)
-        .inner_size(1000.0, 720.0)
-        .min_inner_size(480.0, 360.0)
-        // Menu-bar app: the window is reached from the tray, not the taskbar.
-        .skip_taskbar(true)
-        .build()?;
-    Ok(())
-}
-
 fn show(app: &tauri::AppHandle, url: tauri::Url) {
-    let Some(window) = app.get_webview_window(LABEL) else {
-        // Started with `wait`: the first page makes the window.
-        if let Err(e) = make_window(app, url) {
-            eprintln!("openclaw-app: cannot open the dashboard window: {e}");
-            app.exit(1);
+    if let Some(window) = app.get_webview_window(LABEL) {
+        let same_page = window.url().ok().is_some_and(|u| u == url);
+        if !same_page && let Err(e) = window.navigate(url) {
+            eprintln!("openclaw-app: cannot open that page: {e}");
         }
-        return;
-    };
-    let same_page = window.url().ok().is_some_and(|u| u == url);
-    if !same_page && let Err(e) = window.navigate(url) {
-        eprintln!("openclaw-app: cannot open that page: {e}");
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
     }
-    let _ = window.unminimize();
-    let _ = window.show();
-    let _ = window.set_focus();
 }
 
 /// The tray's side: the window process while it runs, watched by a task on the app's runtime
@@ -156,20 +134,6 @@ impl DashboardProcess {
         {
             return Ok(());
         }
-        self.spawn(url)
-    }
-
-    /// Starts the window process before its page's address is known (the gateway is still
-    /// starting): it loads GTK and WebKit meanwhile, and makes the window at the first
-    /// [`DashboardProcess::show`]. Call on the app's runtime.
-    pub fn start_early(&mut self) -> std::io::Result<()> {
-        if self.running.is_some() {
-            return Ok(());
-        }
-        self.spawn(WAIT_FOR_URL)
-    }
-
-    fn spawn(&mut self, url: &str) -> std::io::Result<()> {
         let exe = std::env::current_exe()?;
         let mut cmd = tokio::process::Command::new(exe);
         cmd.arg(WINDOW_ARG)

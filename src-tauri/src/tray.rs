@@ -127,16 +127,6 @@ pub fn run(open: Option<String>) -> ExitCode {
         approval_menu: Mutex::new((Vec::new(), Vec::new())),
         quitting: AtomicBool::new(false),
     });
-    // A window is asked for: its process starts now, loading GTK and WebKit while the tray and
-    // the gateway start, and shows the page once the gateway answers (launch → page sooner).
-    if open.is_some() {
-        let started = app
-            .runtime
-            .block_on(async { app.dashboard.lock().await.start_early() });
-        if let Err(e) = started {
-            eprintln!("openclaw-app: cannot start the window's process early: {e}");
-        }
-    }
     let (for_instance, for_setup, for_menu) = (app.clone(), app.clone(), app.clone());
     let built = tauri::Builder::default()
         // First: a second launch only tells this one to show its window, then exits.
