@@ -13,18 +13,11 @@
 //! BENCH_LOAD_SECS (per load phase, default 3).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use openclaw_tests::{base_command, free_port, rss_kib, thread_count};
+use openclaw_tests::{base_command, env_num, free_port, rss_kib, thread_count};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn spawn(data_dir: &std::path::Path, port: u16) -> Child {
     base_command(data_dir, None)

@@ -28,7 +28,7 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
-use openclaw_tests::{GatewayProcess, post_request, rss_kib, smollm2_model};
+use openclaw_tests::{GatewayProcess, env_num, post_request, rss_kib, smollm2_model};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -38,13 +38,6 @@ use std::time::{Duration, Instant};
 const CONTEXT: u32 = 2048;
 // Long enough that greedy decoding runs to BENCH_TOKENS on both sides.
 const QUESTION: &str = "Write a long story about a dragon who learns to bake bread.";
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Run {
     ttft: Duration,

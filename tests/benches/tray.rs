@@ -20,19 +20,12 @@
 
 use openclaw_tests::desktop::DesktopSession;
 use openclaw_tests::webdriver::Driver;
-use openclaw_tests::{child_pids, free_port, http_get, workspace_bin};
+use openclaw_tests::{child_pids, env_num, free_port, http_get, workspace_bin};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn env_num(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn cmdline(pid: u32) -> String {
     std::fs::read_to_string(format!("/proc/{pid}/cmdline"))

@@ -42,6 +42,14 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     bin
 }
 
+/// A benchmark's knob: the environment variable `name` as a number, else `default`.
+pub fn env_num(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");

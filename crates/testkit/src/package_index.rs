@@ -67,28 +67,19 @@ impl std::fmt::Debug for FakePackageIndex {
 /// A wheel (a zip) holding `files` (path, contents), stored uncompressed as many wheels' large
 /// data files are.
 pub fn wheel(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = std::io::Cursor::new(Vec::new());
-    {
-        let mut zip = zip::ZipWriter::new(&mut out);
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored)
-            .large_file(false);
-        for (path, data) in files {
-            zip.start_file(*path, options).expect("zip entry");
-            zip.write_all(data).expect("zip data");
-        }
-        zip.finish().expect("zip end");
-    }
-    out.into_inner()
+    zip_of(files, zip::CompressionMethod::Stored)
 }
 
 /// [`wheel`], deflated.
 pub fn deflated_wheel(files: &[(&str, &[u8])]) -> Vec<u8> {
+    zip_of(files, zip::CompressionMethod::Deflated)
+}
+
+fn zip_of(files: &[(&str, &[u8])], method: zip::CompressionMethod) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     {
         let mut zip = zip::ZipWriter::new(&mut out);
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
+        let options = zip::write::SimpleFileOptions::default().compression_method(method);
         for (path, data) in files {
             zip.start_file(*path, options).expect("zip entry");
             zip.write_all(data).expect("zip data");
