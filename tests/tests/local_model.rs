@@ -439,7 +439,7 @@ fn models_cli_lists_adds_and_removes() {
     assert_eq!(v["models"], json!([]));
     let (code, _, text) = cli(&["models", "list"]);
     assert_eq!(code, 0);
-    assert!(text.contains("scripts/fetch-model.sh"), "{text}");
+    assert!(text.contains("openclaw models fetch"), "{text}");
 
     let (code, v, text) = cli(&["models", "add", model.to_str().unwrap(), "--json"]);
     assert_eq!(code, 0, "{text}");
