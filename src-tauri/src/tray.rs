@@ -299,8 +299,8 @@ fn tell_node_error(app: &Arc<App>, handle: &AppHandle, embedded: &mut Embedded) 
     let Some(error) = embedded.take_node_error() else {
         return;
     };
-    let (app, handle) = (app.clone(), handle.clone());
-    app.clone().runtime.spawn(async move {
+    let (runtime, app, handle) = (app.runtime.clone(), app.clone(), handle.clone());
+    runtime.spawn(async move {
         // A gateway stopped while the link was being made (Quit) is no news.
         if let Ok(text) = error.await
             && !app.quitting.load(Ordering::Relaxed)

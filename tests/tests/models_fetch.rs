@@ -48,18 +48,11 @@ fn models_fetch_puts_the_checked_model_in_place_and_says_why_when_it_cannot() {
     assert_eq!(list["models"][0]["in_use"], true, "{list}");
 
     // Already there: nothing is downloaded again.
-    let downloads = || {
-        index
-            .requests()
-            .iter()
-            .filter(|r| r.starts_with("/files/"))
-            .count()
-    };
-    assert_eq!(downloads(), 1);
+    assert_eq!(index.downloads(), 1);
     let (code, _, text) = cli(data.path(), None, &["models", "fetch", "--index", &url]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains(BUILT_IN.file_name), "{text}");
-    assert_eq!(downloads(), 1);
+    assert_eq!(index.downloads(), 1);
 
     // The index names in the environment is used when --index is not given; errors say why,
     // exit 1, and leave nothing behind.

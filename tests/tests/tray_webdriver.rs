@@ -263,14 +263,7 @@ fn the_apps_setup_downloads_the_built_in_model_with_a_progress_bar_and_chats_wit
         "the model in place"
     );
     assert!(data.path().join("setup-done").exists());
-    assert_eq!(
-        index
-            .requests()
-            .iter()
-            .filter(|r| r.starts_with("/files/"))
-            .count(),
-        1
-    );
+    assert_eq!(index.downloads(), 1);
     web.go("chat");
     web.wait(
         "the chat ready",

@@ -35,10 +35,12 @@ impl ModelFetch {
     }
 }
 
-fn answer(state: &GatewayState, status: StatusCode) -> Response {
+async fn answer(state: &GatewayState, status: StatusCode) -> Response {
     let progress = state.model_fetch.current();
-    let path = state.data_dir.join("models").join(BUILT_IN.file_name);
+    let path = crate::setup::models_dir(state).join(BUILT_IN.file_name);
     let restart = matches!(progress, Progress::Done { .. }) && state.agent.awaits_default_model();
+    // A stat: off the async workers, as the setup's own look at the models dir.
+    let present = tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file());
     (
         status,
         Json(json!({
@@ -49,7 +51,7 @@ fn answer(state: &GatewayState, status: StatusCode) -> Response {
                 "file": BUILT_IN.file_name,
                 "size_bytes": BUILT_IN.size,
                 "path": path,
-                "present": path.is_file(),
+                "present": present,
             },
         })),
     )
@@ -58,7 +60,7 @@ fn answer(state: &GatewayState, status: StatusCode) -> Response {
 
 /// `GET /api/models/fetch`.
 pub async fn status(State(state): State<Arc<GatewayState>>) -> Response {
-    answer(&state, StatusCode::OK)
+    answer(&state, StatusCode::OK).await
 }
 
 /// `POST /api/models/fetch`: 202 when a fetch started, 200 with its progress when one runs
@@ -68,9 +70,18 @@ pub async fn start(State(state): State<Arc<GatewayState>>) -> Response {
         .model_index
         .clone()
         .unwrap_or_else(openclaw_models::index_from_env);
-    let fetcher = match Fetcher::new(&index) {
-        Ok(f) => f,
+    // Making the HTTP client reads the system's CA certificates: off the async workers.
+    let made = tokio::task::spawn_blocking(move || Fetcher::new(&index)).await;
+    let fetcher = match made {
+        Ok(Ok(f)) => f,
         Err(e) => {
+            return crate::http::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                openclaw_protocol::ErrorCode::Internal,
+                format!("the fetch's task failed: {e}"),
+            );
+        }
+        Ok(Err(e)) => {
             return crate::http::error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 openclaw_protocol::ErrorCode::Unavailable,
@@ -90,7 +101,7 @@ pub async fn start(State(state): State<Arc<GatewayState>>) -> Response {
         _ => None,
     };
     let Some(tx) = started else {
-        return answer(&state, StatusCode::OK);
+        return answer(&state, StatusCode::OK).await;
     };
     state.audit.record(
         "model.fetch",
@@ -98,7 +109,7 @@ pub async fn start(State(state): State<Arc<GatewayState>>) -> Response {
     );
     let task_state = state.clone();
     state.tasks.spawn(async move {
-        let dir = task_state.data_dir.join("models");
+        let dir = crate::setup::models_dir(&task_state);
         match fetcher.fetch(&BUILT_IN, &dir, &tx).await {
             Ok(path) => {
                 task_state.audit.record(
@@ -121,5 +132,17 @@ pub async fn start(State(state): State<Arc<GatewayState>>) -> Response {
         }
         // `tx` ends here; the receiver keeps the last progress for later questions.
     });
-    answer(&state, StatusCode::ACCEPTED)
+    answer(&state, StatusCode::ACCEPTED).await
+}
+
+#[cfg(test)]
+mod tests {
+    /// The file the fetch puts in place is the one the agent looks for with no provider.
+    #[test]
+    fn the_fetched_model_is_the_agents_default_one() {
+        assert_eq!(
+            openclaw_models::BUILT_IN.file_name,
+            openclaw_agent::provider::DEFAULT_MODEL_FILE
+        );
+    }
 }

@@ -26,7 +26,7 @@ pub const MAX_SETUP_BODY: usize = 16 * 1024;
 /// which configures no provider, does not bring the setup back at every start).
 const DONE_FILE: &str = "setup-done";
 
-fn models_dir(state: &GatewayState) -> PathBuf {
+pub(crate) fn models_dir(state: &GatewayState) -> PathBuf {
     state.data_dir.join("models")
 }
 

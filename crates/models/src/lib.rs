@@ -228,7 +228,7 @@ impl Fetcher {
         let result = self.fetch_inner(model, models_dir, progress).await;
         match &result {
             Ok(path) => {
-                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                let size = tokio::fs::metadata(path).await.map_or(0, |m| m.len());
                 progress.send_replace(Progress::Done {
                     path: path.clone(),
                     size,
@@ -250,7 +250,10 @@ impl Fetcher {
         progress: &watch::Sender<Progress>,
     ) -> Result<PathBuf, FetchError> {
         let target = models_dir.join(model.file_name);
-        if target.is_file() {
+        if tokio::fs::metadata(&target)
+            .await
+            .is_ok_and(|m| m.is_file())
+        {
             return Ok(target);
         }
         tokio::fs::create_dir_all(models_dir)

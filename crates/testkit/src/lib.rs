@@ -168,6 +168,20 @@ impl Drop for RuntimeThread {
     }
 }
 
+/// Serves `app` on 127.0.0.1 on the current tokio runtime, until that runtime ends.
+pub(crate) async fn serve_here(what: &'static str, app: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind {what}: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{what} address: {e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    addr
+}
+
 /// Serves `app` on 127.0.0.1 from a one-worker runtime on a thread of its own, until the
 /// returned [`RuntimeThread`] is dropped.
 pub(crate) fn serve_in_thread(what: &'static str, app: Router) -> (SocketAddr, RuntimeThread) {
@@ -211,14 +225,7 @@ impl FakeLlm {
     /// Serves on 127.0.0.1 on the current tokio runtime.
     pub async fn start() -> Self {
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake LLM");
-        let addr = listener.local_addr().expect("fake LLM address");
-        let app = router(shared.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = serve_here("fake LLM", router(shared.clone())).await;
         Self {
             addr,
             shared,

@@ -93,14 +93,7 @@ impl FakePackageIndex {
     /// Serves `project` with `files` (file name, contents) on the current tokio runtime.
     pub async fn start(project: &str, files: Vec<(String, Vec<u8>)>) -> Self {
         let shared = shared(project, files);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind fake index");
-        let addr = listener.local_addr().expect("fake index address");
-        let app = router(shared.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = crate::serve_here("fake package index", router(shared.clone())).await;
         Self {
             addr,
             shared,
@@ -136,6 +129,15 @@ impl FakePackageIndex {
     /// The paths asked for so far.
     pub fn requests(&self) -> Vec<String> {
         lock(&self.shared).requests.clone()
+    }
+
+    /// How many file downloads were asked for so far.
+    pub fn downloads(&self) -> usize {
+        lock(&self.shared)
+            .requests
+            .iter()
+            .filter(|r| r.starts_with("/files/"))
+            .count()
     }
 }
 
