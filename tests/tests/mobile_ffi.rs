@@ -225,7 +225,9 @@ fn a_kotlin_node_pairs_by_the_gateways_code_serves_camera_and_location_and_error
     assert_eq!(after[1], 0, "node threads left after stop: {after:?}");
     // The JVM's own threads (JIT compilers, GC) may come and go by one or two.
     assert!(after[0] <= before[0] + 2, "threads {before:?} -> {after:?}");
-    assert!(after[2] <= before[2], "fds {before:?} -> {after:?}");
+    // The JVM opens files of its own now and then (a jar, a class-data file: CI once saw
+    // 10 -> 11), so allow it two; a descriptor leaked per cycle would show as 100.
+    assert!(after[2] <= before[2] + 2, "fds {before:?} -> {after:?}");
     assert!(
         after[3] <= before[3] + 32 * 1024,
         "RSS {before:?} -> {after:?}"
@@ -247,7 +249,7 @@ fn a_kotlin_node_pairs_by_the_gateways_code_serves_camera_and_location_and_error
         linked[0] <= before[0] + 2,
         "threads {before:?} -> {linked:?}"
     );
-    assert!(linked[2] <= before[2], "fds {before:?} -> {linked:?}");
+    assert!(linked[2] <= before[2] + 2, "fds {before:?} -> {linked:?}");
     assert!(
         linked[3] <= before[3] + 32 * 1024,
         "RSS {before:?} -> {linked:?}"
