@@ -68,6 +68,8 @@ impl Embedded {
             // With no file yet, the first run's setup writes the per-user one, read from the
             // next start on.
             setup_config_file: openclaw_host::paths::user_config_path(),
+            // The tray restarts its gateway on RestartNeeded (see tray.rs).
+            restarts_itself: true,
             ..HostOptions::new(data_dir.clone())
         };
         let host = match openclaw_host::start(options) {

@@ -1,15 +1,19 @@
 //! `config.yaml`: the schema of the deployment guide, `${VAR}` expansion, defaults, environment
 //! overrides and validation that reports every problem with its file:line.
 //!
+//! [`edit`] changes the file's text the way a person would, keeping its comments.
+//!
 //! This crate does no I/O: callers hand it the file's text and a way to look up environment
 //! variables, so the same code serves the server, the tray app and tests. It knows nothing of
 //! sockets, databases or logging; it only says what the configuration is, or what is wrong with it.
 
+mod edit;
 mod expand;
 mod load;
 mod schema;
 mod validate;
 
+pub use edit::{Change, EditError, Value, edit, has_key};
 pub use load::{ConfigError, Problem, parse};
 pub use schema::*;
 pub use validate::{MIN_TOKEN_CHARS, parse_schedule};

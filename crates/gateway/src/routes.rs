@@ -49,7 +49,14 @@ pub fn router(state: Arc<GatewayState>, extra: Option<axum::Router>) -> axum::Ro
             "/api/messages",
             axum::routing::post(send_message).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY)),
         )
-        .route("/api/settings", get(crate::settings::settings))
+        .route(
+            "/api/settings",
+            get(crate::settings::settings)
+                .patch(crate::settings_edit::edit_settings)
+                .layer(DefaultBodyLimit::max(
+                    crate::settings_edit::MAX_SETTINGS_BODY,
+                )),
+        )
         .route(
             "/api/models/fetch",
             get(crate::model_fetch::status).post(crate::model_fetch::start),

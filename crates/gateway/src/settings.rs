@@ -1,5 +1,6 @@
 //! What the Settings page shows and changes: `GET /api/settings` (providers, the local model,
-//! channels, rate limits and backups as configured, and which secrets the keyring holds), and
+//! channels, rate limits and backups as the config file says now, and which secrets the
+//! keyring holds; [`crate::settings_edit`] changes the file), and
 //! `PUT` / `DELETE /api/secrets/{name}`, which keep API keys and bot tokens in the embedder's
 //! secret store (the OS keyring) and never in a file. Config refers to them as
 //! `${keyring:NAME}`.
@@ -147,9 +148,67 @@ pub(crate) async fn keep_secret(
     Ok(place)
 }
 
+/// What the config file says now (it may have changed since this gateway loaded it), for the
+/// page to show and edit: `${VAR}` expanded as at start, `${keyring:NAME}` not read (the page
+/// learns only that a key is referred to).
+struct FileView {
+    config: Arc<Config>,
+    revision: String,
+    /// Why the file could not be read or parsed; the running config is shown then.
+    error: Option<String>,
+}
+
+struct SecretsUnread;
+
+impl openclaw_config::Env for SecretsUnread {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+    fn secret(&self, _: &str) -> Result<Option<String>, String> {
+        Ok(Some("kept in the keyring".into()))
+    }
+}
+
+fn file_view(state: &GatewayState) -> FileView {
+    let running = |revision: String, error: Option<String>| FileView {
+        config: state.config.clone(),
+        revision,
+        error,
+    };
+    let Some(file) = &state.config_file else {
+        return running(state.loaded_revision.clone(), None);
+    };
+    match crate::config_write::read(file) {
+        Err(e) => running(state.loaded_revision.clone(), Some(e.to_string())),
+        Ok(None) => running(crate::config_write::NO_FILE.to_owned(), None),
+        Ok(Some(text)) => {
+            let revision = crate::config_write::revision_of(Some(&text));
+            match openclaw_config::parse(&text, &file.display().to_string(), &SecretsUnread) {
+                Ok(config) => FileView {
+                    config: Arc::new(config),
+                    revision,
+                    error: None,
+                },
+                Err(e) => running(revision, Some(e.to_string())),
+            }
+        }
+    }
+}
+
 /// `GET /api/settings`.
 pub async fn settings(State(state): State<Arc<GatewayState>>) -> Response {
-    let config = state.config.clone();
+    let view = {
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || file_view(&state)).await
+    };
+    let Ok(view) = view else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "the settings' task failed",
+        );
+    };
+    let config = view.config.clone();
     let known = known_secrets(&config);
     let (place, presence) = match &state.secrets {
         None => (None, Err("this gateway keeps no secrets".to_owned())),
@@ -192,6 +251,7 @@ pub async fn settings(State(state): State<Arc<GatewayState>>) -> Response {
                 "model": p.config.model,
                 "base_url": p.config.base_url,
                 "model_path": p.config.model_path,
+                "max_tokens": p.config.max_tokens,
                 "key_configured": p.config.api_key.is_some(),
             })
         })
@@ -200,6 +260,14 @@ pub async fn settings(State(state): State<Arc<GatewayState>>) -> Response {
     let rate = &config.security.rate_limiting;
     let backup = &config.backup;
     Json(json!({
+        "config": {
+            "file": state.config_file,
+            "revision": view.revision,
+            "editable": state.config_file.is_some(),
+            "pending_restart": view.revision != state.loaded_revision,
+            "restarts_itself": state.restarts_itself,
+            "error": view.error,
+        },
         "secrets": {
             "store": place,
             "error": presence.as_ref().err(),

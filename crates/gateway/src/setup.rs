@@ -8,12 +8,14 @@
 //! [`GatewayEvent::RestartNeeded`] tells the embedder (the tray app restarts its gateway; a
 //! server's owner restarts the service).
 
+use crate::config_write::{GatewayEnv, WriteError};
 use crate::http::error;
 use crate::{GatewayEvent, GatewayState, routes::read_json};
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use openclaw_config::Change;
 use openclaw_protocol::ErrorCode;
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -164,6 +166,11 @@ pub async fn choose(State(state): State<Arc<GatewayState>>, req: Request) -> Res
         Choice::Anthropic => ("anthropic", "Anthropic"),
         Choice::Openai => ("openai", "OpenAI"),
     };
+    if state.data_dir.join(DONE_FILE).exists() {
+        return conflict(
+            "the setup was finished already: add or change providers on the Settings page",
+        );
+    }
     let Some(key) = crate::settings::typed_secret(body.api_key.as_deref().unwrap_or_default())
     else {
         return error(
@@ -184,8 +191,9 @@ pub async fn choose(State(state): State<Arc<GatewayState>>, req: Request) -> Res
     }
     let written = {
         let (file, done) = (file.clone(), state.data_dir.join(DONE_FILE));
+        let secrets = state.secrets.clone();
         tokio::task::spawn_blocking(move || {
-            add_provider(&file, name).and_then(|()| mark_done(&done))
+            add_provider(&file, name, secrets).and_then(|()| mark_done(&done))
         })
         .await
     };
@@ -218,54 +226,22 @@ pub async fn choose(State(state): State<Arc<GatewayState>>, req: Request) -> Res
 }
 
 /// Adds `providers: NAME: api_key: "${keyring:NAME}"` to the config file (made when missing),
-/// after checking the new text parses; the old text stays unless the new one is whole
-/// (written beside and renamed over).
-fn add_provider(file: &Path, name: &str) -> Result<(), SetupError> {
-    let old = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => {
-            return Err(SetupError::Conflict(format!(
-                "cannot read {}: {e}",
-                file.display()
-            )));
+/// keeping what is there; nothing is written unless the result loads (see
+/// [`crate::config_write`]).
+fn add_provider(
+    file: &Path,
+    name: &str,
+    secrets: Option<Arc<dyn openclaw_secrets::SecretStore>>,
+) -> Result<(), SetupError> {
+    let change = Change::set(
+        ["providers", name, "api_key"],
+        format!("${{keyring:{name}}}"),
+    );
+    match crate::config_write::edit_file(file, None, &[change], &GatewayEnv { secrets }) {
+        Ok(_) => Ok(()),
+        Err(e @ (WriteError::Read { .. } | WriteError::Write { .. })) => {
+            Err(SetupError::Write(e.to_string()))
         }
-    };
-    if old.lines().any(|l| l.starts_with("providers:")) {
-        return Err(SetupError::Conflict(format!(
-            "{} has a providers section already: add `{name}: {{api_key: \"${{keyring:{name}}}\"}}` under it yourself",
-            file.display()
-        )));
+        Err(e) => Err(SetupError::Conflict(e.to_string())),
     }
-    let mut text = old.clone();
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(&format!(
-        "# Added by the app's setup: the key is in the OS keyring, not in this file.\nproviders:\n  {name}:\n    api_key: \"${{keyring:{name}}}\"\n"
-    ));
-    // Only the shape is checked here: the keyring reference resolves when the gateway loads it.
-    struct AnyKey;
-    impl openclaw_config::Env for AnyKey {
-        fn var(&self, _: &str) -> Option<String> {
-            Some(String::new())
-        }
-        fn secret(&self, _: &str) -> Result<Option<String>, String> {
-            Ok(Some("checked-at-load".into()))
-        }
-    }
-    if let Err(e) = openclaw_config::parse(&text, &file.display().to_string(), &AnyKey) {
-        return Err(SetupError::Conflict(format!(
-            "the config would not be valid with the provider added, so it was left as it is: {e}"
-        )));
-    }
-    let write = || -> std::io::Result<()> {
-        if let Some(dir) = file.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let temp = file.with_extension("yaml.setup-tmp");
-        std::fs::write(&temp, &text)?;
-        std::fs::rename(&temp, file)
-    };
-    write().map_err(|e| SetupError::Write(format!("cannot write {}: {e}", file.display())))
 }

@@ -57,6 +57,7 @@ impl TestGateway {
             ))),
             config_file: Some(dir.path().join("config.yaml")),
             model_index: None,
+            restarts_itself: false,
         };
         let mut options = options;
         adjust(&mut options);
@@ -1901,6 +1902,21 @@ fn a_page_of_another_site_can_use_none_of_the_new_routes() {
             .unwrap();
         assert_eq!(resp.status().as_u16(), 403, "DELETE {path}");
     }
+    // Nor may a page change the config file.
+    let change = json!({"revision": "", "provider": {"name": "evil", "kind": "openai", "base_url": "https://evil.example"}});
+    let resp = agent
+        .patch(&gw.url("/api/settings"))
+        .header("Origin", evil)
+        .header("Authorization", &format!("Bearer {}", gw.token()))
+        .send_json(&change)
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403, "PATCH /api/settings");
+    let resp = agent
+        .patch(&gw.url("/api/settings"))
+        .send_json(&change)
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401, "PATCH /api/settings");
+    assert!(!gw._dir.path().join("config.yaml").exists());
     // What the setup and settings say is not for other sites to read either.
     for path in [
         "/api/setup",
@@ -2613,7 +2629,7 @@ fn the_first_run_setup_keeps_the_key_in_the_secret_store_and_config_refers_to_it
         b"sk-ant-setup"
     );
     let text = std::fs::read_to_string(&config).unwrap();
-    assert!(text.contains("api_key: \"${keyring:anthropic}\""), "{text}");
+    assert!(text.contains("api_key: ${keyring:anthropic}"), "{text}");
     assert!(!text.contains("sk-ant-setup"), "{text}");
     struct Keys;
     impl openclaw_config::Env for Keys {
@@ -2634,10 +2650,233 @@ fn the_first_run_setup_keeps_the_key_in_the_secret_store_and_config_refers_to_it
         }
     }
     assert!(restart.unwrap().contains("anthropic"));
-    // A second setup would write a second providers section: refused, the file as it was.
+    // A second setup is refused (Settings changes providers from here on): the file as it was.
     let (code, body) = post(json!({"choice": "openai", "api_key": "sk-2"}));
     assert_eq!(code, 409, "{body}");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), text);
+}
+
+#[test]
+fn settings_change_the_config_file_keeping_its_comments_and_keys_stay_in_the_store() {
+    let gw = TestGateway::start_with(tempfile::tempdir().unwrap(), |_| {}, None);
+    let mut events = gw.handle.subscribe();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let auth = format!("Bearer {}", gw.token());
+    let settings = || -> Value {
+        agent
+            .get(&gw.url("/api/settings"))
+            .header("Authorization", &auth)
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    };
+    let patch = |body: Value| -> (u16, Value) {
+        let mut resp = agent
+            .patch(&gw.url("/api/settings"))
+            .header("Authorization", &auth)
+            .send_json(&body)
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+    };
+    let restarts = |events: &mut tokio::sync::broadcast::Receiver<GatewayEvent>| {
+        let mut n = 0;
+        while let Ok(e) = events.try_recv() {
+            if matches!(e, GatewayEvent::RestartNeeded { .. }) {
+                n += 1;
+            }
+        }
+        n
+    };
+    let file = gw._dir.path().join("config.yaml");
+
+    // No file yet: the page edits the defaults; the first change makes the file.
+    let before = settings();
+    assert_eq!(before["config"]["revision"], "", "{before}");
+    assert_eq!(before["config"]["editable"], true, "{before}");
+    assert_eq!(before["config"]["pending_restart"], false, "{before}");
+    assert_eq!(before["config"]["restarts_itself"], false, "{before}");
+    let (code, body) = patch(json!({"revision": "", "rate_limiting": {"messages_per_minute": 33}}));
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["changed"], true, "{body}");
+    assert_eq!(body["restart"], true, "{body}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with("# OpenClaw's config, made by the app."),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("security:\n  rate_limiting:\n    default_messages_per_minute: 33\n"),
+        "{text}"
+    );
+    assert_eq!(restarts(&mut events), 1);
+    let now = settings();
+    assert_eq!(now["rate_limiting"]["messages_per_minute"], 33, "{now}");
+    assert_eq!(now["config"]["revision"], body["revision"], "{now}");
+    assert_eq!(
+        now["config"]["pending_restart"], true,
+        "the running gateway has the old: {now}"
+    );
+
+    // The owner edits the file by hand: a page that read it before is told, nothing is lost.
+    let hand = format!("{text}# my backups\nbackup:\n  enabled: false  # not yet\n");
+    std::fs::write(&file, &hand).unwrap();
+    let (code, body) =
+        patch(json!({"revision": now["config"]["revision"], "backup": {"enabled": true}}));
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reload the page"),
+        "{body}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), hand);
+    // Read again, changed: the owner's comments stay.
+    let revision = settings()["config"]["revision"].clone();
+    let (code, body) = patch(
+        json!({"revision": revision, "backup": {"enabled": true, "schedule": "30 3 * * *", "max_backups": 5, "path": ""}}),
+    );
+    assert_eq!(code, 200, "{body}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.ends_with("# my backups\nbackup:\n  enabled: true  # not yet\n  schedule: '30 3 * * *'\n  max_backups: 5\n"), "{text}");
+    let now = settings();
+    assert_eq!(now["backup"]["schedule"], "30 3 * * *", "{now}");
+    assert_eq!(now["backup"]["max_backups"], 5, "{now}");
+
+    // A provider with its key: the key goes to the store, the file refers to it.
+    let revision = now["config"]["revision"].clone();
+    let (code, body) = patch(
+        json!({"revision": revision, "provider": {"name": "openrouter", "kind": "openai",
+        "model": "gpt-4o", "base_url": "https://openrouter.example/api/v1", "api_key": " sk-or-1 "}}),
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        std::fs::read(gw._dir.path().join("test-secrets/openrouter")).unwrap(),
+        b"sk-or-1"
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("sk-or-1"), "{text}");
+    assert!(text.contains("  openrouter:\n    type: openai\n    model: gpt-4o\n    base_url: https://openrouter.example/api/v1\n    api_key: ${keyring:openrouter}\n"), "{text}");
+    let now = settings();
+    let provider = &now["providers"][0];
+    assert_eq!(provider["name"], "openrouter", "{now}");
+    assert_eq!(provider["kind"], "openai", "{now}");
+    assert_eq!(provider["key_configured"], true, "{now}");
+    let item = now["secrets"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "openrouter")
+        .cloned();
+    assert_eq!(item.unwrap()["present"], true, "{now}");
+
+    // A channel turned on refers to its token once the store holds it.
+    let (code, _) = {
+        let mut resp = agent
+            .put(&gw.url("/api/secrets/telegram"))
+            .header("Authorization", &auth)
+            .send_json(json!({"value": "123:tg"}))
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    };
+    assert_eq!(code, 200);
+    let (code, body) =
+        patch(json!({"revision": now["config"]["revision"], "channels": {"telegram": true}}));
+    assert_eq!(code, 200, "{body}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains(
+            "channels:\n  telegram:\n    enabled: true\n    token: ${keyring:telegram}\n"
+        ),
+        "{text}"
+    );
+    let now = settings();
+    assert_eq!(
+        now["channels"][0],
+        json!({"name": "telegram", "enabled": true}),
+        "{now}"
+    );
+
+    // Refused, each with the reason, the file as it was and no restart asked for.
+    let revision = now["config"]["revision"].clone();
+    restarts(&mut events);
+    for (bad, status, says) in [
+        (
+            json!({"revision": revision, "backup": {"schedule": "at two"}}),
+            400,
+            "schedule",
+        ),
+        (
+            json!({"revision": revision, "gateway": {"port": 1}}),
+            400,
+            "unknown field",
+        ),
+        (json!({"revision": revision}), 400, "nothing to change"),
+        (
+            json!({"revision": revision, "remove_provider": "../x"}),
+            400,
+            "cannot name a provider",
+        ),
+        (
+            json!({"revision": revision, "provider": {"name": "x", "kind": "openai", "base_url": "ftp://x"}}),
+            422,
+            "base_url",
+        ),
+        (
+            json!({"revision": revision, "provider": {"name": "anthropic", "kind": "anthropic", "max_tokens": 0}}),
+            422,
+            "max_tokens",
+        ),
+    ] {
+        let (code, body) = patch(bad.clone());
+        assert_eq!(code, status, "{bad}: {body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(says),
+            "{bad}: {body}"
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    }
+    assert_eq!(restarts(&mut events), 0);
+    // The same value again changes nothing and restarts nothing.
+    let (code, body) = patch(json!({"revision": revision, "channels": {"telegram": true}}));
+    assert_eq!(
+        (code, body["changed"].clone()),
+        (200, json!(false)),
+        "{body}"
+    );
+    assert_eq!(restarts(&mut events), 0);
+
+    // Removed: the provider goes, its key stays in the store for the owner to remove.
+    let (code, body) = patch(json!({"revision": revision, "remove_provider": "openrouter"}));
+    assert_eq!(code, 200, "{body}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("providers:"), "{text}");
+    assert!(gw._dir.path().join("test-secrets/openrouter").exists());
+    // The audit is written off the request's path: give it a moment.
+    let mut audit = gw.audit_text();
+    for _ in 0..100 {
+        if audit.matches("\"config.edited\"").count() >= 5 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        audit = gw.audit_text();
+    }
+    assert_eq!(audit.matches("\"config.edited\"").count(), 5, "{audit}");
+    assert!(
+        !audit.contains("providers.openrouter.threads"),
+        "only what changed: {audit}"
+    );
+    assert!(audit.contains("providers.openrouter.api_key"), "{audit}");
+    assert!(!audit.contains("sk-or-1"), "{audit}");
 }
 
 #[test]

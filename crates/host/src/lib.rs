@@ -104,6 +104,9 @@ pub struct HostOptions {
     /// Where the first run's setup writes config when there is no `config_file` (the tray
     /// app's per-user file); `None` lets it write only to `config_file`.
     pub setup_config_file: Option<PathBuf>,
+    /// The embedder restarts the gateway when config changes (see
+    /// [`openclaw_gateway::Options::restarts_itself`]).
+    pub restarts_itself: bool,
 }
 
 impl HostOptions {
@@ -116,6 +119,7 @@ impl HostOptions {
             install_logging: true,
             routes: None,
             setup_config_file: None,
+            restarts_itself: false,
         }
     }
 }
@@ -268,6 +272,7 @@ pub fn prepare(opts: HostOptions) -> Result<Prepared, HostError> {
         secrets: Some(Arc::new(openclaw_secrets::OsKeyring::default())),
         // The environment's (OPENCLAW_MODEL_INDEX) or PyPI, read when a fetch starts.
         model_index: None,
+        restarts_itself: opts.restarts_itself,
     };
     Ok(Prepared {
         claim,
