@@ -279,8 +279,9 @@ fn settings_page_in_chromium_saves_an_api_key_into_the_desktop_keyring_and_no_fi
     // The gateway on a desktop session's bus, with its unlocked GNOME Keyring.
     let session = openclaw_tests::desktop::DesktopSession::start().unwrap();
     let fake = FakeLlm::start_in_thread();
+    let written = format!("# The owner's own words.\n{}", config(&fake, None));
     let mut gw = GatewayProcess::start(
-        Some(&config(&fake, None)),
+        Some(&written),
         &[("DBUS_SESSION_BUS_ADDRESS", &session.bus_address)],
     )
     .unwrap();
@@ -314,6 +315,41 @@ fn settings_page_in_chromium_saves_an_api_key_into_the_desktop_keyring_and_no_fi
     );
     assert_eq!(v["shown"], false, "the page never shows the key: {v}");
     assert_eq!(v["errors"], serde_json::json!([]), "{v}");
+    // The changes are in config.yaml, after what the owner wrote, which is kept as it was.
+    let text = std::fs::read_to_string(gw.config.as_ref().unwrap()).unwrap();
+    let mut lines = text.lines();
+    assert!(
+        written.lines().all(|w| lines.any(|l| l == w)),
+        "every line the owner wrote stays, in order: {text}"
+    );
+    assert!(
+        text.ends_with("  ollama:\n    type: openai\n    model: llama3.2\n    base_url: http://127.0.0.1:11434/v1\ngateway:\nsecurity:\n  rate_limiting:\n    enabled: true\n    default_messages_per_minute: 42\n    default_tool_calls_per_minute: 10\n"),
+        "{text}"
+    );
+    assert!(
+        v["rateSaved"]
+            .as_str()
+            .unwrap()
+            .contains("Restart the gateway"),
+        "{v}"
+    );
+    assert_eq!(v["keyFieldHidden"], true, "{v}");
+    assert!(
+        v["providersAfter"].as_str().unwrap().contains("ollama"),
+        "{v}"
+    );
+    assert!(
+        v["configState"]
+            .as_str()
+            .unwrap()
+            .contains("systemctl restart openclaw"),
+        "{v}"
+    );
+    assert!(
+        v["scheduleRefused"].as_str().unwrap().contains("at two"),
+        "{v}"
+    );
+    assert!(!text.contains("at two"), "{text}");
     // It is in GNOME Keyring, under the name config refers to…
     let kept = session
         .keyring_lookup(&[("service", "openclaw"), ("username", "anthropic")])

@@ -163,6 +163,30 @@ fn the_apps_own_window_over_webdriver_chats_pairs_a_node_approves_a_sender_and_k
         "const b = document.querySelector('form.secret[data-secret=\"anthropic\"] .badge'); return b && b.textContent === 'set';",
         json!([]),
     );
+    // A setting changed in the window: written into config.yaml (what was there stays), and
+    // the app restarts its gateway with it.
+    web.type_into("#backup-keep", "7");
+    web.click("#backup-form button[type=submit]");
+    web.wait(
+        "the gateway restarted with the change",
+        Duration::from_secs(30),
+        "return document.getElementById('settings-message').textContent === 'Backups saved; the assistant runs with it.';",
+        json!([]),
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.starts_with("providers:\n  anthropic:\n    api_key: sk-webdriver\n")
+            && text.ends_with(
+                "backup:\n  enabled: false\n  schedule: '0 2 * * *'\n  max_backups: 7\n"
+            ),
+        "{text}"
+    );
+    web.wait(
+        "Settings showing the change",
+        Duration::from_secs(10),
+        "return document.getElementById('backup-keep').value === '7' && document.getElementById('config-state').textContent.includes('keeping its comments') && document.getElementById('status').dataset.state === 'ready';",
+        json!([]),
+    );
     web.screenshot(&shots.join("webview-settings.png"));
     let kept = session
         .keyring_lookup(&[("service", "openclaw"), ("username", "anthropic")])
