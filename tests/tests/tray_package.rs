@@ -52,7 +52,9 @@ fn the_linux_deb_depends_on_webkitgtk_gtk_and_appindicator_and_installs_a_runnab
             .unwrap_or_else(|| panic!("no {name} in:\n{fields}"))
             .to_owned()
     };
-    assert_eq!(field("Package"), "open-claw", "{fields}");
+    // The binary's name (src-tauri/tauri.linux.conf.json), not Tauri's kebab-case of
+    // "OpenClaw"; `openclaw` stays free for the server.
+    assert_eq!(field("Package"), "openclaw-app", "{fields}");
     assert_eq!(field("Version"), env!("CARGO_PKG_VERSION"), "{fields}");
     let depends = field("Depends");
     for wanted in [
@@ -68,7 +70,7 @@ fn the_linux_deb_depends_on_webkitgtk_gtk_and_appindicator_and_installs_a_runnab
     let files = dpkg_deb(&["-c"], &deb);
     for wanted in [
         "usr/bin/openclaw-app",
-        "usr/share/applications/OpenClaw.desktop",
+        "usr/share/applications/openclaw-app.desktop",
         "usr/share/icons/hicolor/128x128/apps/openclaw-app.png",
     ] {
         assert!(
@@ -95,11 +97,12 @@ fn the_linux_deb_depends_on_webkitgtk_gtk_and_appindicator_and_installs_a_runnab
         format!("openclaw-app {}", env!("CARGO_PKG_VERSION"))
     );
     let desktop =
-        std::fs::read_to_string(root.path().join("usr/share/applications/OpenClaw.desktop"))
+        std::fs::read_to_string(root.path().join("usr/share/applications/openclaw-app.desktop"))
             .unwrap();
     for line in [
         "Exec=openclaw-app",
         "Name=OpenClaw",
+        "StartupWMClass=openclaw-app",
         "Icon=openclaw-app",
         "Categories=Office;",
     ] {
