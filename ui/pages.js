@@ -68,7 +68,11 @@ let last = null;
 async function refreshDashboard() {
   const error = $('dashboard-error');
   try {
-    const [health, pause, totals] = await Promise.all([api('GET', '/health'), api('GET', '/api/pause'), metricTotals()]);
+    // All three asked at once; the health part is drawn as soon as it is in (the first thing
+    // a person looks for), the rest when theirs are.
+    const asked = [api('GET', '/health'), api('GET', '/api/pause'), metricTotals()];
+    for (const p of asked) p.catch(() => {}); // each is awaited below; none goes unhandled meanwhile
+    const health = await asked[0];
     error.hidden = true;
     const badge = $('health-status');
     badge.textContent = health.status;
@@ -92,6 +96,7 @@ async function refreshDashboard() {
       dd.dataset.metric = key;
       dl.append(dt, dd);
     }
+    const [pause, totals] = await Promise.all(asked.slice(1));
     const toggle = $('pause-toggle');
     toggle.setAttribute('aria-pressed', String(pause.paused));
     toggle.textContent = pause.paused ? 'Resume assistant' : 'Pause assistant';
