@@ -96,9 +96,11 @@ fn the_linux_deb_depends_on_webkitgtk_gtk_and_appindicator_and_installs_a_runnab
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("openclaw-app {}", env!("CARGO_PKG_VERSION"))
     );
-    let desktop =
-        std::fs::read_to_string(root.path().join("usr/share/applications/openclaw-app.desktop"))
-            .unwrap();
+    let desktop = std::fs::read_to_string(
+        root.path()
+            .join("usr/share/applications/openclaw-app.desktop"),
+    )
+    .unwrap();
     for line in [
         "Exec=openclaw-app",
         "Name=OpenClaw",
