@@ -30,6 +30,50 @@ struct Known {
     used_by: String,
 }
 
+/// A chat channel's token, kept in the secret store.
+pub(crate) struct ChannelToken {
+    pub channel: &'static str,
+    /// Its key under `channels.CHANNEL` in config.
+    pub key: &'static str,
+    /// Its name in the secret store (`${keyring:NAME}`).
+    pub secret: &'static str,
+    pub label: &'static str,
+}
+
+/// Every channel's tokens: the Settings page's fields, and what turning a channel on refers to.
+pub(crate) const CHANNEL_TOKENS: [ChannelToken; 5] = [
+    ChannelToken {
+        channel: "telegram",
+        key: "token",
+        secret: "telegram",
+        label: "Telegram bot token",
+    },
+    ChannelToken {
+        channel: "slack",
+        key: "bot_token",
+        secret: "slack_bot",
+        label: "Slack bot token",
+    },
+    ChannelToken {
+        channel: "slack",
+        key: "app_token",
+        secret: "slack_app",
+        label: "Slack app token",
+    },
+    ChannelToken {
+        channel: "discord",
+        key: "bot_token",
+        secret: "discord",
+        label: "Discord bot token",
+    },
+    ChannelToken {
+        channel: "whatsapp",
+        key: "access_token",
+        secret: "whatsapp",
+        label: "WhatsApp access token",
+    },
+];
+
 /// The provider keys (one per configured Anthropic or OpenAI-compatible provider, and the two
 /// usual ones when none is configured) and the channels' tokens.
 fn known_secrets(config: &Config) -> Vec<Known> {
@@ -70,18 +114,12 @@ fn known_secrets(config: &Config) -> Vec<Known> {
         "OpenAI API key".into(),
         "providers.openai.api_key".into(),
     );
-    for (name, label, used_by) in [
-        ("telegram", "Telegram bot token", "channels.telegram.token"),
-        ("slack_bot", "Slack bot token", "channels.slack.bot_token"),
-        ("slack_app", "Slack app token", "channels.slack.app_token"),
-        ("discord", "Discord bot token", "channels.discord.bot_token"),
-        (
-            "whatsapp",
-            "WhatsApp access token",
-            "channels.whatsapp.access_token",
-        ),
-    ] {
-        add(name, label.into(), used_by.into());
+    for t in CHANNEL_TOKENS {
+        add(
+            t.secret,
+            t.label.into(),
+            format!("channels.{}.{}", t.channel, t.key),
+        );
     }
     known
 }

@@ -84,16 +84,12 @@ impl Channel {
         }
     }
 
-    /// `(config key, secret name)` of the tokens it needs: referred to from the keyring when
-    /// the channel is turned on, the file names none and the keyring holds one.
-    fn tokens(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Self::Telegram => &[("token", "telegram")],
-            Self::Slack => &[("bot_token", "slack_bot"), ("app_token", "slack_app")],
-            Self::Discord => &[("bot_token", "discord")],
-            Self::Whatsapp => &[("access_token", "whatsapp")],
-            Self::Webchat => &[],
-        }
+    /// The tokens it needs: referred to from the keyring when the channel is turned on, the
+    /// file names none and the keyring holds one.
+    fn tokens(self) -> impl Iterator<Item = &'static crate::settings::ChannelToken> {
+        crate::settings::CHANNEL_TOKENS
+            .iter()
+            .filter(move |t| t.channel == self.key())
     }
 }
 
@@ -179,8 +175,8 @@ fn check(edit: &SettingsEdit) -> Result<(), String> {
                 "a provider's model, base URL and model file are one line each",
             ));
         }
-        if p.api_key.as_deref().is_some_and(|k| !k.trim().is_empty())
-            && crate::settings::typed_secret(p.api_key.as_deref().unwrap_or_default()).is_none()
+        if let Some(key) = typed(&p.api_key)
+            && crate::settings::typed_secret(key).is_none()
         {
             return Err(String::from("the API key must be on one line"));
         }
@@ -252,9 +248,12 @@ fn changes_for(edit: &SettingsEdit, file: &str, has_secret: &dyn Fn(&str) -> boo
         let at = |key: &'static str| ["channels", channel.key(), key];
         changes.push(Change::set(at("enabled"), *on));
         if *on {
-            for (key, secret) in channel.tokens() {
-                if !has_key(&at(key)) && has_secret(secret) {
-                    changes.push(Change::set(at(key), format!("${{keyring:{secret}}}")));
+            for token in channel.tokens() {
+                if !has_key(&at(token.key)) && has_secret(token.secret) {
+                    changes.push(Change::set(
+                        at(token.key),
+                        format!("${{keyring:{}}}", token.secret),
+                    ));
                 }
             }
         }

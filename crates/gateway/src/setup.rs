@@ -166,7 +166,11 @@ pub async fn choose(State(state): State<Arc<GatewayState>>, req: Request) -> Res
         Choice::Anthropic => ("anthropic", "Anthropic"),
         Choice::Openai => ("openai", "OpenAI"),
     };
-    if state.data_dir.join(DONE_FILE).exists() {
+    // A stat, off the async workers like the setup's other file work.
+    if tokio::fs::try_exists(state.data_dir.join(DONE_FILE))
+        .await
+        .unwrap_or(false)
+    {
         return conflict(
             "the setup was finished already: add or change providers on the Settings page",
         );

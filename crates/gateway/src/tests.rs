@@ -142,6 +142,33 @@ impl TestGateway {
         (status, serde_json::from_str(&body).unwrap())
     }
 
+    /// `method path` with the token and a JSON body: the status and the JSON answer (null when
+    /// it is none).
+    fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let auth = format!("Bearer {}", self.token());
+        let url = self.url(path);
+        let sent = match (method, body) {
+            ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
+            ("PUT", Some(b)) => agent.put(&url).header("Authorization", &auth).send_json(&b),
+            ("PATCH", Some(b)) => agent
+                .patch(&url)
+                .header("Authorization", &auth)
+                .send_json(&b),
+            ("POST", Some(b)) => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(&b),
+            other => panic!("no such call in these tests: {other:?}"),
+        };
+        let mut resp = sent.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+    }
+
     fn audit_text(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("logs/audit.log")).unwrap_or_default()
     }
@@ -2660,30 +2687,8 @@ fn the_first_run_setup_keeps_the_key_in_the_secret_store_and_config_refers_to_it
 fn settings_change_the_config_file_keeping_its_comments_and_keys_stay_in_the_store() {
     let gw = TestGateway::start_with(tempfile::tempdir().unwrap(), |_| {}, None);
     let mut events = gw.handle.subscribe();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let auth = format!("Bearer {}", gw.token());
-    let settings = || -> Value {
-        agent
-            .get(&gw.url("/api/settings"))
-            .header("Authorization", &auth)
-            .call()
-            .unwrap()
-            .body_mut()
-            .read_json()
-            .unwrap()
-    };
-    let patch = |body: Value| -> (u16, Value) {
-        let mut resp = agent
-            .patch(&gw.url("/api/settings"))
-            .header("Authorization", &auth)
-            .send_json(&body)
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.body_mut().read_json().unwrap_or(Value::Null))
-    };
+    let settings = || gw.api("GET", "/api/settings", None).1;
+    let patch = |body: Value| gw.api("PATCH", "/api/settings", Some(body));
     let restarts = |events: &mut tokio::sync::broadcast::Receiver<GatewayEvent>| {
         let mut n = 0;
         while let Ok(e) = events.try_recv() {
@@ -2777,17 +2782,11 @@ fn settings_change_the_config_file_keeping_its_comments_and_keys_stay_in_the_sto
     assert_eq!(item.unwrap()["present"], true, "{now}");
 
     // A channel turned on refers to its token once the store holds it.
-    let (code, _) = {
-        let mut resp = agent
-            .put(&gw.url("/api/secrets/telegram"))
-            .header("Authorization", &auth)
-            .send_json(json!({"value": "123:tg"}))
-            .unwrap();
-        (
-            resp.status().as_u16(),
-            resp.body_mut().read_to_string().unwrap(),
-        )
-    };
+    let (code, _) = gw.api(
+        "PUT",
+        "/api/secrets/telegram",
+        Some(json!({"value": "123:tg"})),
+    );
     assert_eq!(code, 200);
     let (code, body) =
         patch(json!({"revision": now["config"]["revision"], "channels": {"telegram": true}}));
